@@ -1,0 +1,59 @@
+"""Datasets: the course's synthetic generator and loaders for the real formats.
+
+Every dataset yields the same **sample** structure (a ``dict``)::
+
+    image       FloatTensor (3, H, W), RGB in [0, 1]
+    keypoints   FloatTensor (P, K, 2), pixel coordinates (x, y); x to the right, y down,
+                pixel centres at integer coordinates (pixel (0, 0) covers [-0.5, 0.5]^2)
+    visibility  FloatTensor (P, K), COCO convention: 0 = not labelled / outside the image,
+                1 = labelled but occluded, 2 = labelled and visible
+    boxes       FloatTensor (P, 4), person boxes (x0, y0, w, h) in pixels (COCO order)
+    skeleton    str, a name from posecourse.skeletons ("mpii16", "coco17", ...)
+    meta        dict, source-specific extras (file name, image id, MPII center/scale,
+                head box, ...); always has "source" and "index"
+
+``P`` is the number of people (1 for single-person data). :func:`collate` pads ``P``
+across a batch with visibility 0.
+"""
+from __future__ import annotations
+
+import torch
+
+__all__ = ["collate"]
+
+
+def collate(samples: list[dict]) -> dict:
+    """Batch samples of possibly different person counts.
+
+    Returns a dict with ``image (B, 3, H, W)``, ``keypoints (B, P_max, K, 2)`` (NaN-free: padding is
+    0 with visibility 0), ``visibility (B, P_max, K)``, ``boxes (B, P_max, 4)``, ``num_people (B,)``,
+    ``skeleton`` (str) and ``meta`` (list). All images in a batch must have the same size.
+    """
+    if not samples:
+        raise ValueError("collate: samples is empty")
+    shapes = {tuple(s["image"].shape) for s in samples}
+    if len(shapes) != 1:
+        raise ValueError(f"collate: images differ in shape {sorted(shapes)}; resize or crop first")
+    skels = {s["skeleton"] for s in samples}
+    if len(skels) != 1:
+        raise ValueError(f"collate: samples mix skeletons {sorted(skels)}")
+    B = len(samples)
+    K = samples[0]["keypoints"].shape[-2]
+    P = max(int(s["keypoints"].shape[0]) for s in samples)
+    kp = torch.zeros(B, P, K, 2)
+    vis = torch.zeros(B, P, K)
+    boxes = torch.zeros(B, P, 4)
+    for b, s in enumerate(samples):
+        p = s["keypoints"].shape[0]
+        kp[b, :p] = torch.nan_to_num(torch.as_tensor(s["keypoints"], dtype=torch.float32))
+        vis[b, :p] = torch.as_tensor(s["visibility"], dtype=torch.float32)
+        boxes[b, :p] = torch.as_tensor(s["boxes"], dtype=torch.float32)
+    return {
+        "image": torch.stack([torch.as_tensor(s["image"]) for s in samples]),
+        "keypoints": kp,
+        "visibility": vis,
+        "boxes": boxes,
+        "num_people": torch.tensor([s["keypoints"].shape[0] for s in samples]),
+        "skeleton": samples[0]["skeleton"],
+        "meta": [s.get("meta", {}) for s in samples],
+    }

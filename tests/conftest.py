@@ -1,0 +1,32 @@
+"""Shared fixtures. ``shared_data`` is ../shared/data beside the checkout (CI has it); tests
+that need it skip with the reason when it is absent."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = Path(os.environ.get("POSECOURSE_SHARED", ROOT.parent / "shared"))
+
+
+@pytest.fixture(scope="session")
+def repo_root() -> Path:
+    return ROOT
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    path = SHARED / "data"
+    if not path.is_dir():
+        pytest.skip(f"real data samples not found at {path} (set POSECOURSE_SHARED to the shared/ folder)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def shared_reference() -> Path:
+    path = SHARED / "reference"
+    if not path.is_dir():
+        pytest.skip(f"reference figures not found at {path} (set POSECOURSE_SHARED to the shared/ folder)")
+    return path
