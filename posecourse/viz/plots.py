@@ -1,0 +1,125 @@
+"""Static plots (matplotlib): skeleton overlays, belief-map grids, PAF vector fields.
+
+Every function draws into a given ``ax`` (or makes one) and returns it; nothing here computes
+model outputs -- callers pass arrays. Inputs may be numpy arrays or (CPU/CUDA) tensors.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..skeletons import get_skeleton
+
+__all__ = ["to_numpy", "image_hwc", "limb_colors", "draw_pose", "show_heatmaps", "draw_paf"]
+
+LEFT, RIGHT, CENTER = "#e4572e", "#2e86de", "#f2c14e"
+
+
+def to_numpy(x) -> np.ndarray:
+    """Tensor (any device, with or without grad) or array -> float numpy array."""
+    if hasattr(x, "detach"):
+        x = x.detach().float().cpu().numpy()
+    return np.asarray(x)
+
+
+def image_hwc(image) -> np.ndarray:
+    """``(3, H, W)`` or ``(H, W, 3)`` image in [0, 1] -> ``(H, W, 3)`` clipped array for imshow."""
+    im = to_numpy(image)
+    if im.ndim == 3 and im.shape[0] in (1, 3) and im.shape[-1] not in (1, 3):
+        im = im.transpose(1, 2, 0)
+    if im.ndim != 3 or im.shape[-1] not in (1, 3):
+        raise ValueError(f"image: expected (3, H, W) or (H, W, 3), got {im.shape}")
+    return np.clip(im, 0, 1)
+
+
+def limb_colors(skeleton) -> list[str]:
+    """One colour per limb: the person's left side warm, right side cool, the midline yellow."""
+    sk = get_skeleton(skeleton)
+    colors = []
+    for a, b in sk.limbs:
+        names = sk.joints[a] + sk.joints[b]
+        colors.append(LEFT if "left" in names and "right" not in names else RIGHT if "right" in names and "left" not in names else CENTER)
+    return colors
+
+
+def draw_pose(ax, keypoints, skeleton, visibility=None, *, image=None, color=None, linewidth=2.0,
+              markersize=4.0, linestyle="-", label=None):
+    """Draw one or more poses.
+
+    Args:
+        ax: matplotlib axes.
+        keypoints: ``(K, 2)`` or ``(P, K, 2)`` pixel coordinates (NaN = missing).
+        skeleton: layout name or :class:`~posecourse.skeletons.Skeleton`.
+        visibility: ``(K,)`` / ``(P, K)``; joints with 0 are not drawn, limbs only between drawn joints.
+        image: optional ``(3, H, W)`` image drawn underneath.
+        color: one colour for everything (e.g. ground truth vs prediction), else left/right colours.
+    """
+    sk = get_skeleton(skeleton)
+    kp = to_numpy(keypoints).astype(float)
+    if kp.ndim == 2:
+        kp = kp[None]
+    if kp.shape[-2:] != (sk.num_joints, 2):
+        raise ValueError(f"keypoints: expected (..., {sk.num_joints}, 2) for {sk.name}, got {kp.shape}")
+    vis = np.ones(kp.shape[:2]) if visibility is None else to_numpy(visibility).reshape(kp.shape[:2])
+    if image is not None:
+        ax.imshow(image_hwc(image))
+    colors = limb_colors(sk)
+    for p in range(kp.shape[0]):
+        ok = (vis[p] > 0) & np.isfinite(kp[p]).all(-1)
+        for (a, b), c in zip(sk.limbs, colors):
+            if ok[a] and ok[b]:
+                ax.plot(kp[p, [a, b], 0], kp[p, [a, b], 1], color=color or c, lw=linewidth, ls=linestyle,
+                        solid_capstyle="round")
+        ax.plot(kp[p, ok, 0], kp[p, ok, 1], "o", color=color or "white", ms=markersize, mec="black", mew=0.5,
+                label=label if p == 0 else None)
+    ax.set_axis_off()
+    return ax
+
+
+def show_heatmaps(heatmaps, names=None, *, image=None, ncols=6, axes=None, vmax=None):
+    """Grid of belief maps ``(C, H, W)``, optionally over the image (resized by imshow extent)."""
+    import matplotlib.pyplot as plt
+
+    hm = to_numpy(heatmaps)
+    if hm.ndim != 3:
+        raise ValueError(f"heatmaps: expected (C, H, W), got {hm.shape}")
+    C = hm.shape[0]
+    if axes is None:
+        nrows = int(np.ceil(C / ncols))
+        _, axes = plt.subplots(nrows, ncols, figsize=(1.6 * ncols, 1.7 * nrows), squeeze=False)
+    axes = np.asarray(axes).ravel()
+    extent = None
+    if image is not None:
+        im = image_hwc(image)
+        extent = (-0.5, im.shape[1] - 0.5, im.shape[0] - 0.5, -0.5)
+    for c, ax in enumerate(axes):
+        ax.set_axis_off()
+        if c >= C:
+            continue
+        if image is not None:
+            ax.imshow(im.mean(-1), cmap="gray", extent=extent)
+        ax.imshow(hm[c], cmap="magma", alpha=0.7 if image is not None else 1.0, extent=extent, vmin=0,
+                  vmax=vmax if vmax is not None else max(float(hm[c].max()), 1e-6))
+        if names is not None:
+            ax.set_title(str(names[c])[:14], fontsize=7)
+    return axes
+
+
+def draw_paf(ax, paf_xy, *, step=2, image=None, stride=1.0, scale=None, color="cyan", min_norm=1e-3):
+    """Quiver plot of one limb's field ``(2, H, W)`` (x and y components), in image pixels if ``stride`` given."""
+    f = to_numpy(paf_xy)
+    if f.ndim != 3 or f.shape[0] != 2:
+        raise ValueError(f"paf_xy: expected (2, H, W), got {f.shape}")
+    if image is not None:
+        ax.imshow(image_hwc(image))
+    H, W = f.shape[1:]
+    ys, xs = np.mgrid[0:H:step, 0:W:step]
+    u, v = f[0, ys, xs], f[1, ys, xs]
+    keep = np.hypot(u, v) > min_norm
+    px, py = (xs + 0.5) * stride - 0.5, (ys + 0.5) * stride - 0.5
+    ax.quiver(px[keep], py[keep], u[keep], v[keep], color=color, angles="xy", scale_units="xy",
+              scale=scale if scale is not None else 1.0 / (step * stride * 0.9), width=0.004)
+    if image is None:
+        ax.set_xlim(-0.5, W * stride - 0.5)
+        ax.set_ylim(H * stride - 0.5, -0.5)
+        ax.set_aspect("equal")
+    return ax
