@@ -1,0 +1,100 @@
+"""Leeds Sports Pose (LSP) and LSP-extended ``joints.mat``.
+
+Layouts (from the datasets' READMEs): LSP's ``joints`` is ``3 x 14 x 2000`` (x, y, flag per
+joint per image), LSP-extended's is ``14 x 3 x 10000``. Joint order = ``skeletons.LSP14``. Images
+are ``im0001.jpg`` ... (4 digits for LSP, 5 for LSP-extended), numbered from 1.
+
+The flag. Both READMEs call it a visibility flag, but the two releases use it oppositely: in
+LSP (3 x 14 x N) it is 1 for an *occluded* joint (every joint is labelled, occluded ones at
+a guessed position), in LSP-extended (14 x 3 x N) it is 1 for a *visible* (= annotated) joint,
+the others being unlabelled. This is the community reading, not stated in the READMEs; override
+it with ``flag_means``. Mapping: LSP flag 0 -> 2, 1 -> 1; LSP-extended flag 1 -> 2, 0 -> 0.
+
+Coordinates are MATLAB 1-based pixel positions; we return 0-based (``- 1``). The box is the tight
+box around the labelled joints. ``split="train"/"test"`` applies LSP's protocol (first / last
+1000 images); LSP-extended is all training data.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from torch.utils.data import Dataset
+
+from ..skeletons import LSP14
+from ._io import MATLAB_OFFSET, field, keypoint_boxes, load_image, make_sample, read_mat
+
+__all__ = ["LspJoints"]
+
+K = LSP14.num_joints
+
+
+class LspJoints(Dataset):
+    """LSP / LSP-extended ``joints.mat`` as a Dataset of single-person samples (``P = 1``).
+
+    Args:
+        mat_file: ``joints.mat`` holding the array ``joints``.
+        img_dir: the ``images/`` folder.
+        split: ``"all"``, ``"train"`` (images 1..1000) or ``"test"`` (1001..2000); LSP only.
+        flag_means: ``"occluded"`` or ``"visible"``; default by layout (see the module note).
+        name_format: image file name from the 1-based number; default ``im{:04d}.jpg`` (LSP)
+            or ``im{:05d}.jpg`` (LSP-extended).
+
+    ``meta``: ``source`` ("lsp"), ``index``, ``file_name``, ``image_number`` (1-based), ``flag`` (K,).
+    """
+
+    def __init__(self, mat_file, img_dir, *, split: str = "all", flag_means: str | None = None,
+                 name_format: str | None = None):
+        self.mat_file, self.img_dir = Path(mat_file), Path(img_dir)
+        name = self.mat_file.name
+        joints = np.asarray(field(read_mat(self.mat_file), "joints", name))
+        if joints.ndim == 2:  # a single image squeezed by loadmat
+            joints = joints[..., None]
+        if joints.ndim != 3 or joints.shape[:2] not in ((3, K), (K, 3)):
+            raise ValueError(f"{name}: 'joints' has shape {'x'.join(map(str, joints.shape))}, "
+                             f"expected 3x{K}xN (LSP) or {K}x3xN (LSP-extended)")
+        try:
+            joints = joints.astype(np.float64)
+        except (TypeError, ValueError):
+            raise ValueError(f"{name}: 'joints' is not numeric") from None
+        extended = joints.shape[:2] == (K, 3)
+        self.extended = extended
+        arr = joints.transpose(2, 0, 1) if extended else joints.transpose(2, 1, 0)  # (N, K, 3)
+        if flag_means is None:
+            flag_means = "visible" if extended else "occluded"
+        if flag_means not in ("visible", "occluded"):
+            raise ValueError(f"flag_means: expected 'visible' or 'occluded', got {flag_means!r}")
+        flag = arr[..., 2]
+        if flag_means == "occluded":
+            vis = np.where(flag > 0, 1.0, 2.0)
+        else:
+            vis = np.where(flag > 0, 2.0, 0.0)
+        numbers = np.arange(1, arr.shape[0] + 1)
+        if split not in ("all", "train", "test"):
+            raise ValueError(f"split: expected 'all', 'train' or 'test', got {split!r}")
+        if split != "all":
+            if extended:
+                raise ValueError("split: LSP-extended has no train/test split; use split='all'")
+            keep = numbers <= 1000 if split == "train" else numbers > 1000
+            arr, vis, flag, numbers = arr[keep], vis[keep], flag[keep], numbers[keep]
+        self.name_format = name_format or ("im{:05d}.jpg" if extended else "im{:04d}.jpg")
+        self.keypoints = arr[..., :2] + MATLAB_OFFSET  # (N, K, 2) 0-based
+        self.visibility = vis  # (N, K)
+        self.flag = flag
+        self.numbers = numbers
+        self.boxes = keypoint_boxes(self.keypoints, self.visibility)  # (N, 4)
+
+    def __len__(self) -> int:
+        return len(self.numbers)
+
+    def __getitem__(self, index: int) -> dict:
+        if not -len(self) <= index < len(self):
+            raise IndexError(f"index {index} out of range for {len(self)} samples")
+        index = int(index) % len(self)
+        n = int(self.numbers[index])
+        file_name = self.name_format.format(n)
+        image = load_image(self.img_dir / file_name, where=f"{self.mat_file.name}: image {n}")
+        meta = {"source": "lsp", "index": int(index), "file_name": file_name, "image_number": n,
+                "flag": self.flag[index].copy(), "extended": self.extended}
+        return make_sample(image, self.keypoints[index][None], self.visibility[index][None],
+                           self.boxes[index][None], LSP14.name, meta)

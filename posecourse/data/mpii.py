@@ -1,0 +1,232 @@
+"""MPII Human Pose: the HRNet/MMPose JSON flavour and the official release ``.mat``.
+
+Coordinates. MPII was annotated in MATLAB: pixel indices start at 1. The HRNet reference code
+subtracts 1 from ``joints`` when loading ("MPII uses matlab format, index is based 1") and adds
+it back when writing predictions; MMPose does the same. We return **0-based** coordinates
+(pixel centres at integers, as everywhere in the course): ``joints - 1``, ``center - 1``,
+head box corners ``- 1``. Add 1 to go back to MPII's evaluation frame.
+
+Box. MPII gives a person ``center`` (``objpos``) and ``scale`` = person height / 200 px. The
+sample's box is the square of side ``200 * scale`` centred on the 0-based centre. HRNet's
+training-time adjustments (``center_y += 15 * scale``, ``scale *= 1.25``) are crop heuristics,
+not annotation, and are not applied; ``meta["center"]`` and ``meta["scale"]`` keep the values.
+
+Visibility. JSON ``joints_vis`` says whether a joint is labelled, not whether it is seen:
+labelled -> 2, unlabelled -> 0. The ``.mat`` ``is_visible`` flag: 1 -> 2, 0 -> 1 (labelled,
+occluded), absent/empty -> 2. Joint order is MPII's ``id`` 0..15 = ``skeletons.MPII16``.
+
+Release layout (``mpii_human_pose_v1_u12_1.mat``, documented on the MPII site): ``RELEASE``
+with ``annolist(i).image.name``; ``annolist(i).annorect(r)`` with head box ``x1, y1, x2, y2``,
+``objpos.x/.y``, ``scale`` and ``annopoints.point(j)`` (``id``, ``x``, ``y``, ``is_visible``);
+``img_train(i)`` (1 = train); ``single_person{i}`` (1-based rect indices).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from torch.utils.data import Dataset
+
+from ..skeletons import MPII16
+from ._io import MATLAB_OFFSET, as_list, field, keypoint_boxes, load_image, make_sample, read_json, read_mat, to_array
+
+__all__ = ["MpiiJson", "MpiiMat", "MPII_PIXELS_PER_SCALE", "HEAD_SIZE_FACTOR", "mpii_box"]
+
+K = MPII16.num_joints
+MPII_PIXELS_PER_SCALE = 200.0  # scale = person height / 200 px
+HEAD_SIZE_FACTOR = 0.6  # PCKh head size = 0.6 * head-box diagonal (MPII evaluation code, SC_BIAS)
+
+
+def mpii_box(center, scale) -> np.ndarray:
+    """Square boxes ``(..., 4)`` ``(x0, y0, w, h)`` of side ``200 * scale`` around ``center (..., 2)``."""
+    c = np.asarray(center, dtype=np.float64)
+    side = MPII_PIXELS_PER_SCALE * np.asarray(scale, dtype=np.float64)[..., None]
+    return np.concatenate([c - side / 2, side, side], axis=-1)
+
+
+class MpiiJson(Dataset):
+    """The HRNet/MMPose MPII JSON (a list of ``{image, joints (16x2), joints_vis (16), center, scale}``).
+
+    One sample per entry (``P = 1``). ``meta``: ``source`` ("mpii"), ``index``, ``file_name``,
+    ``center`` (0-based), ``scale``, ``center_raw`` (as stored, 1-based).
+    """
+
+    def __init__(self, ann_file, img_dir):
+        self.ann_file, self.img_dir = Path(ann_file), Path(img_dir)
+        name = self.ann_file.name
+        data = read_json(self.ann_file)
+        if not isinstance(data, list):
+            raise ValueError(f"{name}: top level is {type(data).__name__}, expected a list of annotations")
+        joints, vis, centers, scales, files = [], [], [], [], []
+        for i, a in enumerate(data):
+            where = f"{name}: annotation {i}"
+            if not isinstance(a, dict):
+                raise ValueError(f"{where}: expected an object, got {type(a).__name__}")
+            raw = field(a, "joints", where)
+            if not isinstance(raw, list) or len(raw) != K:
+                rows = len(raw) if isinstance(raw, list) else type(raw).__name__
+                raise ValueError(f"{where}: 'joints' has {rows} rows, expected {K} (x, y) rows")
+            joints.append(to_array(raw, (K, 2), where, "joints"))
+            v = to_array(field(a, "joints_vis", where), (-1,), where, "joints_vis")
+            if v.shape[0] != K:
+                raise ValueError(f"{where}: 'joints_vis' has {v.shape[0]} values, expected {K}")
+            vis.append(v)
+            centers.append(to_array(field(a, "center", where), (2,), where, "center"))
+            scales.append(float(to_array(field(a, "scale", where), (), where, "scale")))
+            image = field(a, "image", where)
+            if not isinstance(image, str):
+                raise ValueError(f"{where}: 'image' must be a file name string")
+            files.append(image)
+        self.files = files
+        self.joints = np.stack(joints) + MATLAB_OFFSET if joints else np.zeros((0, K, 2))  # (N, K, 2) 0-based
+        self.visibility = np.where(np.stack(vis) > 0, 2.0, 0.0) if vis else np.zeros((0, K))
+        self.center_raw = np.stack(centers) if centers else np.zeros((0, 2))
+        self.center = self.center_raw + MATLAB_OFFSET
+        self.scale = np.asarray(scales, dtype=np.float64)
+        self.boxes = mpii_box(self.center, self.scale)  # (N, 4)
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+    def __getitem__(self, index: int) -> dict:
+        if not -len(self) <= index < len(self):
+            raise IndexError(f"index {index} out of range for {len(self)} samples")
+        index = int(index) % len(self)
+        image = load_image(self.img_dir / self.files[index], where=f"{self.ann_file.name}: annotation {index}")
+        meta = {"source": "mpii", "index": int(index), "file_name": self.files[index],
+                "center": self.center[index].copy(), "scale": float(self.scale[index]),
+                "center_raw": self.center_raw[index].copy()}
+        return make_sample(image, self.joints[index][None], self.visibility[index][None],
+                           self.boxes[index][None], MPII16.name, meta)
+
+
+def _num(value, where: str, name: str) -> float:
+    """A MATLAB scalar as float; an empty ``[]`` (field left unset in a struct array) -> NaN."""
+    arr = np.asarray(value).ravel()
+    if arr.size == 0:
+        return float("nan")
+    try:
+        return float(arr[0])
+    except (TypeError, ValueError):
+        raise ValueError(f"{where}: {name!r} is not numeric") from None
+
+
+def _is_visible(p) -> float:
+    flag = getattr(p, "is_visible", None)
+    flag = np.asarray(flag).ravel() if flag is not None else np.zeros(0)
+    if flag.size == 0:
+        return 2.0
+    try:
+        return 2.0 if int(float(flag[0])) == 1 else 1.0
+    except (TypeError, ValueError):
+        return 2.0
+
+
+class MpiiMat(Dataset):
+    """The official MPII release ``.mat`` (``RELEASE`` struct; see the module note).
+
+    Args:
+        mat_file: ``mpii_human_pose_v1_u12_1.mat`` (or a file with the same layout).
+        img_dir: the ``images/`` folder.
+        subset: ``"train"`` (``img_train == 1``), ``"test"`` or ``"all"``.
+        per_person: one sample per annotated person instead of one per image.
+        single_person: keep only the rects listed in ``single_person{i}`` (the single-person benchmark).
+
+    People are the rects with ``annopoints`` (test images have none, so they yield ``P = 0`` unless
+    skipped: images with no kept person are dropped). ``meta``: ``source`` ("mpii"), ``index``,
+    ``file_name``, ``image_index`` (0-based into ``annolist``), ``rect_index`` (0-based),
+    ``head_box (P, 4)`` as 0-based ``(x0, y0, w, h)`` from ``x1, y1, x2, y2``, ``head_size (P,)`` =
+    0.6 x head-box diagonal (PCKh's normalizer), ``center (P, 2)`` 0-based, ``scale (P,)``, ``is_train``.
+    """
+
+    def __init__(self, mat_file, img_dir, *, subset: str = "train", per_person: bool = False,
+                 single_person: bool = False):
+        if subset not in ("train", "test", "all"):
+            raise ValueError(f"subset: expected 'train', 'test' or 'all', got {subset!r}")
+        self.mat_file, self.img_dir = Path(mat_file), Path(img_dir)
+        name = self.mat_file.name
+        mat = read_mat(self.mat_file)
+        release = field(mat, "RELEASE", name)
+        annolist = as_list(field(release, "annolist", f"{name}: RELEASE"))
+        img_train = np.atleast_1d(np.asarray(field(release, "img_train", f"{name}: RELEASE"))).ravel()
+        if img_train.shape[0] != len(annolist):
+            raise ValueError(f"{name}: RELEASE.img_train has {img_train.shape[0]} entries, "
+                             f"annolist has {len(annolist)}")
+        singles = as_list(field(release, "single_person", f"{name}: RELEASE")) if single_person else None
+        if single_person and len(singles) != len(annolist):
+            raise ValueError(f"{name}: RELEASE.single_person has {len(singles)} entries, annolist has {len(annolist)}")
+
+        people = []  # one dict per kept person
+        for i, anno in enumerate(annolist):
+            if subset != "all" and (int(img_train[i]) == 1) != (subset == "train"):
+                continue
+            where = f"{name}: annolist({i + 1})"
+            file_name = str(field(field(anno, "image", where), "name", f"{where}.image"))
+            allowed = None
+            if single_person:
+                allowed = set(int(r) - 1 for r in np.atleast_1d(np.asarray(singles[i])).ravel())
+            for r, rect in enumerate(as_list(getattr(anno, "annorect", None))):
+                if allowed is not None and r not in allowed:
+                    continue
+                ap = getattr(rect, "annopoints", None)
+                points = as_list(getattr(ap, "point", None)) if ap is not None and not isinstance(ap, np.ndarray) else []
+                if not points:
+                    continue
+                people.append(self._person(rect, points, f"{where}.annorect({r + 1})", i, r, file_name, img_train[i]))
+
+        self.people = people
+        if per_person:
+            self._items = [[p] for p in range(len(people))]
+        else:
+            img_of = np.asarray([p["image_index"] for p in people], dtype=np.int64)
+            starts = np.flatnonzero(np.r_[True, img_of[1:] != img_of[:-1]]) if len(img_of) else np.zeros(0, int)
+            self._items = [list(range(a, b)) for a, b in zip(starts, np.r_[starts[1:], len(img_of)])]
+
+    @staticmethod
+    def _person(rect, points, where, i, r, file_name, is_train) -> dict:
+        kp = np.zeros((K, 2))
+        vis = np.zeros(K)
+        for j, p in enumerate(points):
+            pw = f"{where}.annopoints.point({j + 1})"
+            jid = _num(field(p, "id", pw), pw, "id")
+            if not np.isfinite(jid) or jid != int(jid):
+                raise ValueError(f"{pw}: 'id' must be an integer joint index, got {jid}")
+            jid = int(jid)
+            if not 0 <= jid < K:
+                raise ValueError(f"{pw}: 'id' {jid} outside 0..{K - 1}")
+            kp[jid] = (_num(field(p, "x", pw), pw, "x"), _num(field(p, "y", pw), pw, "y"))
+            vis[jid] = _is_visible(p)
+        head = np.array([_num(field(rect, k, where), where, k) for k in ("x1", "y1", "x2", "y2")]) + MATLAB_OFFSET
+        objpos, scale = getattr(rect, "objpos", None), getattr(rect, "scale", None)
+        if objpos is not None and not isinstance(objpos, np.ndarray) and np.size(scale) == 1:
+            center = np.array([float(field(objpos, "x", f"{where}.objpos")),
+                               float(field(objpos, "y", f"{where}.objpos"))]) + MATLAB_OFFSET
+            scale = float(scale)
+        else:
+            center, scale = np.full(2, np.nan), float("nan")
+        return {"keypoints": kp + MATLAB_OFFSET * (vis > 0)[:, None], "visibility": vis,
+                "head_box": np.r_[head[:2], head[2:] - head[:2]], "center": center, "scale": scale,
+                "image_index": i, "rect_index": r, "file_name": file_name, "is_train": bool(int(is_train) == 1)}
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def __getitem__(self, index: int) -> dict:
+        if not -len(self) <= index < len(self):
+            raise IndexError(f"index {index} out of range for {len(self)} samples")
+        index = int(index) % len(self)
+        ps = [self.people[p] for p in self._items[index]]
+        first = ps[0]
+        image = load_image(self.img_dir / first["file_name"], where=f"{self.mat_file.name}: annolist({first['image_index'] + 1})")
+        kp = np.stack([p["keypoints"] for p in ps])
+        vis = np.stack([p["visibility"] for p in ps])
+        center = np.stack([p["center"] for p in ps])
+        scale = np.array([p["scale"] for p in ps])
+        boxes = np.where(np.isfinite(scale)[:, None], mpii_box(np.nan_to_num(center), np.nan_to_num(scale)),
+                         keypoint_boxes(kp, vis))
+        head_box = np.stack([p["head_box"] for p in ps])
+        meta = {"source": "mpii", "index": int(index), "file_name": first["file_name"],
+                "image_index": first["image_index"], "rect_index": [p["rect_index"] for p in ps],
+                "head_box": head_box, "head_size": HEAD_SIZE_FACTOR * np.hypot(head_box[:, 2], head_box[:, 3]),
+                "center": center, "scale": scale, "is_train": first["is_train"]}
+        return make_sample(image, kp, vis, boxes, MPII16.name, meta)
