@@ -19,7 +19,18 @@ from __future__ import annotations
 
 import torch
 
-__all__ = ["collate"]
+__all__ = ["collate", "SyntheticPoseDataset", "CocoKeypoints", "MpiiJson", "MpiiMat", "LspJoints", "FlicExamples"]
+
+_LAZY = {"SyntheticPoseDataset": "synthetic", "CocoKeypoints": "coco", "MpiiJson": "mpii", "MpiiMat": "mpii",
+         "LspJoints": "lsp", "FlicExamples": "flic"}
+
+
+def __getattr__(name):  # the datasets import on first use (keeps ``import posecourse.data`` light)
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(f"{__name__}.{_LAZY[name]}"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def collate(samples: list[dict]) -> dict:
