@@ -1,0 +1,364 @@
+"""The lectures' interactive explorers: thin ipywidgets shells over pure functions.
+
+Every explorer here is split in two:
+
+- a **pure function** that computes what is shown (arrays, no drawing, no widgets), which the
+  tests call without a browser: :func:`receptive_fields_per_stage`, :func:`belief_maps_per_stage`,
+  :func:`paf_limb_explorer_data`, :func:`branch_features`;
+- a **figure function** that draws it with matplotlib and returns the ``Figure``;
+- a **widget** (core ipywidgets only, so it also works in Colab) that wires sliders/dropdowns to
+  the figure function and draws into an ``Output`` with ``clear_output(wait=True)``.
+
+Widgets are :class:`Explorer` boxes: besides the live widget view they carry a PNG of their initial
+figure in their display bundle, so a front end that cannot render widgets (an untrusted notebook,
+nbviewer, a plain editor) shows a static figure instead of "Error displaying widget".
+"""
+from __future__ import annotations
+
+import base64
+import io
+from typing import Callable
+
+import numpy as np
+import torch
+
+from ..skeletons import get_skeleton
+from .plots import draw_paf, draw_pose, image_hwc, to_numpy
+
+__all__ = [
+    "Explorer", "figure_png",
+    "receptive_fields_per_stage", "rf_figure", "rf_explorer",
+    "belief_maps_per_stage", "belief_figure", "belief_stepper",
+    "paf_limb_explorer_data", "paf_figure", "paf_explorer",
+    "branch_features", "branch_figure", "hrnet_viewer",
+]
+
+
+# --------------------------------------------------------------------------- widget shell
+def figure_png(fig) -> bytes:
+    """Render a matplotlib figure to PNG bytes (and close it)."""
+    import matplotlib.pyplot as plt
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=80, bbox_inches="tight")
+    plt.close(fig)
+    return buf.getvalue()
+
+
+def _explorer_class():
+    import ipywidgets as W
+
+    class Explorer(W.VBox):
+        """``VBox(controls, Output)`` that redraws ``render(**values)`` whenever a control changes.
+
+        ``render`` returns a matplotlib ``Figure``. ``value()`` gives the current control values,
+        ``last_png`` the PNG bytes last shown (what tests compare before/after an interaction).
+        """
+
+        def __init__(self, render: Callable, controls: dict, title: str = ""):
+            self._render, self.controls = render, controls
+            self.out = W.Output()
+            self.last_png = b""
+            header = [W.HTML(f"<b>{title}</b>")] if title else []
+            super().__init__(header + [W.HBox(list(controls.values())), self.out])
+            for c in controls.values():
+                c.observe(lambda _change: self.redraw(), names="value")
+            self.redraw()
+
+        def values(self) -> dict:
+            return {k: c.value for k, c in self.controls.items()}
+
+        def redraw(self) -> None:
+            from IPython.display import Image, clear_output, display
+
+            png = figure_png(self._render(**self.values()))
+            self.last_png = png
+            with self.out:
+                clear_output(wait=True)
+                display(Image(png))
+
+        def _repr_mimebundle_(self, **kwargs):
+            data = super()._repr_mimebundle_(**kwargs)
+            data["image/png"] = base64.b64encode(self.last_png).decode("ascii")
+            return data
+
+    return Explorer
+
+
+def __getattr__(name):  # ``Explorer`` imports ipywidgets lazily
+    if name == "Explorer":
+        return _explorer_class()
+    raise AttributeError(name)
+
+
+def _slider(description, lo, hi, value, step=1):
+    import ipywidgets as W
+
+    return W.IntSlider(value=int(value), min=int(lo), max=int(hi), step=step, description=description,
+                       continuous_update=False)
+
+
+def _dropdown(description, options, value=None):
+    import ipywidgets as W
+
+    options = list(options)
+    return W.Dropdown(options=options, value=value if value is not None else options[0][1] if isinstance(options[0], tuple) else options[0],
+                      description=description)
+
+
+# --------------------------------------------------------------------------- receptive fields (CPM)
+def receptive_fields_per_stage(model: torch.nn.Module, image: torch.Tensor, location: tuple[int, int],
+                               stages=None) -> list[dict]:
+    """Theoretical and effective receptive field of one belief-map location, for each stage.
+
+    Args:
+        model: returns a list of per-stage outputs ``(1, C, h, w)`` (CPM, Hourglass).
+        image: ``(3, H, W)``.
+        location: ``(y, x)`` in belief-map coordinates.
+        stages: stage indices (default: all).
+    Returns:
+        one dict per stage: ``stage``, ``theoretical`` and ``effective`` (:class:`RFResult`, maps ``(H, W)``).
+    """
+    from ..receptive_field import effective_rf, theoretical_rf
+
+    if image.dim() != 3:
+        raise ValueError(f"image: expected (3, H, W), got {tuple(image.shape)}")
+    param = next(model.parameters())
+    with torch.no_grad():
+        n = len(model(image[None].to(param.device)))
+    stages = range(n) if stages is None else stages
+    out = []
+    for t in stages:
+        sel = (lambda o, t=t: o[t])
+        out.append({
+            "stage": t,
+            "theoretical": theoretical_rf(model, tuple(image.shape[-2:]), location, select=sel),
+            "effective": effective_rf(model, image.to(param.device), location, select=sel),
+        })
+    return out
+
+
+def rf_figure(rfs: list[dict], image: torch.Tensor, location: tuple[int, int], stride: float):
+    """Row per stage: theoretical RF outline on the image | effective RF heat map."""
+    import matplotlib.pyplot as plt
+
+    n = len(rfs)
+    fig, axes = plt.subplots(1, n, figsize=(2.6 * n, 2.8), squeeze=False)
+    im = image_hwc(image)
+    cy, cx = (location[0] + 0.5) * stride - 0.5, (location[1] + 0.5) * stride - 0.5
+    for ax, r in zip(axes[0], rfs):
+        ax.imshow(im.mean(-1), cmap="gray")
+        ax.imshow(to_numpy(r["effective"].map), cmap="magma", alpha=0.65)
+        ax.contour(to_numpy(r["theoretical"].map) > 0, levels=[0.5], colors="cyan", linewidths=1)
+        ax.plot([cx], [cy], "c+", ms=10)
+        th, ef = r["theoretical"].size, r["effective"].size
+        ax.set_title(f"stage {r['stage'] + 1}\ntheor. {th[0]}x{th[1]}  eff. {ef[0]}x{ef[1]}", fontsize=8)
+        ax.set_axis_off()
+    fig.tight_layout()
+    return fig
+
+
+def rf_explorer(model, image: torch.Tensor, stride: int, title: str = "Receptive field per stage"):
+    """Widget: pick an output location; see every stage's theoretical (cyan) and effective RF."""
+    param = next(model.parameters())
+    with torch.no_grad():
+        h, w = model(image[None].to(param.device))[0].shape[-2:]
+    controls = {"y": _slider("row y", 0, h - 1, h // 2), "x": _slider("col x", 0, w - 1, w // 2)}
+
+    def render(y, x):
+        return rf_figure(receptive_fields_per_stage(model, image, (y, x)), image, (y, x), stride)
+
+    return _explorer_class()(render, controls, title)
+
+
+# --------------------------------------------------------------------------- belief maps per stage
+def belief_maps_per_stage(outputs, joint: int, index: int = 0) -> np.ndarray:
+    """One joint's belief map at every stage/stack: ``(T, h, w)`` for image ``index`` of the batch.
+
+    ``outputs`` is a model output list of ``(B, C, h, w)`` tensors (CPM stages, hourglass stacks).
+    """
+    if not isinstance(outputs, (list, tuple)) or not outputs:
+        raise ValueError("outputs: expected a non-empty list of (B, C, h, w) tensors")
+    C = outputs[0].shape[1]
+    if not 0 <= joint < C:
+        raise ValueError(f"joint: {joint} is not a channel index in [0, {C})")
+    return np.stack([to_numpy(o[index, joint]) for o in outputs])
+
+
+def belief_figure(outputs, image, joint: int, skeleton, stride: float, index: int = 0, pred=None):
+    """Row of belief maps of ``joint`` (one per stage), overlaid on the image, each with its peak."""
+    import matplotlib.pyplot as plt
+
+    maps = belief_maps_per_stage(outputs, joint, index)
+    T = len(maps)
+    sk = get_skeleton(skeleton)
+    im = image_hwc(image)
+    H, W = im.shape[:2]
+    fig, axes = plt.subplots(1, T + (pred is not None), figsize=(2.3 * (T + (pred is not None)), 2.6), squeeze=False)
+    for t, ax in enumerate(axes[0][:T]):
+        ax.imshow(im.mean(-1), cmap="gray", extent=(-0.5, W - 0.5, H - 0.5, -0.5))
+        ax.imshow(maps[t], cmap="magma", alpha=0.7, extent=(-0.5, W - 0.5, H - 0.5, -0.5), vmin=0,
+                  vmax=max(float(maps.max()), 1e-6))
+        py, px = np.unravel_index(np.argmax(maps[t]), maps[t].shape)
+        ax.plot([(px + 0.5) * stride - 0.5], [(py + 0.5) * stride - 0.5], "c+", ms=9)
+        ax.set_title(f"stage {t + 1}: max {maps[t].max():.2f}", fontsize=8)
+        ax.set_axis_off()
+    if pred is not None:
+        draw_pose(axes[0][-1], pred, sk, image=image)
+        axes[0][-1].set_title("final pose", fontsize=8)
+    name = sk.joints[joint] if joint < sk.num_joints else "background"
+    fig.suptitle(f"belief maps of {name}", fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def belief_stepper(outputs, images, skeleton, stride: float, title: str = "Belief maps per stage"):
+    """Widget: pick an image and a joint; see its belief map at every stage/stack."""
+    sk = get_skeleton(skeleton)
+    C = outputs[0].shape[1]
+    names = [(n, i) for i, n in enumerate(sk.joints)] + ([("background", C - 1)] if C > sk.num_joints else [])
+    controls = {"joint": _dropdown("joint", names, sk.index("right_wrist") if "right_wrist" in sk.joints else 0),
+                "index": _slider("image", 0, len(images) - 1, 0)}
+
+    def render(joint, index):
+        return belief_figure(outputs, images[index], joint, sk, stride, index)
+
+    return _explorer_class()(render, controls, title)
+
+
+# --------------------------------------------------------------------------- PAF explorer (OpenPose)
+def paf_limb_explorer_data(heatmaps, pafs, skeleton, limb: int, *, threshold: float = 0.1,
+                           num_samples: int = 10, method: str = "greedy") -> dict:
+    """Everything the PAF explorer shows for one limb ``c`` of one image.
+
+    Args:
+        heatmaps: ``(K or K+1, h, w)``; pafs: ``(2L, h, w)`` (channels ``2c, 2c+1`` = x, y of limb ``c``).
+    Returns:
+        dict with ``field (2, h, w)``, ``a (Na, 2)`` / ``b (Nb, 2)`` candidate peaks of the limb's two
+        joints (x, y in heatmap px), ``E (Na, Nb)`` line integrals, ``matches`` list of ``(i, j, E)``.
+    """
+    from ..targets import paf as P
+
+    sk = get_skeleton(skeleton)
+    hm, pf = torch.as_tensor(to_numpy(heatmaps)), torch.as_tensor(to_numpy(pafs))
+    if pf.dim() != 3 or pf.shape[0] != 2 * len(sk.limbs):
+        raise ValueError(f"pafs: expected (2L={2 * len(sk.limbs)}, h, w) for {sk.name}, got {tuple(pf.shape)}")
+    if not 0 <= limb < len(sk.limbs):
+        raise ValueError(f"limb: {limb} not in [0, {len(sk.limbs)})")
+    j1, j2 = sk.limbs[limb]
+    peaks = P.find_peaks(hm[: sk.num_joints], threshold=threshold)
+    a = np.asarray(to_numpy(peaks[j1]))[:, :2].reshape(-1, 2)
+    b = np.asarray(to_numpy(peaks[j2]))[:, :2].reshape(-1, 2)
+    field = pf[2 * limb: 2 * limb + 2]
+    if len(a) and len(b):
+        E = to_numpy(P.line_integral(field, torch.as_tensor(a, dtype=torch.float32),
+                                     torch.as_tensor(b, dtype=torch.float32), num_samples=num_samples))
+        matches = [(int(i), int(j), float(E[i, j])) for i, j in P.match_limb(E, method=method)]
+    else:
+        E, matches = np.zeros((len(a), len(b))), []
+    return {"field": to_numpy(field), "a": a, "b": b, "E": np.asarray(E), "matches": matches,
+            "joints": (sk.joints[j1], sk.joints[j2])}
+
+
+def paf_figure(data: dict, image, stride: float, pick: tuple[int, int] | None = None):
+    """Left: the limb's vector field and its matching; right: the ``E`` matrix of candidate pairs."""
+    import matplotlib.pyplot as plt
+
+    fig, (ax, ax2) = plt.subplots(1, 2, figsize=(7.5, 3.6), gridspec_kw={"width_ratios": [1.3, 1]})
+    draw_paf(ax, data["field"], image=image, stride=stride, step=1)
+    s = lambda p: (np.asarray(p) + 0.5) * stride - 0.5  # heatmap px -> image px
+    a, b = s(data["a"]), s(data["b"])
+    ax.plot(a[:, 0], a[:, 1], "o", color="#e4572e", ms=6, mec="k", label=data["joints"][0])
+    ax.plot(b[:, 0], b[:, 1], "s", color="#f2c14e", ms=6, mec="k", label=data["joints"][1])
+    for i, j, e in data["matches"]:
+        ax.plot([a[i, 0], b[j, 0]], [a[i, 1], b[j, 1]], "-", color="lime", lw=2)
+    if pick is not None and len(a) > pick[0] and len(b) > pick[1]:
+        i, j = pick
+        ax.plot([a[i, 0], b[j, 0]], [a[i, 1], b[j, 1]], "--", color="white", lw=1.5)
+        ax.set_title(f"E(a{i}, b{j}) = {data['E'][i, j]:.2f}", fontsize=9)
+    ax.legend(fontsize=7, loc="lower right")
+    E = data["E"]
+    if E.size:
+        vmax = max(1.0, float(np.abs(E).max()))
+        ax2.imshow(E, cmap="RdBu_r", vmin=-vmax, vmax=vmax)
+        for i in range(E.shape[0]):
+            for j in range(E.shape[1]):
+                ax2.text(j, i, f"{E[i, j]:.2f}", ha="center", va="center", fontsize=7)
+        for i, j, _ in data["matches"]:
+            ax2.add_patch(plt.Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, ec="lime", lw=2))
+    ax2.set_xlabel(f"candidate {data['joints'][1]} b_j")
+    ax2.set_ylabel(f"candidate {data['joints'][0]} a_i")
+    ax2.set_title("line integrals E (matched: green)", fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def paf_explorer(heatmaps, pafs, image, skeleton, stride: float, title: str = "Part Affinity Field explorer"):
+    """Widget: pick a limb and two candidate joints; see the field, ``E`` and the matching."""
+    sk = get_skeleton(skeleton)
+    limbs = [(f"{c}: {sk.joints[a]} -> {sk.joints[b]}", c) for c, (a, b) in enumerate(sk.limbs)]
+    controls = {"limb": _dropdown("limb", limbs), "i": _slider("cand. a", 0, 7, 0), "j": _slider("cand. b", 0, 7, 0)}
+
+    def render(limb, i, j):
+        return paf_figure(paf_limb_explorer_data(heatmaps, pafs, sk, limb), image, stride, (i, j))
+
+    return _explorer_class()(render, controls, title)
+
+
+# --------------------------------------------------------------------------- HRNet branches
+def branch_features(model, image: torch.Tensor, unit: int = -1) -> dict:
+    """Feature maps of every resolution branch before and after one exchange unit of an HRNet.
+
+    Uses ``model.exchange_units()`` (the HRNet model lists its exchange units in forward order; each
+    maps a list of branch tensors to a list). Returns ``before`` and ``after``: lists (one per
+    branch, highest resolution first) of ``(C_i, h_i, w_i)`` tensors on the CPU, and ``num_units``.
+    """
+    units = list(model.exchange_units())
+    if not units:
+        raise ValueError("model has no exchange units")
+    if not -len(units) <= unit < len(units):
+        raise ValueError(f"unit: {unit} not in [-{len(units)}, {len(units)})")
+    mod = units[unit]
+    seen = {}
+
+    def hook(_m, inp, out):
+        seen["before"] = [x[0].detach().float().cpu() for x in inp[0]]
+        seen["after"] = [x[0].detach().float().cpu() for x in out]
+
+    h = mod.register_forward_hook(hook)
+    try:
+        param = next(model.parameters())
+        with torch.no_grad():
+            model(image[None].to(param.device))
+    finally:
+        h.remove()
+    return {**seen, "num_units": len(units)}
+
+
+def branch_figure(feats: dict, channel: int = 0, mode: str = "mean |x|"):
+    """Grid: rows = before/after the exchange unit, columns = branches (resolution 1, 1/2, 1/4, ...)."""
+    import matplotlib.pyplot as plt
+
+    n = len(feats["before"])
+    fig, axes = plt.subplots(2, n, figsize=(2.3 * n, 4.4), squeeze=False)
+    for r, key in enumerate(("before", "after")):
+        for i, f in enumerate(feats[key]):
+            m = f.abs().mean(0) if mode == "mean |x|" else f[min(channel, f.shape[0] - 1)]
+            ax = axes[r][i]
+            ax.imshow(to_numpy(m), cmap="viridis")
+            ax.set_title(f"{key}: branch {i + 1} ({f.shape[-2]}x{f.shape[-1]}, C={f.shape[0]})", fontsize=7)
+            ax.set_axis_off()
+    fig.tight_layout()
+    return fig
+
+
+def hrnet_viewer(model, image: torch.Tensor, title: str = "HRNet branches around an exchange unit"):
+    """Widget: pick an exchange unit and a channel (or the mean magnitude) of every branch."""
+    n = len(list(model.exchange_units()))
+    controls = {"unit": _slider("unit", 0, n - 1, n - 1), "channel": _slider("channel", -1, 15, -1)}
+
+    def render(unit, channel):
+        feats = branch_features(model, image, unit)
+        return branch_figure(feats, max(channel, 0), "mean |x|" if channel < 0 else "channel")
+
+    return _explorer_class()(render, controls, title)
