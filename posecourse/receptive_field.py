@@ -50,7 +50,7 @@ def linearized(model: nn.Module) -> nn.Module:
     Models must use module layers (``nn.ReLU``, ``nn.MaxPool2d``) rather than their functional
     forms for this to be exact; functional ReLUs are harmless (all activations are positive).
     """
-    lin = copy.deepcopy(model).float().eval()
+    lin = copy.deepcopy(model).double().eval()  # float64: all-ones weights grow fast with depth
 
     def replace(parent: nn.Module):
         for name, child in parent.named_children():
@@ -133,8 +133,11 @@ def theoretical_rf(model: nn.Module, input_size: tuple[int, int], location: tupl
     lin = linearized(model)
     p = next(lin.parameters(), None)
     device = p.device if p is not None else torch.device("cpu")
-    image = torch.ones(3, *input_size, device=device)
+    image = torch.ones(3, *input_size, device=device, dtype=torch.float64)
     g = input_gradient(lin, image, location, select)
+    if not torch.isfinite(g).all():
+        raise ValueError("theoretical_rf: the linearized network overflowed float64; the model is too deep for this method")
+    g = (g > 0).float()  # only the support matters
     size, center = rf_extent(g, 0.0)
     return RFResult(g.cpu(), size, center)
 

@@ -1,0 +1,195 @@
+"""DeepPose (Toshev & Szegedy, CVPR 2014): pose estimation as direct regression of joint coordinates.
+
+A convolutional network ``psi(x; theta)`` maps the image ``x`` of a person box ``b`` to ``2K`` numbers,
+the joints in box-normalized coordinates ``N(y; b) = (y - b_c) / (b_w, b_h)`` (see
+:func:`posecourse.geometry.normalize`). Prediction in pixels is ``y* = N^{-1}(psi(N(x); theta))``.
+
+Cascade (Sec. 3.2): stage ``s >= 2`` looks at a sub-image around each joint's previous estimate,
+the sub-box ``b_i^s = (y_i^{s-1}, sigma diam(y^{s-1}), sigma diam(y^{s-1}))`` where ``diam`` is the
+distance between two opposing torso joints, and regresses the displacement of that joint
+*normalized by the sub-box*: ``y_i^s = y_i^{s-1} + N^{-1}(psi_s(N(x; b); theta_s); b) - b_c``. One
+network per stage, shared by all joints (each sub-image is one sample with 2 outputs).
+
+Paper facts followed by :func:`deeppose_alexnet` (Sec. 3.1, tested in tests/test_models_deeppose_cpm.py):
+- input 220 x 220;
+- ``C(55x55x96) - LRN - P - C(27x27x256) - LRN - P - C(13x13x384) - C(13x13x384) - C(13x13x256) - P
+  - F(4096) - F(4096)`` then a linear layer with ``2K`` outputs; ReLU after every learned layer but the
+  last; first conv 11 x 11 stride 4 (the AlexNet filters the paper reuses), 5 x 5 then 3 x 3;
+- dropout on the fully connected layers (the paper uses p = 0.6).
+Measured here: 58.4 M parameters for K = 16 (ungrouped convolutions; 4096 x 4096 and 9216 x 4096
+dominate). Not from the paper: conv1 padding 4 (the only padding that gives 55 x 55 from 220 with an 11 x 11,
+stride-4 kernel), LRN constants and pooling 3 x 3 stride 2 as in AlexNet, ungrouped convolutions.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from . import register_model
+
+__all__ = ["DeepPoseRegressor", "DeepPoseCascade", "deeppose_alexnet", "deeppose_tiny", "sub_boxes", "crop_sub_images"]
+
+
+def _alexnet_features() -> nn.Sequential:
+    return nn.Sequential(
+        nn.Conv2d(3, 96, 11, stride=4, padding=4), nn.ReLU(inplace=True),      # 220 -> 55
+        nn.LocalResponseNorm(5, alpha=1e-4, beta=0.75, k=2.0),
+        nn.MaxPool2d(3, 2),                                                     # 55 -> 27
+        nn.Conv2d(96, 256, 5, padding=2), nn.ReLU(inplace=True),               # 27
+        nn.LocalResponseNorm(5, alpha=1e-4, beta=0.75, k=2.0),
+        nn.MaxPool2d(3, 2),                                                     # 27 -> 13
+        nn.Conv2d(256, 384, 3, padding=1), nn.ReLU(inplace=True),              # 13
+        nn.Conv2d(384, 384, 3, padding=1), nn.ReLU(inplace=True),              # 13
+        nn.Conv2d(384, 256, 3, padding=1), nn.ReLU(inplace=True),              # 13
+        nn.MaxPool2d(3, 2),                                                     # 13 -> 6
+    )
+
+
+def _tiny_features(width: int) -> nn.Sequential:
+    layers, c_in = [], 3
+    for c in (width, 2 * width, 4 * width, 4 * width):                     # four stride-2 blocks: /16
+        layers += [nn.Conv2d(c_in, c, 3, stride=2, padding=1, bias=False), nn.BatchNorm2d(c), nn.ReLU(inplace=True),
+                   nn.Conv2d(c, c, 3, padding=1, bias=False), nn.BatchNorm2d(c), nn.ReLU(inplace=True)]
+        c_in = c
+    return nn.Sequential(*layers)
+
+
+class DeepPoseRegressor(nn.Module):
+    """``psi(x; theta)``: image ``(B, 3, S, S)`` -> normalized joints ``(B, K, 2)``.
+
+    Attributes ``features`` (convolutions) and ``regressor`` (fully connected) are exposed for the
+    receptive-field explorer and for fine-tuning.
+    """
+
+    def __init__(self, features: nn.Module, feat_dim: int, hidden: int, num_joints: int,
+                 dropout: float = 0.6, input_size: int = 220):
+        super().__init__()
+        if num_joints < 1:
+            raise ValueError(f"num_joints must be >= 1, got {num_joints}")
+        self.num_joints, self.input_size = num_joints, input_size
+        self.features = features
+        fc = [nn.Flatten()]
+        d = feat_dim
+        for _ in range(2 if hidden else 0):
+            fc += [nn.Linear(d, hidden), nn.ReLU(inplace=True), nn.Dropout(dropout)]
+            d = hidden
+        fc.append(nn.Linear(d, 2 * num_joints))
+        self.regressor = nn.Sequential(*fc)
+        nn.init.zeros_(self.regressor[-1].bias)
+        nn.init.normal_(self.regressor[-1].weight, std=1e-3)  # start near the box centre
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        if images.dim() != 4 or images.shape[1] != 3:
+            raise ValueError(f"images: expected (B, 3, H, W), got {tuple(images.shape)}")
+        return self.regressor(self.features(images)).view(-1, self.num_joints, 2)
+
+
+def sub_boxes(pred: torch.Tensor, image_size: tuple[int, int], diam_joints: tuple[int, int], sigma: float) -> torch.Tensor:
+    """Cascade sub-boxes ``b_i = (y_i, sigma diam(y), sigma diam(y))`` around every joint.
+
+    Args:
+        pred: ``(B, K, 2)`` joints normalized to the full image (``N(y; image box)``).
+        image_size: ``(H, W)`` of the full image in pixels.
+        diam_joints: indices of the two opposing joints whose pixel distance is ``diam(y)``.
+        sigma: sub-box side as a multiple of ``diam``.
+    Returns:
+        ``(B, K, 4)`` boxes ``(cx, cy, w, h)`` in the same normalized image coordinates.
+    """
+    H, W = image_size
+    scale = pred.new_tensor([W, H])
+    a, b = diam_joints
+    diam = ((pred[:, a] - pred[:, b]) * scale).norm(dim=-1).clamp_min(1.0)        # (B,) pixels
+    side = (sigma * diam)[:, None, None] / scale                                   # (B, 1, 2)
+    return torch.cat([pred, side.expand_as(pred)], dim=-1)
+
+
+def crop_sub_images(images: torch.Tensor, boxes: torch.Tensor, size: int) -> torch.Tensor:
+    """Crop and resize ``(B, K, 4)`` normalized ``(cx, cy, w, h)`` boxes out of ``images (B, 3, H, W)``.
+
+    Returns ``(B * K, 3, size, size)`` (bilinear, zeros outside the image), differentiable in ``images``.
+    Normalized coordinates ``u`` map to ``grid_sample``'s ``g = 2u`` (``align_corners=False``).
+    """
+    B, K, _ = boxes.shape
+    b = boxes.reshape(B * K, 4).to(images.dtype)
+    theta = torch.zeros(B * K, 2, 3, dtype=images.dtype, device=images.device)
+    theta[:, 0, 0], theta[:, 1, 1] = b[:, 2], b[:, 3]
+    theta[:, :, 2] = 2 * b[:, :2]
+    grid = F.affine_grid(theta, (B * K, 3, size, size), align_corners=False)
+    src = images.repeat_interleave(K, dim=0)
+    return F.grid_sample(src, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+
+
+class DeepPoseCascade(nn.Module):
+    """DeepPose with ``S`` stages: ``stages[0]`` regresses all joints from the whole image, every
+    ``stages[s]`` (s >= 1) a displacement per joint from its sub-image.
+
+    ``forward(images (B, 3, H, W)) -> (B, K, 2)`` the final refined normalized joints;
+    :meth:`forward_stages` returns every stage's estimate (list of ``(B, K, 2)``) and the sub-boxes used.
+    Train stage ``s`` with :meth:`stage_displacement` on targets from :meth:`displacement_target`.
+    """
+
+    def __init__(self, stages: list[nn.Module], diam_joints: tuple[int, int], sigma: float = 1.0, crop_size: int | None = None):
+        super().__init__()
+        self.stages = nn.ModuleList(stages)
+        self.num_joints = stages[0].num_joints
+        if any(s.num_joints != 1 for s in stages[1:]):
+            raise ValueError("stages: refinement stages (s >= 2) must regress one joint (num_joints=1)")
+        self.diam_joints, self.sigma = tuple(diam_joints), float(sigma)
+        self.crop_size = crop_size or stages[0].input_size
+
+    def stage_displacement(self, s: int, images: torch.Tensor, prev: torch.Tensor):
+        """Stage ``s`` (0-based, >= 1): displacement ``(B, K, 2)`` normalized by the sub-boxes ``(B, K, 4)``."""
+        boxes = sub_boxes(prev.detach(), images.shape[-2:], self.diam_joints, self.sigma)
+        crops = crop_sub_images(images, boxes, self.crop_size)
+        return self.stages[s](crops).view(prev.shape), boxes
+
+    @staticmethod
+    def displacement_target(target: torch.Tensor, prev: torch.Tensor, boxes: torch.Tensor) -> torch.Tensor:
+        """``N(y_i; b_i) - N(y_i^{s-1}; b_i) = (y_i - y_i^{s-1}) / (b_w, b_h)``, all ``(B, K, 2)``."""
+        return (target - prev) / boxes[..., 2:]
+
+    def forward_stages(self, images: torch.Tensor):
+        preds, all_boxes = [self.stages[0](images)], []
+        for s in range(1, len(self.stages)):
+            d, boxes = self.stage_displacement(s, images, preds[-1])
+            preds.append(preds[-1] + d * boxes[..., 2:])
+            all_boxes.append(boxes)
+        return preds, all_boxes
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.forward_stages(images)[0][-1]
+
+
+def _alexnet_regressor(num_joints: int, dropout: float) -> DeepPoseRegressor:
+    return DeepPoseRegressor(_alexnet_features(), 256 * 6 * 6, 4096, num_joints, dropout, 220)
+
+
+def _tiny_regressor(num_joints: int, image_size: int, width: int) -> DeepPoseRegressor:
+    side = -(-image_size // 16)
+    return DeepPoseRegressor(_tiny_features(width), 4 * width * side * side, 0, num_joints, 0.0, image_size)
+
+
+@register_model("deeppose_alexnet")
+def deeppose_alexnet(num_joints: int = 16, num_stages: int = 1, diam_joints: tuple[int, int] = (13, 2),
+                     sigma: float = 1.0, dropout: float = 0.6) -> nn.Module:
+    """The paper's regressor on 220 x 220 crops (``num_stages=1``) or the cascade (the paper uses 3
+    stages, ``sigma`` from {0.5, 1.0}). ``diam_joints`` default: MPII-16 left shoulder and right hip."""
+    if num_stages < 1:
+        raise ValueError(f"num_stages must be >= 1, got {num_stages}")
+    first = _alexnet_regressor(num_joints, dropout)
+    if num_stages == 1:
+        return first
+    return DeepPoseCascade([first] + [_alexnet_regressor(1, dropout) for _ in range(num_stages - 1)], diam_joints, sigma)
+
+
+@register_model("deeppose_tiny")
+def deeppose_tiny(num_joints: int = 16, image_size: int = 64, width: int = 16, num_stages: int = 1,
+                  diam_joints: tuple[int, int] = (13, 2), sigma: float = 1.0) -> nn.Module:
+    """CPU-sized DeepPose: 8 conv-BN-ReLU layers (/16) and one linear layer; learns on 64-96 px in minutes."""
+    if num_stages < 1:
+        raise ValueError(f"num_stages must be >= 1, got {num_stages}")
+    first = _tiny_regressor(num_joints, image_size, width)
+    if num_stages == 1:
+        return first
+    return DeepPoseCascade([first] + [_tiny_regressor(1, image_size, width) for _ in range(num_stages - 1)], diam_joints, sigma)
