@@ -1,0 +1,3 @@
+# cell: normalize
+while True:
+    pass

@@ -1,0 +1,2 @@
+# cell: normalize
+print("x" * 100_000_000)

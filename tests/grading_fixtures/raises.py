@@ -1,0 +1,2 @@
+# cell: normalize
+raise RuntimeError("my code crashes on import")

@@ -1,0 +1,3 @@
+# cell: normalize
+import sys
+sys.exit(3)
