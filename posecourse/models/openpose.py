@@ -1,0 +1,111 @@
+"""OpenPose: Realtime Multi-Person 2D Pose Estimation using Part Affinity Fields
+(Cao, Simon, Wei & Sheikh, CVPR 2017).
+
+Image features ``F`` (VGG-19's first 10 conv layers + conv4_3_CPM / conv4_4_CPM, stride 8), then
+``T`` stages of two branches (Sec. 2.1, Fig. 3):
+- branch 1, ``L`` (``phi``): part affinity fields, ``2 x num_limbs`` channels (38 for COCO-18);
+- branch 2, ``S`` (``rho``): confidence maps, ``num_joints + 1`` channels (19: 18 parts + background);
+- stage 1: ``S^1 = rho^1(F)``, ``L^1 = phi^1(F)`` (3x3 convs);
+- stage t > 1: ``S^t = rho^t(F, S^{t-1}, L^{t-1})``, ``L^t = phi^t(F, S^{t-1}, L^{t-1})`` (7x7 convs),
+  input ``concat(L^{t-1}, S^{t-1}, F)`` (Eq. 1-2); every stage is supervised (Eq. 3-5).
+
+Paper config = CMU's COCO body model as converted by Hzzone/pytorch-openpose (``bodypose_model``):
+368 x 368 -> 46 x 46, 6 stages, 52,311,446 parameters. Layer names follow the Caffe model
+(``conv5_1_CPM_L1``, ``Mconv1_stage2_L2``, ...) so :func:`.official.load_official` maps them by rules.
+"""
+from __future__ import annotations
+
+from collections import OrderedDict
+
+import torch
+import torch.nn as nn
+
+from . import register_model
+
+__all__ = ["OpenPose", "CONFIGS"]
+
+VGG19_10 = (("conv1_1", 64), ("conv1_2", 64), "M", ("conv2_1", 128), ("conv2_2", 128), "M",
+            ("conv3_1", 256), ("conv3_2", 256), ("conv3_3", 256), ("conv3_4", 256), "M",
+            ("conv4_1", 512), ("conv4_2", 512), ("conv4_3_CPM", 256), ("conv4_4_CPM", 128))
+
+# trunk F; stage 1: n 3x3 convs of width w, then 1x1 of width mid; stages t > 1: n k x k convs of width w
+CONFIGS = {
+    "openpose_vgg19": dict(trunk=VGG19_10, num_stages=6, stage1=(3, 128, 512), stage_t=(5, 7, 128)),
+    "openpose_tiny": dict(trunk=(("conv1_1", 16), "M", ("conv2_1", 24), "M", ("conv3_1", 32), ("conv4_4_CPM", 32)),
+                          num_stages=2, stage1=(2, 24, 48), stage_t=(2, 3, 24)),
+}
+
+
+def _branch(layers, c_in: int) -> nn.Sequential:
+    """``layers``: (name, c_out, kernel); ReLU after every conv but the last."""
+    mods = OrderedDict()
+    for j, (name, c_out, k) in enumerate(layers):
+        mods[name] = nn.Conv2d(c_in, c_out, k, padding=k // 2)
+        if j < len(layers) - 1:
+            mods[f"relu_{name}"] = nn.ReLU(inplace=True)
+        c_in = c_out
+    return nn.Sequential(mods)
+
+
+class OpenPose(nn.Module):
+    """Two-branch multi-stage CNN.
+
+    ``images (B, 3, H, W)`` -> list of ``num_stages`` dicts
+    ``{"paf": (B, 2 * num_limbs, H/s, W/s), "heatmaps": (B, num_joints + 1, H/s, W/s)}``,
+    ``s = 2 ** (number of pools in the trunk)`` (8 for VGG-19).
+    """
+
+    def __init__(self, num_joints: int = 18, num_limbs: int = 19, trunk=VGG19_10, num_stages: int = 6,
+                 stage1=(3, 128, 512), stage_t=(5, 7, 128)):
+        super().__init__()
+        if num_joints < 1 or num_limbs < 1 or num_stages < 1:
+            raise ValueError(f"num_joints, num_limbs, num_stages: must be positive, got {num_joints}, {num_limbs}, {num_stages}")
+        n_paf, n_hm = 2 * num_limbs, num_joints + 1
+        mods, c = OrderedDict(), 3
+        for j, item in enumerate(trunk):
+            if item == "M":
+                mods[f"pool{j}"] = nn.MaxPool2d(2, 2)
+            else:
+                mods[item[0]] = nn.Conv2d(c, item[1], 3, padding=1)
+                mods[f"relu{j}"] = nn.ReLU(inplace=True)
+                c = item[1]
+        self.features = nn.Sequential(mods)  # F
+        self.stride = 2 ** sum(item == "M" for item in trunk)
+        n1, w1, mid = stage1
+        nt, k, wt = stage_t
+        self.L, self.S = nn.ModuleList(), nn.ModuleList()
+        for t in range(1, num_stages + 1):
+            for branch, mlist, c_out in ((1, self.L, n_paf), (2, self.S, n_hm)):
+                if t == 1:
+                    layers = [(f"conv5_{j + 1}_CPM_L{branch}", w1, 3) for j in range(n1)]
+                    layers += [(f"conv5_{n1 + 1}_CPM_L{branch}", mid, 1), (f"conv5_{n1 + 2}_CPM_L{branch}", c_out, 1)]
+                    mlist.append(_branch(layers, c))
+                else:
+                    layers = [(f"Mconv{j + 1}_stage{t}_L{branch}", wt, k) for j in range(nt)]
+                    layers += [(f"Mconv{nt + 1}_stage{t}_L{branch}", wt, 1), (f"Mconv{nt + 2}_stage{t}_L{branch}", c_out, 1)]
+                    mlist.append(_branch(layers, c + n_paf + n_hm))
+
+    def forward(self, images: torch.Tensor) -> list[dict[str, torch.Tensor]]:
+        if images.ndim != 4 or images.shape[1] != 3:
+            raise ValueError(f"images: expected (B, 3, H, W), got {tuple(images.shape)}")
+        feats = self.features(images)
+        out, x = [], feats
+        for phi, rho in zip(self.L, self.S):
+            paf, hm = phi(x), rho(x)
+            out.append({"paf": paf, "heatmaps": hm})
+            x = torch.cat([paf, hm, feats], dim=1)  # concat(L^t, S^t, F), official channel order
+        return out
+
+
+def _builder(name):
+    @register_model(name)
+    def build(num_joints: int = 18, num_limbs: int = 19, **kw) -> OpenPose:
+        return OpenPose(num_joints=num_joints, num_limbs=num_limbs, **{**CONFIGS[name], **kw})
+
+    build.__name__ = name
+    build.__doc__ = f"``{name}``: :class:`OpenPose` (COCO-18: 18 joints + background, 19 limbs = 38 PAF channels)."
+    return build
+
+
+openpose_vgg19 = _builder("openpose_vgg19")
+openpose_tiny = _builder("openpose_tiny")
