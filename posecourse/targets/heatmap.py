@@ -1,0 +1,256 @@
+"""Gaussian belief maps (CPM, Hourglass, HRNet) and their decoders.
+
+Coordinate convention (centre-aligned, the same as ``align_corners=False`` resizing): a heatmap of
+stride ``s`` (image px per heatmap px) sees image point ``x`` at
+
+    x_hm = (x + 0.5) / s - 0.5        and back        x = (x_hm + 0.5) * s - 0.5
+
+so heatmap pixel centres sit at integer ``x_hm`` and a horizontal flip of the image
+(``x' = W_img - 1 - x``) is exactly a flip of the heatmap (``x_hm' = W - 1 - x_hm``).
+HRNet's code instead puts the centre at the integer ``int(x / s + 0.5)``; ``quantize=True``
+reproduces that (biased) target, which is why its flip test needs a 1 px shift.
+
+Gaussian forms (``convention``): ``"hrnet"`` is ``exp(-d^2 / (2 sigma^2))`` (HRNet / Hourglass code);
+``"cpm"`` is ``exp(-d^2 / sigma^2)`` (the CPM paper's belief map form). Gaussians are not truncated.
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+
+__all__ = ["to_heatmap", "to_image", "encode", "decode", "flip_test"]
+
+
+def to_heatmap(points: torch.Tensor, stride: float) -> torch.Tensor:
+    """Image px -> heatmap px (centre-aligned): ``(p + 0.5) / stride - 0.5``."""
+    return (points + 0.5) / stride - 0.5
+
+
+def to_image(points: torch.Tensor, stride: float) -> torch.Tensor:
+    """Heatmap px -> image px: ``(p + 0.5) * stride - 0.5``."""
+    return (points + 0.5) * stride - 0.5
+
+
+def _people(keypoints, visibility) -> tuple[torch.Tensor, torch.Tensor]:
+    """Validate and lift to ``(B, P, K, 2)`` / ``(B, P, K)``."""
+    kp = torch.as_tensor(keypoints)
+    kp = kp.float() if not torch.is_floating_point(kp) else kp
+    vis = torch.as_tensor(visibility, device=kp.device)
+    if kp.dim() == 3:
+        kp = kp.unsqueeze(1)
+        vis = vis.unsqueeze(1) if vis.dim() == 2 else vis
+    if kp.dim() != 4 or kp.shape[-1] != 2:
+        raise ValueError(f"keypoints: expected (B, P, K, 2) or (B, K, 2), got {tuple(torch.as_tensor(keypoints).shape)}")
+    if tuple(vis.shape) != tuple(kp.shape[:-1]):
+        raise ValueError(f"visibility: expected shape {tuple(kp.shape[:-1])}, got {tuple(vis.shape)}")
+    labelled = vis > 0
+    if not torch.isfinite(kp[labelled]).all():
+        raise ValueError("keypoints: NaN/inf coordinates on a labelled joint (visibility > 0)")
+    return torch.where(labelled.unsqueeze(-1), kp, torch.zeros_like(kp)), labelled
+
+
+def _check_positive(value, name):
+    if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
+        raise ValueError(f"{name}: expected a positive number, got {value!r}")
+
+
+def encode(keypoints, visibility, heatmap_size, stride: float = 4.0, sigma: float = 2.0,
+           convention: str = "hrnet", background: bool = False, combine: str = "max",
+           quantize: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+    """Gaussian belief maps ``S*_j`` at sub-pixel joint centres, one channel per joint.
+
+    Args:
+        keypoints: ``(B, P, K, 2)`` image px (or ``(B, K, 2)`` for one person).
+        visibility: ``(B, P, K)`` (or ``(B, K)``); ``> 0`` means labelled.
+        heatmap_size: ``(H, W)``.
+        stride: image px per heatmap px.
+        sigma: Gaussian width in heatmap px.
+        convention: ``"hrnet"`` (``exp(-d^2/2sigma^2)``) or ``"cpm"`` (``exp(-d^2/sigma^2)``).
+        background: append CPM's background channel ``1 - max_j S*_j`` (so ``C = K + 1``).
+        combine: people -> one map per joint: ``"max"`` (``S*_j = max_k S*_{j,k}``, OpenPose/CPM) or
+            ``"mean"`` over the labelled people (the pitfall: nearby peaks blur into one bump).
+        quantize: round centres like HRNet's code (``int(x / stride + 0.5)``) instead of sub-pixel.
+    Returns:
+        ``heatmaps (B, C, H, W)`` and ``weights (B, C)``: 1 where at least one person has the joint
+        labelled and its Gaussian reaches the map, else 0 (the loss mask W(p), per channel; the
+        background channel always weighs 1). Multiply by ``weights[..., None, None]`` for per-pixel.
+    """
+    kp, labelled = _people(keypoints, visibility)
+    H, W = (int(v) for v in heatmap_size)
+    if H <= 0 or W <= 0:
+        raise ValueError(f"heatmap_size: expected positive (H, W), got {heatmap_size!r}")
+    _check_positive(stride, "stride")
+    _check_positive(sigma, "sigma")
+    if convention not in ("hrnet", "cpm"):
+        raise ValueError(f"convention: expected 'hrnet' or 'cpm', got {convention!r}")
+    if combine not in ("max", "mean"):
+        raise ValueError(f"combine: expected 'max' or 'mean', got {combine!r}")
+    mu = torch.floor(kp / stride + 0.5) if quantize else to_heatmap(kp, stride)   # (B, P, K, 2)
+    denom = (2.0 if convention == "hrnet" else 1.0) * sigma ** 2
+    xs = torch.arange(W, device=kp.device, dtype=kp.dtype)
+    ys = torch.arange(H, device=kp.device, dtype=kp.dtype)
+    # separable Gaussian: exp(-(dx^2 + dy^2)/c) = exp(-dx^2/c) * exp(-dy^2/c), all joints/people at once
+    gx = torch.exp(-(xs - mu[..., 0:1]) ** 2 / denom)                            # (B, P, K, W)
+    gy = torch.exp(-(ys - mu[..., 1:2]) ** 2 / denom) * labelled.unsqueeze(-1)  # (B, P, K, H)
+    g = gy.unsqueeze(-1) * gx.unsqueeze(-2)                                      # (B, P, K, H, W)
+    if combine == "max":
+        hm = g.amax(dim=1) if g.shape[1] else g.new_zeros(g.shape[0], g.shape[2], H, W)
+    else:
+        hm = g.sum(dim=1) / labelled.sum(dim=1).clamp(min=1)[..., None, None]
+    # a joint counts if labelled and its 3-sigma window touches the map (as HRNet drops off-map joints)
+    reach = 3 * sigma
+    inside = ((mu > -1 - reach) & (mu < torch.tensor([W, H], device=mu.device) + reach)).all(-1)
+    weights = (labelled & inside).any(dim=1).to(hm.dtype)                        # (B, K)
+    if background:
+        bg = 1 - (hm.amax(dim=1, keepdim=True) if hm.shape[1] else hm.new_zeros(hm.shape[0], 1, H, W))
+        hm = torch.cat([hm, bg], dim=1)
+        weights = torch.cat([weights, weights.new_ones(weights.shape[0], 1)], dim=1)
+    return hm, weights
+
+
+def _check_heatmaps(heatmaps) -> torch.Tensor:
+    hm = torch.as_tensor(heatmaps)
+    if hm.dim() != 4:
+        raise ValueError(f"heatmaps: expected (B, K, H, W), got {tuple(hm.shape)}")
+    if not torch.is_floating_point(hm):
+        hm = hm.float()
+    if not torch.isfinite(hm).all():
+        raise ValueError("heatmaps: contain NaN/inf")
+    return hm
+
+
+def _argmax(hm: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(B, K, H, W)`` -> integer ``(x, y)`` as float ``(B, K, 2)`` and maxima ``(B, K)``."""
+    W = hm.shape[-1]
+    scores, idx = hm.flatten(2).max(dim=-1)
+    return torch.stack([idx % W, idx // W], dim=-1).to(hm.dtype), scores
+
+
+def _gather(maps: torch.Tensor, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """``maps (B, K, H, W)`` at integer ``x, y (B, K)`` (clamped to the map)."""
+    H, W = maps.shape[-2:]
+    idx = y.long().clamp(0, H - 1) * W + x.long().clamp(0, W - 1)
+    return maps.flatten(2).gather(-1, idx.unsqueeze(-1)).squeeze(-1)
+
+
+def _quarter(hm, xy, rule):
+    """argmax + 0.25 px towards the higher neighbour.
+
+    Boundary rule ``"course"`` (default): each axis shifts whenever both of its neighbours exist
+    (``0 < x < W - 1``), independently of the other axis. ``"hrnet"`` copies HRNet's
+    ``get_final_preds``: shift only when ``1 < x < W - 1 and 1 < y < H - 1`` (both axes at once;
+    the ``1 <`` is a Matlab-era off-by-one). ``"mmpose"`` copies MMPose's ``refine_keypoints``:
+    ``1 < x < W - 1`` per axis. We chose the symmetric rule; the three differ only for a peak on the
+    two outermost rows/columns of the map.
+    """
+    H, W = hm.shape[-2:]
+    x, y = xy[..., 0], xy[..., 1]
+    dx = _gather(hm, x + 1, y) - _gather(hm, x - 1, y)
+    dy = _gather(hm, x, y + 1) - _gather(hm, x, y - 1)
+    if rule == "course":
+        ok_x, ok_y = (x > 0) & (x < W - 1), (y > 0) & (y < H - 1)
+    elif rule == "mmpose":
+        ok_x, ok_y = (x > 1) & (x < W - 1), (y > 1) & (y < H - 1)
+    elif rule == "hrnet":
+        ok_x = ok_y = (x > 1) & (x < W - 1) & (y > 1) & (y < H - 1)
+    else:
+        raise ValueError(f"quarter_rule: expected 'course', 'mmpose' or 'hrnet', got {rule!r}")
+    return xy + 0.25 * torch.stack([torch.sign(dx) * ok_x, torch.sign(dy) * ok_y], dim=-1)
+
+
+def _blur(hm: torch.Tensor, kernel: int) -> torch.Tensor:
+    """Depthwise Gaussian blur with OpenCV's sigma for a ``kernel`` size, rescaled to keep each max (as DARK)."""
+    s = 0.3 * ((kernel - 1) * 0.5 - 1) + 0.8     # cv2.getGaussianKernel's default sigma
+    t = torch.arange(kernel, device=hm.device, dtype=hm.dtype) - (kernel - 1) / 2
+    k1 = torch.exp(-t ** 2 / (2 * s ** 2))
+    k1 = k1 / k1.sum()
+    B, K, H, W = hm.shape
+    x = hm.reshape(B * K, 1, H, W)
+    p = kernel // 2
+    x = F.conv2d(F.pad(x, (p, p, 0, 0), mode="replicate"), k1.view(1, 1, 1, -1))
+    x = F.conv2d(F.pad(x, (0, 0, p, p), mode="replicate"), k1.view(1, 1, -1, 1)).reshape(B, K, H, W)
+    peak, new = hm.flatten(2).amax(-1), x.flatten(2).amax(-1).clamp(min=1e-12)
+    return x * (peak / new)[..., None, None]
+
+
+def _dark(hm, xy, kernel):
+    """DARK (Zhang et al., CVPR 2020, "Distribution-Aware Coordinate Representation"): second-order
+    Taylor expansion of the log-heatmap at the argmax, ``offset = -Hessian^{-1} gradient``."""
+    if kernel:
+        hm = _blur(hm, kernel)
+    L = torch.log(hm.clamp(min=1e-10))
+    x, y = xy[..., 0], xy[..., 1]
+    at = lambda ox, oy: _gather(L, x + ox, y + oy)  # noqa: E731 (clamped at the border)
+    c = at(0, 0)
+    gx, gy = 0.5 * (at(1, 0) - at(-1, 0)), 0.5 * (at(0, 1) - at(0, -1))
+    hxx, hyy = at(1, 0) - 2 * c + at(-1, 0), at(0, 1) - 2 * c + at(0, -1)
+    hxy = 0.25 * (at(1, 1) - at(-1, 1) - at(1, -1) + at(-1, -1))
+    det = hxx * hyy - hxy ** 2
+    ok = (det > 1e-12) & (hxx < 0)                  # a proper maximum, else no refinement
+    det = torch.where(ok, det, torch.ones_like(det))
+    ox = -(hyy * gx - hxy * gy) / det
+    oy = -(hxx * gy - hxy * gx) / det
+    off = torch.stack([ox, oy], dim=-1) * ok.unsqueeze(-1)
+    return xy + off.clamp(-1, 1)
+
+
+def decode(heatmaps, stride: float = 1.0, method: str = "quarter", temperature: float = 1.0,
+           dark_kernel: int = 11, quarter_rule: str = "course") -> tuple[torch.Tensor, torch.Tensor]:
+    """Heatmaps -> joint coordinates in image px (``stride=1`` gives heatmap px).
+
+    Args:
+        heatmaps: ``(B, K, H, W)`` (drop a background channel first).
+        method: ``"argmax"`` (integer), ``"quarter"`` (argmax + 0.25 px towards the higher neighbour,
+            see ``quarter_rule``), ``"dark"`` (Taylor refinement of the blurred log-heatmap;
+            ``dark_kernel=0`` skips the blur), ``"soft_argmax"`` (expectation under
+            ``softmax(log(h) / temperature)`` = ``h^(1/T)`` normalized; ``T = 1`` is the heatmap's centroid).
+            We take the softmax of the *log* map: ``softmax(h / T)`` on a raw belief map in [0, 1]
+            gives the flat background so much mass that it pulls every estimate towards the map
+            centre (0.3 px on a 32 x 48 map at ``T = 0.1``), while a small ``T`` collapses to argmax.
+    Returns:
+        ``coords (B, K, 2)`` image px and ``scores (B, K)`` (the heatmap maxima).
+    """
+    hm = _check_heatmaps(heatmaps)
+    _check_positive(stride, "stride")
+    xy, scores = _argmax(hm)
+    if method == "argmax":
+        pass
+    elif method == "quarter":
+        xy = _quarter(hm, xy, quarter_rule)
+    elif method == "dark":
+        xy = _dark(hm, xy, dark_kernel)
+    elif method == "soft_argmax":
+        _check_positive(temperature, "temperature")
+        H, W = hm.shape[-2:]
+        logits = torch.log(hm.clamp(min=1e-10)).flatten(2) / temperature
+        p = torch.softmax(logits, dim=-1).view_as(hm)
+        xs = torch.arange(W, device=hm.device, dtype=hm.dtype)
+        ys = torch.arange(H, device=hm.device, dtype=hm.dtype)
+        xy = torch.stack([(p.sum(-2) * xs).sum(-1), (p.sum(-1) * ys).sum(-1)], dim=-1)
+    else:
+        raise ValueError(f"method: expected 'argmax', 'quarter', 'dark' or 'soft_argmax', got {method!r}")
+    return to_image(xy, stride), scores
+
+
+def flip_test(heatmaps, heatmaps_flipped, flip_index, shift: int = 0) -> torch.Tensor:
+    """Average a prediction with the prediction on the mirrored image.
+
+    ``heatmaps_flipped`` is un-flipped (``W`` axis), its channels swapped left/right with
+    ``flip_index`` (``Skeleton.flip_index``: ``unflipped[:, k] = flipped[:, flip_index[k]]``),
+    shifted right by ``shift`` px (1 for HRNet's biased integer-centre targets, 0 for centre-aligned
+    ones, where the mirror is exact), then averaged with ``heatmaps``. Shapes ``(B, K, H, W)``.
+    """
+    a, b = _check_heatmaps(heatmaps), _check_heatmaps(heatmaps_flipped)
+    if a.shape != b.shape:
+        raise ValueError(f"heatmaps_flipped: shape {tuple(b.shape)} differs from heatmaps {tuple(a.shape)}")
+    idx = torch.as_tensor(flip_index, dtype=torch.long, device=a.device)
+    if idx.shape != (a.shape[1],):
+        raise ValueError(f"flip_index: expected shape ({a.shape[1]},), got {tuple(idx.shape)}")
+    b = b.flip(-1)[:, idx]
+    if shift < 0 or shift >= a.shape[-1]:
+        raise ValueError(f"shift: expected 0 <= shift < W, got {shift}")
+    if shift:
+        b = torch.cat([b[..., :1].expand(*b.shape[:-1], shift), b[..., :-shift]], dim=-1)
+    return (a + b) / 2

@@ -1,0 +1,139 @@
+"""OpenPose PAF codec: field encoding, peaks, line integral, matching and person assembly."""
+import numpy as np
+import pytest
+import torch
+from hypothesis import example, given, settings, strategies as st
+
+from posecourse.skeletons import COCO18
+from posecourse.targets import heatmap as hmap
+from posecourse.targets import paf
+
+# a small upright COCO-18 figure (heatmap px, relative to its cell centre); face limbs >= 2.8 px long
+_TEMPLATE = {
+    "nose": (0, -9), "neck": (0, -5), "right_shoulder": (-3, -5), "right_elbow": (-5, -1), "right_wrist": (-6, 3),
+    "left_shoulder": (3, -5), "left_elbow": (5, -1), "left_wrist": (6, 3), "right_hip": (-2, 2),
+    "right_knee": (-2, 6), "right_ankle": (-2, 10), "left_hip": (2, 2), "left_knee": (2, 6), "left_ankle": (2, 10),
+    "right_eye": (-2, -11), "left_eye": (2, -11), "right_ear": (-4, -10), "left_ear": (4, -10),
+}
+CELL, COLS, ROWS = 26, 5, 4
+
+
+def _people(n, seed):
+    g = torch.Generator().manual_seed(seed)
+    t = torch.tensor([_TEMPLATE[j] for j in COCO18.joints], dtype=torch.float32)
+    cells = torch.randperm(COLS * ROWS, generator=g)[:n]
+    centre = torch.stack([cells % COLS * CELL + 13, cells // COLS * CELL + 13], dim=-1).float()
+    jitter = torch.rand(n, 1, 2, generator=g) - 0.5                                # whole person, +-0.5 px
+    wobble = (torch.rand(n, t.shape[0], 2, generator=g) - 0.5) * 0.4              # per joint, +-0.2 px
+    return t + centre[:, None] + jitter + wobble                                   # (n, 18, 2)
+
+
+def _naive_paf(kp, vis, limbs, H, W, width):
+    """Reference: per-person, per-limb, per-pixel loops (slow, obvious)."""
+    out = np.zeros((2 * len(limbs), H, W))
+    for c, (j1, j2) in enumerate(limbs):
+        acc, cnt = np.zeros((2, H, W)), np.zeros((H, W))
+        for p in range(kp.shape[0]):
+            if vis[p, j1] <= 0 or vis[p, j2] <= 0:
+                continue
+            a, b = kp[p, j1], kp[p, j2]
+            v = (b - a) / np.linalg.norm(b - a)
+            for y in range(H):
+                for x in range(W):
+                    d = np.array([x, y]) - a
+                    along, perp = v @ d, abs(v[0] * d[1] - v[1] * d[0])
+                    if 0 <= along <= np.linalg.norm(b - a) and perp <= width:
+                        acc[:, y, x] += v
+                        cnt[y, x] += 1
+        out[2 * c:2 * c + 2] = acc / np.maximum(cnt, 1)
+    return out
+
+
+def test_encode_matches_naive_loops_with_overlap_and_unlabelled():
+    g = torch.Generator().manual_seed(1)
+    kp = torch.rand(3, 4, 2, generator=g) * 14 + 1                                  # 3 people overlapping
+    vis = torch.ones(3, 4)
+    vis[1, 2] = 0
+    limbs = [(0, 1), (1, 2), (2, 3)]
+    got = paf.encode(kp[None], vis[None], limbs, (16, 16), stride=1.0, limb_width=1.5)[0]
+    ref = _naive_paf(kp.double().numpy(), vis.numpy(), limbs, 16, 16, 1.5)
+    assert got.shape == (6, 16, 16)
+    np.testing.assert_allclose(got.numpy(), ref, atol=1e-5)
+
+
+def test_field_is_unit_on_limb_and_zero_off_it():
+    kp = torch.tensor([[[2.0, 5.0], [12.0, 5.0]]])
+    f = paf.encode(kp, torch.ones(1, 2), [(0, 1)], (10, 16), stride=1.0, limb_width=1.0)[0]
+    assert torch.equal(f[0, 5, 2:13], torch.ones(11)) and f[1].abs().max() == 0
+    assert f[0, 8].abs().max() == 0 and f[0, 5, 13:].abs().max() == 0 and f[0, 5, :2].abs().max() == 0
+    e = paf.line_integral(f[0:2], torch.tensor([[2.0, 5.0], [12.0, 5.0]]), torch.tensor([[12.0, 5.0], [2.0, 5.0]]))
+    assert torch.allclose(e, torch.tensor([1.0, -1.0]))
+
+
+def test_find_peaks_nms_and_subpixel():
+    kp = torch.tensor([[[[5.3, 6.6]], [[20.0, 9.0]]]])                              # 2 people, 1 joint
+    hm, _ = hmap.encode(kp, torch.ones(1, 2, 1), (16, 32), stride=1.0, sigma=1.5)
+    peaks = paf.find_peaks(hm[0], threshold=0.1)
+    assert len(peaks) == 1 and peaks[0].shape == (2, 3)
+    got = peaks[0][peaks[0][:, 0].argsort()]
+    assert torch.allclose(got[:, :2], torch.tensor([[5.3, 6.6], [20.0, 9.0]]), atol=1e-3)
+    coarse = paf.find_peaks(hm[0], subpixel=False)[0]
+    assert set(map(tuple, coarse[:, :2].tolist())) == {(5.0, 7.0), (20.0, 9.0)}
+
+
+def test_match_limb_greedy_vs_optimal():
+    s = np.array([[10.0, 9.0], [8.0, np.nan]])
+    assert paf.match_limb(s, "greedy").tolist() == [[0, 0]]
+    assert sorted(paf.match_limb(s, "optimal").tolist()) == [[0, 1], [1, 0]]
+    assert paf.match_limb(np.full((2, 3), np.nan)).shape == (0, 2)
+
+
+@settings(deadline=None, max_examples=8)
+@given(n=st.integers(1, 20), seed=st.integers(0, 10_000), method=st.sampled_from(["greedy", "optimal"]))
+@example(n=20, seed=7, method="greedy")
+@example(n=20, seed=8, method="optimal")
+def test_assemble_recovers_every_person_from_exact_fields(n, seed, method):
+    gt = _people(n, seed)
+    vis = torch.ones(1, n, COCO18.num_joints)
+    size = (ROWS * CELL, COLS * CELL)
+    hm, _ = hmap.encode(gt[None], vis, size, stride=1.0, sigma=1.0, background=True)
+    pf = paf.encode(gt[None], vis, COCO18, size, stride=1.0, limb_width=1.0)
+    people = paf.assemble(hm[0], pf[0], COCO18, method=method)
+    assert len(people) == n
+    found = np.stack(people)                                                       # (n, K, 3)
+    order = [int(np.argmin(np.linalg.norm(gt[:, 1].numpy() - p[1, :2], axis=-1))) for p in found]
+    assert sorted(order) == list(range(n))
+    np.testing.assert_allclose(found[np.argsort(order), :, :2], gt.numpy(), atol=0.05)
+    assert (found[..., 2] > 0.6).all()
+
+
+def test_assemble_stride_and_missing_joint():
+    gt = _people(2, 3)
+    vis = torch.ones(1, 2, COCO18.num_joints)
+    vis[0, 0, COCO18.index("left_ankle")] = 0
+    stride = 4.0
+    img = hmap.to_image(gt, stride)                                                # image px of the same joints
+    hm, _ = hmap.encode(img[None], vis, (ROWS * CELL, COLS * CELL), stride=stride, sigma=1.0)
+    pf = paf.encode(img[None], vis, COCO18, (ROWS * CELL, COLS * CELL), stride=stride)
+    people = sorted(paf.assemble(hm[0], pf[0], "coco18", stride=stride), key=lambda p: np.isnan(p[:, 0]).sum())
+    assert len(people) == 2
+    miss = people[1]
+    k = COCO18.index("left_ankle")
+    assert np.isnan(miss[k, :2]).all() and miss[k, 2] == 0 and np.isnan(miss[:, 0]).sum() == 1
+    i = int(np.argmin(np.linalg.norm(img[:, 1].numpy() - miss[1, :2], axis=-1)))
+    np.testing.assert_allclose(np.delete(miss[:, :2], k, 0), np.delete(img[i].numpy(), k, 0), atol=0.2)
+
+
+def test_bad_input():
+    with pytest.raises(ValueError, match="pafs"):
+        paf.assemble(torch.zeros(18, 8, 8), torch.zeros(37, 8, 8), COCO18)
+    with pytest.raises(ValueError, match="heatmaps"):
+        paf.assemble(torch.zeros(17, 8, 8), torch.zeros(38, 8, 8), COCO18)
+    with pytest.raises(ValueError, match="limbs"):
+        paf.encode(torch.zeros(1, 3, 2), torch.ones(1, 3), [(0, 5)], (8, 8))
+    with pytest.raises(ValueError, match="keypoints"):
+        paf.encode(torch.full((1, 3, 2), float("nan")), torch.ones(1, 3), [(0, 1)], (8, 8))
+    with pytest.raises(ValueError, match="method"):
+        paf.match_limb(np.zeros((2, 2)), "random")
+    with pytest.raises(ValueError, match="paf_c"):
+        paf.line_integral(torch.zeros(3, 4, 4), torch.zeros(1, 2), torch.ones(1, 2))
