@@ -10,7 +10,7 @@ TORCH ?= torch==2.13.0
 PYTEST_ARGS ?=
 STAMP := $(VENV)/.posecourse-installed
 
-.PHONY: install lab test course exercises benchmarks clean
+.PHONY: install lab test course checkpoints exercises benchmarks clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -31,6 +31,9 @@ test: $(STAMP)
 
 course: $(STAMP)
 	$(PY) -m posecourse.course
+
+checkpoints: $(STAMP)
+	$(PY) -m posecourse.checkpoints
 
 exercises: $(STAMP)
 	$(PY) -m posecourse.grading generate

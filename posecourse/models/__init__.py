@@ -15,7 +15,17 @@ from typing import Callable
 
 import torch.nn as nn
 
-__all__ = ["register_model", "create_model", "list_models"]
+__all__ = ["register_model", "create_model", "list_models", "load_official", "OFFICIAL_PARAMS"]
+
+# Parameter counts of the official implementations (measured from their code; see
+# ../shared/reference/official_models.json for repo, commit and config of each figure).
+OFFICIAL_PARAMS = {
+    "hrnet_w32": 28_536_113,  # leoxiaobin/deep-high-resolution-net.pytorch, w32_256x192, 17 joints
+    "hrnet_w48": 63_595_745,  # same repo, w48_256x192
+    "openpose_vgg19": 52_311_446,  # CMU COCO body model as converted for PyTorch (Hzzone/pytorch-openpose)
+    "hourglass_8": 25_594_624,  # bearpaw/pytorch-pose hg(num_stacks=8, num_blocks=1, num_classes=16)
+    "hourglass_2": 6_730_912,  # bearpaw/pytorch-pose hg(num_stacks=2, num_blocks=1, num_classes=16)
+}
 
 _REGISTRY: dict[str, Callable[..., nn.Module]] = {}
 
@@ -56,3 +66,10 @@ def _load_all() -> None:
         except ModuleNotFoundError as e:  # a file not written yet
             if e.name != f"{__name__}.{mod}":
                 raise
+
+
+def load_official(model: nn.Module, state_dict_or_path) -> nn.Module:
+    """Load an official HRNet / Stacked Hourglass / OpenPose checkpoint strictly (see :mod:`.official`)."""
+    from .official import load_official as _load
+
+    return _load(model, state_dict_or_path)

@@ -31,8 +31,11 @@ from . import register_model
 __all__ = ["CPM", "cpm", "cpm_tiny", "center_map"]
 
 
-def _conv(c_in: int, c_out: int, k: int, relu: bool = True) -> list[nn.Module]:
-    return [nn.Conv2d(c_in, c_out, k, padding=k // 2)] + ([nn.ReLU(inplace=True)] if relu else [])
+def _conv(c_in: int, c_out: int, k: int, relu: bool = True, bn: bool = False) -> list[nn.Module]:
+    if not relu:  # a stage's last layer: plain linear output
+        return [nn.Conv2d(c_in, c_out, k, padding=k // 2)]
+    return [nn.Conv2d(c_in, c_out, k, padding=k // 2, bias=not bn)] + ([nn.BatchNorm2d(c_out)] if bn else []) + \
+        [nn.ReLU(inplace=True)]
 
 
 def _pool() -> nn.Module:
@@ -64,6 +67,8 @@ class CPM(nn.Module):
         k_feat, k_stage: kernel sizes of the feature convs (9) and of stages t > 1 (11).
         num_pools: stride ``2 ** num_pools`` (3 -> 8).
         center_sigma: sigma of the default centre map in pixels (official code: 21 at 368 px).
+        batch_norm: BatchNorm after every hidden conv (not in the paper, which predates it; the CPU
+            sibling uses it so that it trains in minutes).
 
     Structure for the receptive-field explorer: ``stage1`` (``nn.Sequential``), ``features`` (stage 2's
     shared conv-pool trunk), ``x_heads[t-2]`` (the 5x5x32 conv of stage t) and ``stages[t-2]`` (stage t's
@@ -71,7 +76,8 @@ class CPM(nn.Module):
     """
 
     def __init__(self, num_joints: int = 16, num_stages: int = 6, widths=(128, 32, 128, 512),
-                 k_feat: int = 9, k_stage: int = 11, num_pools: int = 3, center_sigma: float = 21.0):
+                 k_feat: int = 9, k_stage: int = 11, num_pools: int = 3, center_sigma: float = 21.0,
+                 batch_norm: bool = False):
         super().__init__()
         if num_joints < 1:
             raise ValueError(f"num_joints must be >= 1, got {num_joints}")
@@ -81,20 +87,22 @@ class CPM(nn.Module):
         P1 = num_joints + 1
         self.num_joints, self.num_stages, self.stride, self.center_sigma = num_joints, num_stages, 2**num_pools, center_sigma
 
+        bn = batch_norm
+
         def trunk() -> list[nn.Module]:
             layers, c = [], 3
             for _ in range(num_pools):
-                layers += _conv(c, c_feat, k_feat) + [_pool()]
+                layers += _conv(c, c_feat, k_feat, bn=bn) + [_pool()]
                 c = c_feat
             return layers
 
-        self.stage1 = nn.Sequential(*trunk(), *_conv(c_feat, c_x, 5), *_conv(c_x, c_s1, k_feat),
-                                    *_conv(c_s1, c_s1, 1), *_conv(c_s1, P1, 1, relu=False))
+        self.stage1 = nn.Sequential(*trunk(), *_conv(c_feat, c_x, 5, bn=bn), *_conv(c_x, c_s1, k_feat, bn=bn),
+                                    *_conv(c_s1, c_s1, 1, bn=bn), *_conv(c_s1, P1, 1, relu=False))
         self.features = nn.Sequential(*trunk())
-        self.x_heads = nn.ModuleList(nn.Sequential(*_conv(c_feat, c_x, 5)) for _ in range(num_stages - 1))
+        self.x_heads = nn.ModuleList(nn.Sequential(*_conv(c_feat, c_x, 5, bn=bn)) for _ in range(num_stages - 1))
         self.stages = nn.ModuleList(
-            nn.Sequential(*_conv(c_x + P1 + 1, c_mid, k_stage), *_conv(c_mid, c_mid, k_stage), *_conv(c_mid, c_mid, k_stage),
-                          *_conv(c_mid, c_mid, 1), *_conv(c_mid, P1, 1, relu=False))
+            nn.Sequential(*_conv(c_x + P1 + 1, c_mid, k_stage, bn=bn), *_conv(c_mid, c_mid, k_stage, bn=bn),
+                          *_conv(c_mid, c_mid, k_stage, bn=bn), *_conv(c_mid, c_mid, 1, bn=bn), *_conv(c_mid, P1, 1, relu=False))
             for _ in range(num_stages - 1))
         k = self.stride + 1
         self.pool_center = nn.AvgPool2d(k, self.stride, ceil_mode=True)
@@ -151,4 +159,5 @@ def cpm_tiny(num_joints: int = 16, num_stages: int = 3) -> CPM:
     """CPU-sized CPM for 64 x 64 crops: T = 3, stride 4 (16 x 16 beliefs), narrow layers, 3x3 features and
     7x7 stage kernels, so that stage 1 sees a 37 px patch and the later stages the whole image (the
     receptive-field growth of the paper, at the scale of the course's images)."""
-    return CPM(num_joints, num_stages, widths=(32, 16, 32, 64), k_feat=3, k_stage=7, num_pools=2, center_sigma=21.0)
+    return CPM(num_joints, num_stages, widths=(32, 16, 32, 64), k_feat=3, k_stage=7, num_pools=2, center_sigma=21.0,
+               batch_norm=True)

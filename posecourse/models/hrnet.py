@@ -37,7 +37,9 @@ def _stages(c: int, blocks: int = 4, modules=(1, 4, 3)):
 CONFIGS = {
     "hrnet_w32": dict(stem=64, layer1=(64, 4), stages=_stages(32)),
     "hrnet_w48": dict(stem=64, layer1=(64, 4), stages=_stages(48)),
-    "hrnet_tiny": dict(stem=16, layer1=(8, 1), stages=_stages(8, blocks=1, modules=(1, 1))),
+    # CPU sibling for 64 px: all four stages (1 -> 4 branches, widths 16/32/64/128), one module and one
+    # block per stage, a thin stem; ~0.9 M parameters, 16 x 16 heatmaps.
+    "hrnet_tiny": dict(stem=32, layer1=(16, 1), stages=_stages(16, blocks=1, modules=(1, 1, 1))),
 }
 
 
@@ -165,6 +167,11 @@ class HRNet(nn.Module):
             prev = widths
         self.num_stages = len(stages)
         self.final_layer = nn.Conv2d(prev[0], num_joints, 1)
+
+    def exchange_units(self) -> list[HighResolutionModule]:
+        """The modules ending in an exchange unit, in forward order (stage 2 first); their ``branches``
+        compute the ``X_i`` and their output is ``Y_k = sum_i a(X_i, k)`` (used by the HRNet viewer)."""
+        return [m for m in self.modules() if isinstance(m, HighResolutionModule)]
 
     def forward(self, images: torch.Tensor) -> list[torch.Tensor]:
         if images.ndim != 4 or images.shape[1] != 3:

@@ -251,9 +251,12 @@ def paf_limb_explorer_data(heatmaps, pafs, skeleton, limb: int, *, threshold: fl
     b = np.asarray(to_numpy(peaks[j2]))[:, :2].reshape(-1, 2)
     field = pf[2 * limb: 2 * limb + 2]
     if len(a) and len(b):
-        E = to_numpy(P.line_integral(field, torch.as_tensor(a, dtype=torch.float32),
-                                     torch.as_tensor(b, dtype=torch.float32), num_samples=num_samples))
-        matches = [(int(i), int(j), float(E[i, j])) for i, j in P.match_limb(E, method=method)]
+        ia, ib = np.meshgrid(np.arange(len(a)), np.arange(len(b)), indexing="ij")  # every candidate pair
+        E = to_numpy(P.line_integral(field, torch.as_tensor(a[ia.ravel()], dtype=torch.float32),
+                                     torch.as_tensor(b[ib.ravel()], dtype=torch.float32),
+                                     num_samples=num_samples)).reshape(len(a), len(b))
+        allowed = np.where(E > 0, E, -np.inf)  # a connection needs a positive score
+        matches = [(int(i), int(j), float(E[i, j])) for i, j in P.match_limb(allowed, method=method)]
     else:
         E, matches = np.zeros((len(a), len(b))), []
     return {"field": to_numpy(field), "a": a, "b": b, "E": np.asarray(E), "matches": matches,
@@ -309,9 +312,10 @@ def paf_explorer(heatmaps, pafs, image, skeleton, stride: float, title: str = "P
 def branch_features(model, image: torch.Tensor, unit: int = -1) -> dict:
     """Feature maps of every resolution branch before and after one exchange unit of an HRNet.
 
-    Uses ``model.exchange_units()`` (the HRNet model lists its exchange units in forward order; each
-    maps a list of branch tensors to a list). Returns ``before`` and ``after``: lists (one per
-    branch, highest resolution first) of ``(C_i, h_i, w_i)`` tensors on the CPU, and ``num_units``.
+    Uses ``model.exchange_units()`` (HRNet's modules, each: parallel ``branches`` computing the
+    ``X_i``, then the exchange ``Y_k = sum_i a(X_i, k)``). Returns ``before`` (the ``X_i``) and
+    ``after`` (the ``Y_k``): lists, highest resolution first, of ``(C, h, w)`` CPU tensors for the
+    image; and ``num_units``. The very last unit of HRNet keeps only ``Y_1``.
     """
     units = list(model.exchange_units())
     if not units:
@@ -319,20 +323,22 @@ def branch_features(model, image: torch.Tensor, unit: int = -1) -> dict:
     if not -len(units) <= unit < len(units):
         raise ValueError(f"unit: {unit} not in [-{len(units)}, {len(units)})")
     mod = units[unit]
-    seen = {}
-
-    def hook(_m, inp, out):
-        seen["before"] = [x[0].detach().float().cpu() for x in inp[0]]
-        seen["after"] = [x[0].detach().float().cpu() for x in out]
-
-    h = mod.register_forward_hook(hook)
+    before: dict[int, torch.Tensor] = {}
+    after: list[torch.Tensor] = []
+    hooks = [b.register_forward_hook(lambda _m, _i, out, i=i: before.__setitem__(i, out[0].detach().float().cpu()))
+             for i, b in enumerate(mod.branches)]
+    hooks.append(mod.register_forward_hook(lambda _m, _i, out: after.extend(y[0].detach().float().cpu() for y in out)))
     try:
         param = next(model.parameters())
+        was_training = model.training
+        model.eval()
         with torch.no_grad():
-            model(image[None].to(param.device))
+            model(torch.as_tensor(image)[None].to(param.device))
+        model.train(was_training)
     finally:
-        h.remove()
-    return {**seen, "num_units": len(units)}
+        for h in hooks:
+            h.remove()
+    return {"before": [before[i] for i in sorted(before)], "after": after, "num_units": len(units)}
 
 
 def branch_figure(feats: dict, channel: int = 0, mode: str = "mean |x|"):
@@ -341,13 +347,14 @@ def branch_figure(feats: dict, channel: int = 0, mode: str = "mean |x|"):
 
     n = len(feats["before"])
     fig, axes = plt.subplots(2, n, figsize=(2.3 * n, 4.4), squeeze=False)
+    for ax in axes.ravel():
+        ax.set_axis_off()
     for r, key in enumerate(("before", "after")):
         for i, f in enumerate(feats[key]):
             m = f.abs().mean(0) if mode == "mean |x|" else f[min(channel, f.shape[0] - 1)]
             ax = axes[r][i]
             ax.imshow(to_numpy(m), cmap="viridis")
             ax.set_title(f"{key}: branch {i + 1} ({f.shape[-2]}x{f.shape[-1]}, C={f.shape[0]})", fontsize=7)
-            ax.set_axis_off()
     fig.tight_layout()
     return fig
 
@@ -355,7 +362,7 @@ def branch_figure(feats: dict, channel: int = 0, mode: str = "mean |x|"):
 def hrnet_viewer(model, image: torch.Tensor, title: str = "HRNet branches around an exchange unit"):
     """Widget: pick an exchange unit and a channel (or the mean magnitude) of every branch."""
     n = len(list(model.exchange_units()))
-    controls = {"unit": _slider("unit", 0, n - 1, n - 1), "channel": _slider("channel", -1, 15, -1)}
+    controls = {"unit": _slider("unit", 0, n - 1, 0), "channel": _slider("channel", -1, 7, -1)}
 
     def render(unit, channel):
         feats = branch_features(model, image, unit)

@@ -1,0 +1,101 @@
+"""The lecture widgets' pure functions (what every widget shows), called without a browser,
+and the widget shells' redraw on interaction."""
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import numpy as np
+import pytest
+import torch
+
+from posecourse.models import create_model
+from posecourse.skeletons import get_skeleton
+from posecourse.targets import heatmap, paf
+from posecourse.viz import widgets
+
+
+@pytest.fixture(scope="module")
+def cpm():
+    torch.manual_seed(0)
+    return create_model("cpm_tiny", num_joints=16).eval()
+
+
+def test_receptive_fields_grow_stage_by_stage(cpm):
+    image = torch.rand(3, 64, 64)
+    rfs = widgets.receptive_fields_per_stage(cpm, image, (8, 8))
+    sizes = [r["theoretical"].size[0] for r in rfs]
+    assert len(rfs) == 3
+    assert sizes[0] == 37 and sizes[1] == 64 and sizes[2] == 64  # 37 px, then clipped by the 64 px image
+    for r in rfs:
+        eff = r["effective"].map
+        assert eff.shape == (64, 64) and torch.isfinite(eff).all() and eff.max() == pytest.approx(1.0)
+        # the effective field lies inside the theoretical one
+        assert (eff[r["theoretical"].map == 0] == 0).all()
+
+
+def test_belief_maps_per_stage_picks_one_joint(cpm):
+    outputs = cpm(torch.rand(2, 3, 64, 64))
+    maps = widgets.belief_maps_per_stage(outputs, joint=5, index=1)
+    assert maps.shape == (3, 16, 16)
+    np.testing.assert_allclose(maps[2], outputs[2][1, 5].detach().numpy())
+    with pytest.raises(ValueError, match="joint"):
+        widgets.belief_maps_per_stage(outputs, joint=17)
+
+
+def _two_people():
+    sk = get_skeleton("coco18")
+    rng = np.random.default_rng(0)
+    base = rng.uniform(10, 30, size=(sk.num_joints, 2))
+    kp = torch.tensor(np.stack([base, base + [40.0, 30.0]]), dtype=torch.float32)[None]  # (1, 2, K, 2)
+    vis = torch.full((1, 2, sk.num_joints), 2.0)
+    hm, _ = heatmap.encode(kp, vis, heatmap_size=(96, 96), stride=1, sigma=1.0, background=True)
+    pf = paf.encode(kp, vis, sk.limbs, heatmap_size=(96, 96), stride=1, limb_width=1.0)
+    return sk, kp, hm[0], pf[0]
+
+
+def test_paf_explorer_data_scores_true_limbs_highest():
+    sk, kp, hm, pf = _two_people()
+    limb = 0
+    d = widgets.paf_limb_explorer_data(hm, pf, sk, limb)
+    assert d["field"].shape == (2, 96, 96) and d["E"].shape == (2, 2)
+    assert len(d["matches"]) == 2
+    j1, j2 = sk.limbs[limb]
+    for i, j, e in d["matches"]:
+        # each match connects the two joints of one person
+        pa = np.argmin(np.linalg.norm(kp[0, :, j1].numpy() - d["a"][i], axis=1))
+        pb = np.argmin(np.linalg.norm(kp[0, :, j2].numpy() - d["b"][j], axis=1))
+        assert pa == pb and e > 0.8
+
+
+def test_paf_explorer_rejects_bad_input():
+    sk, _, hm, pf = _two_people()
+    with pytest.raises(ValueError, match="pafs"):
+        widgets.paf_limb_explorer_data(hm, pf[:4], sk, 0)
+    with pytest.raises(ValueError, match="limb"):
+        widgets.paf_limb_explorer_data(hm, pf, sk, 99)
+
+
+def test_branch_features_before_and_after_exchange():
+    torch.manual_seed(0)
+    model = create_model("hrnet_tiny", num_joints=16)
+    feats = widgets.branch_features(model, torch.rand(3, 64, 64), unit=0)
+    assert feats["num_units"] == len(model.exchange_units())
+    assert len(feats["before"]) == len(feats["after"]) >= 2
+    for i, (b, a) in enumerate(zip(feats["before"], feats["after"])):
+        assert b.shape == a.shape and b.shape[-1] == 16 // 2**i
+        assert not torch.allclose(a, torch.relu(b))  # the exchange added the other branches
+    assert model.training  # the viewer leaves the model's mode alone
+
+
+def test_explorer_redraws_on_interaction(cpm):
+    pytest.importorskip("ipywidgets")
+    outputs = cpm(torch.rand(2, 3, 64, 64))
+    w = widgets.belief_stepper(outputs, torch.rand(2, 3, 64, 64), "mpii16", stride=4)
+    first = w.last_png
+    assert first.startswith(b"\x89PNG")
+    w.controls["joint"].value = 0
+    assert w.last_png != first
+    bundle = w._repr_mimebundle_()
+    assert "image/png" in bundle  # the static fallback travels with the widget view
