@@ -28,7 +28,7 @@ def train_one(lecture: str, images: int, seed: int, device: str = "auto", progre
     result = X.evaluate(model, data, recipe)
     meta = {"lecture": lecture, "model": recipe.model, "steps": history.steps, "batch_size": recipe.batch_size,
             "images": history.steps * recipe.batch_size, "seed": seed, "train_seconds": seconds,
-            "metric": result["metric"], "value": result["value"], "torch": torch.__version__}
+            "metric": result["metric"], "value": float(result["value"]), "torch": str(torch.__version__)}
     X.CHECKPOINTS.mkdir(exist_ok=True)
     state = {k: v.detach().float().cpu() if v.is_floating_point() else v.cpu() for k, v in model.state_dict().items()}
     torch.save({"model": state, "meta": meta}, X.checkpoint_path(lecture))
@@ -38,7 +38,7 @@ def train_one(lecture: str, images: int, seed: int, device: str = "auto", progre
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--only", help="lecture prefix, e.g. 05")
-    ap.add_argument("--images", type=int, default=96_000, help="training images per model (default 96,000)")
+    ap.add_argument("--images", type=int, default=32_000, help="training images per model (default 32,000, what ships)")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--device", default="auto")
     args = ap.parse_args(argv)

@@ -50,11 +50,27 @@ def run_lecture(path: Path, out_dir: Path, *, smoke: bool, seed: int, inplace: b
     pm.execute_notebook(str(path), str(target), parameters=params, kernel_name="python3",
                         cwd=str(path.parent), progress_bar=False)
     seconds = time.perf_counter() - t0
+    if inplace:
+        _strip_injected(target)
     if not results.exists():
         raise RuntimeError(f"{path.name} ran but wrote no results to results_path={results}")
     res = json.loads(results.read_text())
     res["seconds"] = seconds
     return res
+
+
+def _strip_injected(path: Path) -> None:
+    """Drop papermill's injected-parameters cell from a notebook stored back into ``lectures/``: the
+    stored notebook keeps its own defaults (smoke=False, results_path=None) for students."""
+    import nbformat
+
+    nb = nbformat.read(path, as_version=4)
+    nb.cells = [c for c in nb.cells if "injected-parameters" not in c.metadata.get("tags", [])]
+    nb.metadata.pop("papermill", None)
+    for c in nb.cells:
+        c.metadata.pop("papermill", None)
+        c.metadata.pop("execution", None)
+    nbformat.write(nb, path)
 
 
 def format_table(rows: list[dict]) -> str:

@@ -75,13 +75,21 @@ class Recipe:
                 "oks_ap": "OKS AP"}[self.metric]
 
 
+# Single-person lectures use person-centred images: the figure fills 75-90 % of the frame, like the
+# papers' crops around the person box.
+_PERSON_CROP = {"scale_range": (0.75, 0.9)}
+
 RECIPES: dict[str, Recipe] = {
-    "01_deeppose": Recipe("01_deeppose", "deeppose_tiny", "regression", image_size=64, metric="pdj", lr=1e-3),
-    "02_cpm": Recipe("02_cpm", "cpm_tiny", "heatmap", background=True, metric="pck", sigma=1.5, lr=5e-3),
-    "03_hourglass": Recipe("03_hourglass", "hourglass_tiny", "heatmap", metric="pckh", alpha=0.5, sigma=1.5, lr=5e-3),
+    "01_deeppose": Recipe("01_deeppose", "deeppose_tiny", "regression", image_size=64, metric="pdj", lr=1e-3,
+                          data_kw=_PERSON_CROP),
+    "02_cpm": Recipe("02_cpm", "cpm_tiny", "heatmap", background=True, metric="pck", sigma=1.5, lr=5e-3,
+                     decode="dark", data_kw=_PERSON_CROP),
+    "03_hourglass": Recipe("03_hourglass", "hourglass_tiny", "heatmap", metric="pckh", alpha=0.5, sigma=1.5, lr=5e-3,
+                           decode="quarter", data_kw=_PERSON_CROP),
     "04_openpose": Recipe("04_openpose", "openpose_tiny", "paf", image_size=96, skeleton="coco18",
                           num_people=(1, 4), metric="oks_ap", batch_size=16, n_val=128, lr=5e-3),
-    "05_hrnet": Recipe("05_hrnet", "hrnet_tiny", "heatmap", metric="pck", sigma=1.5, lr=5e-3),
+    "05_hrnet": Recipe("05_hrnet", "hrnet_tiny", "heatmap", metric="pck", sigma=1.5, lr=5e-3, decode="dark",
+                       data_kw=_PERSON_CROP),
 }
 
 
@@ -424,16 +432,21 @@ def show_predictions(pred, batch: dict, recipe: Recipe, n: int = 6):
 
 
 @torch.no_grad()
-def predict_flip(model, images: torch.Tensor, recipe: Recipe, shift: float = 0.0, method: str | None = None):
+def predict_flip(model, images: torch.Tensor, recipe: Recipe, shift: float = 0.0, method: str | None = None,
+                 swap: bool = True):
     """Flip-test keypoints ``(N, K, 2)``: average the heatmaps of the image and of its mirror image
-    (mirrored back, left/right channels swapped, shifted by ``shift`` heatmap px), then decode."""
+    (mirrored back, left/right channels swapped, shifted by ``shift`` heatmap px), then decode.
+
+    ``swap=False`` keeps the channels: right for the course's synthetic people, whose left/right cue
+    is a colour that a mirror does not swap (on real images always swap)."""
     from .targets import heatmap
 
     sk = get_skeleton(recipe.skeleton)
     _, _, stages = predict(model, images, recipe)
     _, _, stages_f = predict(model, images.flip(-1), recipe)
     K = sk.num_joints
-    hm = heatmap.flip_test(stages[-1][:, :K], stages_f[-1][:, :K], sk.flip_index, shift=shift)
+    index = sk.flip_index if swap else np.arange(K)
+    hm = heatmap.flip_test(stages[-1][:, :K], stages_f[-1][:, :K], index, shift=shift)
     return heatmap.decode(hm, stride=_stride(recipe, hm), method=method or recipe.decode)[0]
 
 

@@ -64,22 +64,25 @@ def _dataset(length):
 
 
 @pytest.mark.slow
-def test_tiny_cpm_loss_halves_within_seconds():
+def test_tiny_heatmap_model_loss_halves_in_seconds():
+    """The issue's check: a tiny heatmap model (cpm_tiny) on synthetic data, the library's own targets,
+    a few seconds of training (60 steps, ~5 s on 2 idle cores; a fixed step count keeps it
+    deterministic on a loaded machine): the loss falls by at least half."""
     from posecourse.data import collate
+    from posecourse.targets import heatmap
 
     torch.manual_seed(0)
-    ds, K = _dataset(256)
+    ds, K = _dataset(512)
     loader = DataLoader(ds, batch_size=8, shuffle=True, collate_fn=collate)
     model = create_model("cpm_tiny", num_joints=K)
 
     def loss_fn(outputs, batch):
-        target, weight = _gaussian_targets(batch["keypoints"][:, 0], batch["visibility"][:, 0], outputs[0].shape[-2:], 8, 1.0)
+        target, weight = heatmap.encode(batch["keypoints"], batch["visibility"], outputs[0].shape[-2:], stride=4,
+                                        sigma=1.5, background=True)
         return heatmap_loss(outputs, target, weight)
 
-    hist = train(model, loader, loss_fn, seconds=14, max_steps=80, lr=3e-3, device="cpu",
-                 progress=False, seed=0)
-    if hist.steps < 40:  # 2 idle cores run 80 steps in ~5 s; a shared, overloaded machine may not reach 40
-        pytest.skip(f"machine too busy to judge: only {hist.steps} steps in 14 s")
+    hist = train(model, loader, loss_fn, max_steps=60, lr=3e-3, device="cpu", progress=False, seed=0)
+    assert hist.steps == 60
     first, last = sum(hist.losses[:3]) / 3, sum(hist.losses[-3:]) / 3
     assert last < 0.5 * first, (first, last)
 
@@ -99,9 +102,7 @@ def test_tiny_deeppose_learns_normalized_coordinates():
         target = normalize(batch["keypoints"][:, 0], batch["boxes"][:, 0])  # N(y; b), b = the person box
         return coordinate_loss(pred, target, batch["visibility"][:, 0])
 
-    hist = train(model, loader, loss_fn, seconds=8, max_steps=100, lr=2e-3, device="cpu", progress=False, seed=0)
-    if hist.steps < 30:  # 2 idle cores run 100 steps in ~1.5 s; a shared, overloaded machine may not reach 30
-        pytest.skip(f"machine too busy to judge: only {hist.steps} steps in 8 s")
+    hist = train(model, loader, loss_fn, max_steps=60, lr=2e-3, device="cpu", progress=False, seed=0)
     first, last = sum(hist.losses[:3]) / 3, sum(hist.losses[-3:]) / 3
     assert last < 0.5 * first, (first, last)
 
