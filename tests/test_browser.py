@@ -58,6 +58,12 @@ def lab(browser, tmp_path_factory):
         yield server
 
 
+def _has_widgets(src: Path) -> bool:
+    """Does the notebook build a widget (an explorer from posecourse.viz.widgets, or ipywidgets)?"""
+    code = "\n".join(c.source for c in nbformat.read(src, as_version=4).cells if c.cell_type == "code")
+    return "widgets." in code or "ipywidgets" in code
+
+
 @contextmanager
 def lab_page(browser, lab, shots):
     """A fresh browser context on ``lab``; closed, and the kernels shut down, afterwards."""
@@ -85,12 +91,14 @@ def test_widgets_in_jupyterlab(src, lab, browser, tmp_path):
         page.wait_widgets_rendered()
         page.screenshot("after-run-all")
 
-        assert page.notebook.locator(".jupyter-widgets").count() > 0, "no widget view rendered"
-        assert page.notebook.locator(".widget-output").count() > 0, "no Output widget rendered"
         assert page.problems() == [], f"{src.name}: {page.problems()} (see {shots})"
-
         n = page.widget_areas().count()
-        assert n > 0, f"{src.name}: no explorer (widget with an Output) found"
+        if _has_widgets(src):
+            assert page.notebook.locator(".jupyter-widgets").count() > 0, "no widget view rendered"
+            assert page.notebook.locator(".widget-output").count() > 0, "no Output widget rendered"
+            assert n > 0, f"{src.name}: no explorer (widget with an Output) found"
+        else:  # (lecture 1 has no explorer: the run itself, without errors, is what is checked)
+            assert n == 0
         for i in range(n):  # every explorer reacts to a control (the fixture: to every kind of control)
             kinds = page.controls(page.widget_areas().nth(i))
             assert kinds, f"{src.name}: explorer {i} has no dropdown or slider"
@@ -115,11 +123,13 @@ def test_widgets_in_jupyterlab(src, lab, browser, tmp_path):
                 assert isinstance(cell.execution_count, int), f"cell not run: {cell.source[:60]!r}"
                 errors = [o for o in cell.outputs if o.output_type == "error"]
                 assert not errors, f"{src.name}: {errors[0].ename}: {errors[0].evalue}"
-        assert WIDGET_STATE_MIME in saved.metadata.get("widgets", {}), "JupyterLab saved no widget state"
+        if _has_widgets(src):
+            assert WIDGET_STATE_MIME in saved.metadata.get("widgets", {}), "JupyterLab saved no widget state"
         if src == FIXTURE:
             assert "smoke run" in saved.cells[-1].outputs[0].text, "smoke=True did not reach the kernel"
         html, _ = HTMLExporter().from_notebook_node(saved)  # what nbviewer / a static page would show
-        assert WIDGET_STATE_MIME in html and WIDGET_VIEW_MIME in html
+        if _has_widgets(src):
+            assert WIDGET_STATE_MIME in html and WIDGET_VIEW_MIME in html
         shots.joinpath(f"{src.stem}.html").write_text(html)
 
 
