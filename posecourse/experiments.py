@@ -512,6 +512,7 @@ class _CascadeStageNet(torch.nn.Module):
         self.cascade, self.jitter = cascade, jitter
 
     def forward(self, images):
+        self.cascade.stages[0].eval()  # frozen, BatchNorm statistics included
         with torch.no_grad():
             prev = self.cascade.stages[0](images)
             if self.training and self.jitter > 0:

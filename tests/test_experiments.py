@@ -90,7 +90,10 @@ def test_deeppose_cascade_and_raw_pixel_pitfall():
     r = small("01_deeppose")
     data = X.make_data(r, seed=0)
     stage1, _ = X.fit(r, data, steps=2, seed=0, progress=False)
+    before = {k: v.clone() for k, v in stage1.state_dict().items()}
     cascade, h = X.fit_cascade(stage1, r, data, steps=2, seed=0, progress=False)
+    for k, v in stage1.state_dict().items():  # stage 1 stays frozen, BatchNorm statistics included
+        assert torch.equal(v, before[k]), k
     res = X.evaluate_cascade(cascade, data, r)
     assert len(res["per_stage"]) == 2 and h.steps == 2
     raw = X.fit_raw_pixels(r, data, steps=2, seed=0)

@@ -99,3 +99,21 @@ def test_explorer_redraws_on_interaction(cpm):
     assert w.last_png != first
     bundle = w._repr_mimebundle_()
     assert "image/png" in bundle  # the static fallback travels with the widget view
+
+
+def test_cascade_view_boxes_sit_on_stage_one_joints():
+    from posecourse.models.deeppose import DeepPoseCascade, deeppose_tiny
+
+    torch.manual_seed(0)
+    sk = get_skeleton("mpii16")
+    stage1, stage2 = deeppose_tiny(16), deeppose_tiny(1)
+    cascade = DeepPoseCascade([stage1, stage2], diam_joints=sk.torso, sigma=1.0).eval()
+    view = widgets.cascade_view(cascade, torch.rand(3, 64, 64))
+    assert len(view["stages"]) == 2 and view["stages"][0].shape == (16, 2)
+    assert view["boxes"].shape == (1, 16, 4) and view["crops"].shape == (1, 16, 3, 64, 64)
+    centres = view["boxes"][0, :, :2] + view["boxes"][0, :, 2:] / 2
+    torch.testing.assert_close(centres, view["stages"][0])  # b_i is centred on y_i^(1)
+    side = (view["stages"][0][sk.torso[0]] - view["stages"][0][sk.torso[1]]).norm().clamp_min(1.0)
+    torch.testing.assert_close(view["boxes"][0, :, 2], side.expand(16))  # sigma * diam(y), sigma = 1
+    fig = widgets.cascade_figure(view, torch.rand(3, 64, 64), 10, sk)
+    assert len(fig.axes) == 2

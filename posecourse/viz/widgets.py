@@ -4,7 +4,7 @@ Every explorer here is split in two:
 
 - a **pure function** that computes what is shown (arrays, no drawing, no widgets), which the
   tests call without a browser: :func:`receptive_fields_per_stage`, :func:`belief_maps_per_stage`,
-  :func:`paf_limb_explorer_data`, :func:`branch_features`;
+  :func:`paf_limb_explorer_data`, :func:`branch_features`, :func:`cascade_view`;
 - a **figure function** that draws it with matplotlib and returns the ``Figure``;
 - a **widget** (core ipywidgets only, so it also works in Colab) that wires sliders/dropdowns to
   the figure function and draws into an ``Output`` with ``clear_output(wait=True)``.
@@ -31,6 +31,7 @@ __all__ = [
     "belief_maps_per_stage", "belief_figure", "belief_stepper",
     "paf_limb_explorer_data", "paf_figure", "paf_explorer",
     "branch_features", "branch_figure", "hrnet_viewer",
+    "cascade_view", "cascade_figure", "cascade_explorer",
 ]
 
 
@@ -367,5 +368,75 @@ def hrnet_viewer(model, image: torch.Tensor, title: str = "HRNet branches around
     def render(unit, channel):
         feats = branch_features(model, image, unit)
         return branch_figure(feats, max(channel, 0), "mean |x|" if channel < 0 else "channel")
+
+    return _explorer_class()(render, controls, title)
+
+
+# --------------------------------------------------------------------------- DeepPose cascade
+def cascade_view(cascade, image: torch.Tensor) -> dict:
+    """What DeepPose's cascade does on one image ``(3, H, W)``.
+
+    Returns ``stages``: list of ``(K, 2)`` pixel joints (stage 1, 2, ...), ``boxes``: ``(S-1, K, 4)``
+    sub-boxes ``b_i^(s-1)`` as pixel ``(x0, y0, w, h)``, and ``crops``: ``(S-1, K, 3, h, w)`` the
+    sub-images the later stages saw. ``cascade`` is a :class:`~posecourse.models.deeppose.DeepPoseCascade`
+    predicting joints normalized by the whole image.
+    """
+    from ..geometry import denormalize
+    from ..models.deeppose import crop_sub_images
+
+    if image.dim() != 3:
+        raise ValueError(f"image: expected (3, H, W), got {tuple(image.shape)}")
+    H, W = image.shape[-2:]
+    frame = torch.tensor([[-0.5, -0.5, float(W), float(H)]])
+    dev = next(cascade.parameters()).device
+    x = image[None].to(dev)
+    with torch.no_grad():
+        preds, boxes = cascade.forward_stages(x)
+        crops = [crop_sub_images(x, b, cascade.crop_size)[:, :, :, :].cpu() for b in boxes]
+    stages = [denormalize(p.cpu(), frame)[0] for p in preds]
+    px_boxes = []
+    for b in boxes:
+        b = b[0].cpu()
+        c = denormalize(b[:, :2][None], frame)[0]
+        wh = b[:, 2:] * torch.tensor([W, H])
+        px_boxes.append(torch.cat([c - wh / 2, wh], -1))
+    K = stages[0].shape[0]
+    return {"stages": stages, "boxes": torch.stack(px_boxes) if px_boxes else torch.zeros(0, K, 4),
+            "crops": torch.stack([c.view(K, *c.shape[1:]) for c in crops]) if crops else torch.zeros(0)}
+
+
+def cascade_figure(view: dict, image, joint: int, skeleton, truth=None):
+    """Left: stage-1 pose (dashed) and the refined pose, with joint ``joint``'s sub-box; right: that sub-image."""
+    import matplotlib.pyplot as plt
+
+    sk = get_skeleton(skeleton)
+    fig, (ax, ax2) = plt.subplots(1, 2, figsize=(6.4, 3.3))
+    if truth is not None:
+        draw_pose(ax, truth, sk, image=image, color="white", linestyle=":", linewidth=1, markersize=2)
+    draw_pose(ax, view["stages"][0], sk, image=None if truth is not None else image, color="#999999",
+              linestyle="--", linewidth=1, markersize=2)
+    draw_pose(ax, view["stages"][-1], sk)
+    if len(view["boxes"]):
+        x0, y0, w, h = view["boxes"][0, joint].tolist()
+        ax.add_patch(plt.Rectangle((x0, y0), w, h, fill=False, ec="yellow", lw=1.5))
+        ax2.imshow(image_hwc(view["crops"][0, joint]))
+        ax2.set_title(f"sub-image b_i of {sk.joints[joint]}", fontsize=8)
+    ax2.set_axis_off()
+    d = (view["stages"][-1][joint] - view["stages"][0][joint]).norm().item()
+    ax.set_title(f"stage 1 (grey) -> stage {len(view['stages'])}: {sk.joints[joint]} moved {d:.1f} px", fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def cascade_explorer(cascade, images, skeleton, truth=None, title: str = "DeepPose cascade"):
+    """Widget: pick an image and a joint; see its sub-box, the sub-image and the refinement."""
+    sk = get_skeleton(skeleton)
+    joints = [(n, i) for i, n in enumerate(sk.joints)]
+    controls = {"joint": _dropdown("joint", joints, sk.index("right_wrist") if "right_wrist" in sk.joints else 0),
+                "index": _slider("image", 0, len(images) - 1, 0)}
+
+    def render(joint, index):
+        t = None if truth is None else truth[index]
+        return cascade_figure(cascade_view(cascade, images[index]), images[index], joint, sk, t)
 
     return _explorer_class()(render, controls, title)
