@@ -16,6 +16,13 @@ import torch
 MATLAB_OFFSET = -1.0  # 1-based MATLAB pixel indices -> 0-based pixel centres
 
 
+def check_index(index, length: int) -> int:
+    """``index`` as a plain int in ``[0, length)`` (negative indices count from the end), else IndexError."""
+    if not -length <= index < length:
+        raise IndexError(f"index {index} out of range for {length} samples")
+    return int(index) % length
+
+
 def read_json(path) -> object:
     """Parse a JSON file; ``ValueError`` naming the file for unreadable or invalid JSON."""
     path = Path(path)

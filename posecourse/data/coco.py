@@ -24,7 +24,7 @@ import numpy as np
 from torch.utils.data import Dataset
 
 from ..skeletons import SKELETONS
-from ._io import field, load_image, make_sample, read_json, to_array
+from ._io import check_index, field, load_image, make_sample, read_json, to_array
 
 __all__ = ["CocoKeypoints", "COCO_BOX_OFFSET"]
 
@@ -143,9 +143,7 @@ class CocoKeypoints(Dataset):
         return len(self._items)
 
     def __getitem__(self, index: int) -> dict:
-        if not -len(self) <= index < len(self):
-            raise IndexError(f"index {index} out of range for {len(self)} samples")
-        index = int(index) % len(self)
+        index = check_index(index, len(self))
         pos, idx = self._items[index]
         img_rec = self.images[pos]
         hw = (img_rec["height"], img_rec["width"]) if img_rec["height"] and img_rec["width"] else None

@@ -26,7 +26,7 @@ import numpy as np
 from torch.utils.data import Dataset
 
 from ..skeletons import MPII16
-from ._io import MATLAB_OFFSET, as_list, field, keypoint_boxes, load_image, make_sample, read_mat, to_array
+from ._io import MATLAB_OFFSET, as_list, check_index, field, keypoint_boxes, load_image, make_sample, read_mat, to_array
 
 __all__ = ["FlicExamples", "FLIC_TO_MPII", "FLIC_FACE"]
 
@@ -93,9 +93,7 @@ class FlicExamples(Dataset):
         return len(self._idx)
 
     def __getitem__(self, index: int) -> dict:
-        if not -len(self) <= index < len(self):
-            raise IndexError(f"index {index} out of range for {len(self)} samples")
-        index = int(index) % len(self)
+        index = check_index(index, len(self))
         i = int(self._idx[index])
         image = load_image(self.img_dir / self.files[i], where=f"{self.mat_file.name}: examples({i + 1})")
         meta = {"source": "flic", "index": int(index), "file_name": self.files[i], "example_index": i,

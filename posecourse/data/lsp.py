@@ -22,7 +22,7 @@ import numpy as np
 from torch.utils.data import Dataset
 
 from ..skeletons import LSP14
-from ._io import MATLAB_OFFSET, field, keypoint_boxes, load_image, make_sample, read_mat
+from ._io import MATLAB_OFFSET, check_index, field, keypoint_boxes, load_image, make_sample, read_mat
 
 __all__ = ["LspJoints"]
 
@@ -88,9 +88,7 @@ class LspJoints(Dataset):
         return len(self.numbers)
 
     def __getitem__(self, index: int) -> dict:
-        if not -len(self) <= index < len(self):
-            raise IndexError(f"index {index} out of range for {len(self)} samples")
-        index = int(index) % len(self)
+        index = check_index(index, len(self))
         n = int(self.numbers[index])
         file_name = self.name_format.format(n)
         image = load_image(self.img_dir / file_name, where=f"{self.mat_file.name}: image {n}")

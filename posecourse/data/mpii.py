@@ -28,7 +28,7 @@ import numpy as np
 from torch.utils.data import Dataset
 
 from ..skeletons import MPII16
-from ._io import MATLAB_OFFSET, as_list, field, keypoint_boxes, load_image, make_sample, read_json, read_mat, to_array
+from ._io import MATLAB_OFFSET, as_list, check_index, field, keypoint_boxes, load_image, make_sample, read_json, read_mat, to_array
 
 __all__ = ["MpiiJson", "MpiiMat", "MPII_PIXELS_PER_SCALE", "HEAD_SIZE_FACTOR", "mpii_box"]
 
@@ -89,9 +89,7 @@ class MpiiJson(Dataset):
         return len(self.files)
 
     def __getitem__(self, index: int) -> dict:
-        if not -len(self) <= index < len(self):
-            raise IndexError(f"index {index} out of range for {len(self)} samples")
-        index = int(index) % len(self)
+        index = check_index(index, len(self))
         image = load_image(self.img_dir / self.files[index], where=f"{self.ann_file.name}: annotation {index}")
         meta = {"source": "mpii", "index": int(index), "file_name": self.files[index],
                 "center": self.center[index].copy(), "scale": float(self.scale[index]),
@@ -212,9 +210,7 @@ class MpiiMat(Dataset):
         return len(self._items)
 
     def __getitem__(self, index: int) -> dict:
-        if not -len(self) <= index < len(self):
-            raise IndexError(f"index {index} out of range for {len(self)} samples")
-        index = int(index) % len(self)
+        index = check_index(index, len(self))
         ps = [self.people[p] for p in self._items[index]]
         first = ps[0]
         image = load_image(self.img_dir / first["file_name"], where=f"{self.mat_file.name}: annolist({first['image_index'] + 1})")
