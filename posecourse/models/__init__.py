@@ -15,7 +15,7 @@ from typing import Callable
 
 import torch.nn as nn
 
-__all__ = ["register_model", "create_model", "list_models", "load_official", "OFFICIAL_PARAMS"]
+__all__ = ["register_model", "register_configs", "create_model", "list_models", "load_official", "OFFICIAL_PARAMS"]
 
 # Parameter counts of the official implementations (measured from their code; see
 # ../shared/reference/official_models.json for repo, commit and config of each figure).
@@ -40,6 +40,20 @@ def register_model(name: str):
         return fn
 
     return deco
+
+
+def register_configs(cls: type, configs: dict[str, dict], **defaults) -> dict[str, Callable[..., nn.Module]]:
+    """Register one builder per entry of a config table: ``create_model(name, **kw)`` builds
+    ``cls(**defaults, **configs[name], **kw)`` (later keys win). Returns the builders by name."""
+    builders = {}
+    for name, config in configs.items():
+        def build(_config=config, **kw):
+            return cls(**{**defaults, **_config, **kw})
+
+        build.__name__ = name
+        build.__doc__ = f"``{name}``: :class:`{cls.__name__}` with {config} (defaults {defaults})."
+        builders[name] = register_model(name)(build)
+    return builders
 
 
 def list_models() -> list[str]:

@@ -19,7 +19,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from . import register_model
+from . import register_configs
 
 __all__ = ["Residual", "Hourglass", "StackedHourglass", "CONFIGS"]
 
@@ -127,16 +127,7 @@ class StackedHourglass(nn.Module):
         return out
 
 
-def _builder(name):
-    @register_model(name)
-    def build(num_joints: int = 16, **kw) -> StackedHourglass:
-        return StackedHourglass(num_joints=num_joints, **{**CONFIGS[name], **kw})
-
-    build.__name__ = name
-    build.__doc__ = f"``{name}``: :class:`StackedHourglass` with {CONFIGS[name]}."
-    return build
-
-
-hourglass_2 = _builder("hourglass_2")
-hourglass_8 = _builder("hourglass_8")
-hourglass_tiny = _builder("hourglass_tiny")
+_BUILDERS = register_configs(StackedHourglass, CONFIGS, num_joints=16)
+hourglass_2 = _BUILDERS["hourglass_2"]
+hourglass_8 = _BUILDERS["hourglass_8"]
+hourglass_tiny = _BUILDERS["hourglass_tiny"]

@@ -21,7 +21,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from . import register_model
+from . import register_configs
 
 __all__ = ["BasicBlock", "Bottleneck", "HighResolutionModule", "HRNet", "CONFIGS"]
 
@@ -188,16 +188,7 @@ class HRNet(nn.Module):
         return [self.final_layer(xs[0])]
 
 
-def _builder(name):
-    @register_model(name)
-    def build(num_joints: int = 17, **kw) -> HRNet:
-        return HRNet(num_joints=num_joints, **{**CONFIGS[name], **kw})
-
-    build.__name__ = name
-    build.__doc__ = f"``{name}``: :class:`HRNet` with {CONFIGS[name]}."
-    return build
-
-
-hrnet_w32 = _builder("hrnet_w32")
-hrnet_w48 = _builder("hrnet_w48")
-hrnet_tiny = _builder("hrnet_tiny")
+_BUILDERS = register_configs(HRNet, CONFIGS, num_joints=17)
+hrnet_w32 = _BUILDERS["hrnet_w32"]
+hrnet_w48 = _BUILDERS["hrnet_w48"]
+hrnet_tiny = _BUILDERS["hrnet_tiny"]

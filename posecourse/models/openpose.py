@@ -20,7 +20,7 @@ from collections import OrderedDict
 import torch
 import torch.nn as nn
 
-from . import register_model
+from . import register_configs
 
 __all__ = ["OpenPose", "CONFIGS"]
 
@@ -97,15 +97,6 @@ class OpenPose(nn.Module):
         return out
 
 
-def _builder(name):
-    @register_model(name)
-    def build(num_joints: int = 18, num_limbs: int = 19, **kw) -> OpenPose:
-        return OpenPose(num_joints=num_joints, num_limbs=num_limbs, **{**CONFIGS[name], **kw})
-
-    build.__name__ = name
-    build.__doc__ = f"``{name}``: :class:`OpenPose` (COCO-18: 18 joints + background, 19 limbs = 38 PAF channels)."
-    return build
-
-
-openpose_vgg19 = _builder("openpose_vgg19")
-openpose_tiny = _builder("openpose_tiny")
+_BUILDERS = register_configs(OpenPose, CONFIGS, num_joints=18, num_limbs=19)
+openpose_vgg19 = _BUILDERS["openpose_vgg19"]
+openpose_tiny = _BUILDERS["openpose_tiny"]
