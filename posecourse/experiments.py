@@ -33,7 +33,8 @@ from .skeletons import get_skeleton
 from .utils import resolve_device, seed_everything
 
 __all__ = ["Recipe", "RECIPES", "VAL_SEED", "Data", "make_data", "fit", "predict", "evaluate",
-           "write_results", "budget", "param_table", "checkpoint_path", "load_trained"]
+           "write_results", "budget", "param_table", "checkpoint_path", "load_trained", "shipped_checkpoint",
+           "live_vs_shipped", "comparison_table", "COMPARE_IMAGES"]
 
 VAL_SEED = 10_007  # the held-out stream; training seeds never reach it (seed + 1 per lecture)
 ROOT = Path(__file__).resolve().parents[1]
@@ -371,20 +372,50 @@ def write_results(results_path, *, lecture: str, metric: str, value: float, trai
     return res
 
 
-def checkpoint_path(lecture: str) -> Path:
-    return CHECKPOINTS / f"{lecture}.pt"
+def checkpoint_path(lecture: str, budget: int | None = None) -> Path:
+    """``checkpoints/<lecture>.pt`` (fully trained) or, with ``budget`` (training images),
+    ``checkpoints/<lecture>_<budget // 1000>k.pt`` (the same run's snapshot lecture 5 compares)."""
+    if lecture not in RECIPES:
+        raise ValueError(f"lecture: unknown {lecture!r}; expected one of {', '.join(RECIPES)}")
+    return CHECKPOINTS / (f"{lecture}.pt" if budget is None else f"{lecture}_{budget // 1000}k.pt")
 
 
-def load_trained(lecture: str, device="cpu") -> torch.nn.Module | None:
-    """The shipped longer-trained model of a lecture (``checkpoints/<lecture>.pt``), or None if absent."""
-    p = checkpoint_path(lecture)
+def load_trained(lecture: str, device="cpu", budget: int | None = None, with_meta: bool = False):
+    """The shipped longer-trained model of a lecture (``checkpoints/<lecture>.pt``; with ``budget``,
+    its snapshot after that many training images), in eval mode, or None if absent (``make checkpoints``
+    makes them). ``with_meta=True``: ``(model, meta)`` (``(None, {})`` if absent), one read of the file."""
+    p = checkpoint_path(lecture, budget)
     if not p.exists():
-        return None
+        return (None, {}) if with_meta else None
     ck = torch.load(p, map_location=resolve_device(device), weights_only=True)
-    recipe = RECIPES[lecture]
-    model = build_model(recipe)
+    model = build_model(RECIPES[lecture])
     model.load_state_dict(ck["model"])
-    return model.to(resolve_device(device)).eval()
+    model = model.to(resolve_device(device)).eval()
+    return (model, ck.get("meta", {})) if with_meta else model
+
+
+def shipped_checkpoint(recipe: Recipe, data: Data, device="cpu") -> dict | None:
+    """The lecture's shipped fully trained model evaluated like the live run: :func:`evaluate`'s dict plus
+    ``model``, ``steps``, ``images`` and ``train_seconds`` from its metadata; None if it is absent."""
+    model, meta = load_trained(recipe.lecture, device, with_meta=True)
+    if model is None:
+        return None
+    return {**evaluate(model, data, recipe), "model": model, "steps": int(meta.get("steps", 0)),
+            "images": int(meta.get("images", 0)), "train_seconds": float(meta.get("train_seconds", 0.0))}
+
+
+def live_vs_shipped(history, result: dict, shipped: dict | None) -> str:
+    """Two lines: the live run (``history`` of :func:`fit`, its ``result``) and the shipped checkpoint."""
+    if shipped is None:
+        return "no shipped checkpoint here: `make checkpoints` (python -m posecourse.checkpoints) trains it"
+
+    def line(name, steps, images, r):
+        stages = f"  (per stage {', '.join(f'{v:.3f}' for v in r['per_stage'])})" if len(r.get("per_stage", [])) > 1 else ""
+        return f"{name:<20} {steps:>6,} steps, {images:>9,} images: {r['metric']} = {r['value']:.3f}{stages}"
+
+    batch = shipped["images"] // max(shipped["steps"], 1)
+    return "\n".join([line("live run (above)", history.steps, history.steps * batch, result),
+                      line("shipped checkpoint", shipped["steps"], shipped["images"], shipped)])
 
 
 def count_parameters(model: torch.nn.Module) -> int:
@@ -462,8 +493,12 @@ def format_table(rows: list[dict], columns: list[str] | None = None) -> str:
     return "\n".join([line(columns), line(["-" * w for w in widths])] + [line(r) for r in cells])
 
 
-def comparison_table(lectures=tuple(RECIPES), device="cpu") -> list[dict]:
-    """Lecture 5's table: every lecture's shipped checkpoint, same budget, on held-out data.
+COMPARE_IMAGES = 32_000  #: lecture 5's common training budget (images); see posecourse.checkpoints
+
+
+def comparison_table(lectures=tuple(RECIPES), device="cpu", budget: int = COMPARE_IMAGES) -> list[dict]:
+    """Lecture 5's table: every lecture's model after the same ``budget`` training images (the snapshot
+    ``checkpoints/<lecture>_32k.pt`` of the shipped run), on held-out data.
 
     Single-person models get PCK@0.2 on the same held-out MPII-16 images (plus their own paper metric);
     OpenPose gets OKS AP on its multi-person held-out set. Missing checkpoints are listed as such.
@@ -473,14 +508,13 @@ def comparison_table(lectures=tuple(RECIPES), device="cpu") -> list[dict]:
     single = None
     for lec in lectures:
         recipe = RECIPES[lec]
-        model = load_trained(lec, device)
+        model, meta = load_trained(lec, device, budget, with_meta=True)
         row = {"lecture": lec, "model": recipe.model}
         if model is None:
-            rows.append({**row, "params": 0, "note": "no checkpoint"})
+            rows.append({**row, "params": 0, "note": f"no checkpoint {checkpoint_path(lec, budget).name}"})
             continue
-        meta = checkpoint_meta(lec)
-        row.update(params=count_parameters(model), steps=int(meta.get("steps", 0)),
-                   train_seconds=float(meta.get("train_seconds", 0.0)))
+        row.update(params=count_parameters(model), images=int(meta.get("images", 0)),
+                   steps=int(meta.get("steps", 0)), train_seconds=float(meta.get("train_seconds", 0.0)))
         if recipe.kind == "paf":
             data = make_data(recipe, seed=0)
             row.update({"PCK@0.2": "-", "paper metric": "OKS AP", "value": evaluate(model, data, recipe)["value"]})
@@ -494,8 +528,9 @@ def comparison_table(lectures=tuple(RECIPES), device="cpu") -> list[dict]:
     return rows
 
 
-def checkpoint_meta(lecture: str) -> dict:
-    p = checkpoint_path(lecture)
+def checkpoint_meta(lecture: str, budget: int | None = None) -> dict:
+    """The metadata saved with a shipped checkpoint (steps, images, seconds, metric, ...); {} if absent."""
+    p = checkpoint_path(lecture, budget)
     if not p.exists():
         return {}
     return torch.load(p, map_location="cpu", weights_only=True).get("meta", {})

@@ -98,3 +98,63 @@ def test_deeppose_cascade_and_raw_pixel_pitfall():
     assert len(res["per_stage"]) == 2 and h.steps == 2
     raw = X.fit_raw_pixels(r, data, steps=2, seed=0)
     assert 0.0 <= raw["value"] <= 1.0
+
+
+def test_checkpoint_run_saves_snapshot_and_full_model_like_one_run(tmp_path, monkeypatch):
+    from posecourse import checkpoints
+
+    monkeypatch.setattr(X, "CHECKPOINTS", tmp_path)
+    monkeypatch.setitem(X.RECIPES, "05_hrnet", small("05_hrnet"))  # batch 4, 8 held-out images
+    full, snap = checkpoints.train_one("05_hrnet", steps=5, compare_images=8, seed=2, progress=False)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["05_hrnet.pt", "05_hrnet_0k.pt"]
+    assert (snap["steps"], snap["images"], full["steps"], full["images"]) == (2, 8, 5, 20)
+    # snapshot on the way + the rest of the stream == one uninterrupted run of 5 steps
+    r = X.RECIPES["05_hrnet"]
+    one, _ = X.fit(r, X.make_data(r, seed=2), steps=5, seed=2, progress=False)
+    shipped = X.load_trained("05_hrnet")
+    for (k, a), b in zip(one.state_dict().items(), shipped.state_dict().values()):
+        assert torch.equal(a, b), k
+    early, _ = X.fit(r, X.make_data(r, seed=2), steps=2, seed=2, progress=False)
+    for (k, a), b in zip(early.state_dict().items(), X.load_trained("05_hrnet", budget=8).state_dict().values()):
+        assert torch.equal(a, b), k
+    assert X.checkpoint_meta("05_hrnet")["value"] == pytest.approx(X.evaluate(shipped, X.make_data(r), r)["value"])
+    with pytest.raises(ValueError, match="longer than the comparison budget"):
+        checkpoints.train_one("05_hrnet", steps=2, compare_images=8, progress=False)
+
+
+def test_live_vs_shipped_and_missing_checkpoints(tmp_path, monkeypatch):
+    monkeypatch.setattr(X, "CHECKPOINTS", tmp_path)
+    r = small("03_hourglass")
+    data = X.make_data(r, seed=0)
+    assert X.shipped_checkpoint(r, data) is None and X.load_trained("03_hourglass") is None
+    assert "make checkpoints" in X.live_vs_shipped(None, {}, None)
+    rows = X.comparison_table(["03_hourglass"])
+    assert rows[0]["note"] == "no checkpoint 03_hourglass_32k.pt"
+    with pytest.raises(ValueError, match="unknown 'nope'"):
+        X.checkpoint_path("nope")
+
+    class H:
+        steps = 10
+    text = X.live_vs_shipped(H, {"metric": "PCKh@0.5", "value": 0.5, "per_stage": [0.4, 0.5]},
+                             {"metric": "PCKh@0.5", "value": 0.9, "per_stage": [0.8, 0.9], "steps": 100, "images": 3200})
+    assert text.splitlines() == [
+        "live run (above)         10 steps,       320 images: PCKh@0.5 = 0.500  (per stage 0.400, 0.500)",
+        "shipped checkpoint      100 steps,     3,200 images: PCKh@0.5 = 0.900  (per stage 0.800, 0.900)"]
+
+
+@pytest.mark.parametrize("lecture", list(X.RECIPES))
+def test_shipped_checkpoints_are_trained_longer_and_their_numbers_hold(lecture):
+    """What ships in checkpoints/: the full run (the STEPS table) and its common-budget snapshot, each
+    loading strictly, a few MB, and scoring on the held-out set what its metadata claims."""
+    from posecourse import checkpoints
+
+    recipe = X.RECIPES[lecture]
+    full, snap = X.checkpoint_meta(lecture), X.checkpoint_meta(lecture, X.COMPARE_IMAGES)
+    assert full["steps"] == checkpoints.STEPS[lecture] and full["images"] == full["steps"] * recipe.batch_size
+    assert snap["images"] == X.COMPARE_IMAGES and snap["steps"] < full["steps"] and snap["seed"] == full["seed"]
+    for budget in (None, X.COMPARE_IMAGES):
+        assert X.checkpoint_path(lecture, budget).stat().st_size < 4e6
+    data = X.make_data(recipe)
+    shipped = X.shipped_checkpoint(recipe, data)
+    assert shipped["value"] == pytest.approx(full["value"], abs=0.01)
+    assert shipped["value"] >= snap["value"] - 0.01  # training longer did not make it worse
