@@ -27,8 +27,9 @@ import torch
 from . import experiments as X
 
 #: Optimizer steps of each shipped checkpoint (batch size from the recipe). The lectures' live runs
-#: at default parameters made 2247 / 575 / 1078 / 1452 / 2444 steps on a fast 2-core machine.
-STEPS = {"01_deeppose": 4_500, "02_cpm": 1_200, "03_hourglass": 2_200, "04_openpose": 3_000, "05_hrnet": 5_000}
+#: at default parameters made 2247 / 575 / 1078 / 1452 steps (lectures 1-4) on a fast 2-core machine, and
+#: lecture 5's 2444 steps at batch 32 there, which is about 4,500 at its batch of 16.
+STEPS = {"01_deeppose": 4_500, "02_cpm": 1_200, "03_hourglass": 2_200, "04_openpose": 3_000, "05_hrnet": 9_000}
 #: The common budget (training images) of lecture 5's comparison: 1,000 steps at batch 32.
 COMPARE_IMAGES = X.COMPARE_IMAGES
 

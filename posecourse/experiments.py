@@ -89,8 +89,10 @@ RECIPES: dict[str, Recipe] = {
                            decode="quarter", data_kw=_PERSON_CROP),
     "04_openpose": Recipe("04_openpose", "openpose_tiny", "paf", image_size=96, skeleton="coco18",
                           num_people=(1, 4), metric="oks_ap", batch_size=16, n_val=128, lr=5e-3),
+    # batch 16: on the same 32,000 images, 2,000 steps of 16 reached PCK@0.2 0.802 where 1,000 of 32 reached
+    # 0.692 (seed 0, measured on a 2-core CPU), for about the same compute
     "05_hrnet": Recipe("05_hrnet", "hrnet_tiny", "heatmap", metric="pck", sigma=1.5, lr=5e-3, decode="dark",
-                       data_kw=_PERSON_CROP),
+                       batch_size=16, data_kw=_PERSON_CROP),
 }
 
 
