@@ -4,9 +4,9 @@
 the course's synthetic stream and writes two files per lecture (float32 weights, a few MB, with their
 metadata: steps, batch size, images, seed, threads, seconds, held-out metric, torch version):
 
-- ``checkpoints/<lecture>.pt``: the fully trained model, :data:`STEPS` optimizer steps: about twice
-  the steps the lecture's live run makes in its default time budget on a fast 2-core machine (and
-  four times on a slow one), so the notebook shows where the short live run is heading;
+- ``checkpoints/<lecture>.pt``: the fully trained model, :data:`STEPS` optimizer steps: several times
+  the steps the lecture's live run makes in its default time budget on a 2-core CPU, so the notebook
+  shows where the short live run is heading;
 - ``checkpoints/<lecture>_32k.pt``: the same run's weights after :data:`COMPARE_IMAGES` training
   images, the *common budget* at which lecture 5 compares all five models.
 
@@ -26,9 +26,11 @@ import torch
 
 from . import experiments as X
 
-#: Optimizer steps of each shipped checkpoint (batch size from the recipe). The lectures' live runs
-#: at default parameters made 2247 / 575 / 1078 / 1452 steps (lectures 1-4) on a fast 2-core machine, and
-#: lecture 5's 2444 steps at batch 32 there, which is about 4,500 at its batch of 16.
+#: Optimizer steps of each shipped checkpoint (batch size from the recipe). The lectures' live runs at
+#: default parameters made 573 / 316 / 375 / 768 / 2,779 steps (lectures 1-5) on the 2-core CPU
+#: that measured the course (README), i.e. the checkpoints train 3.2-7.9x longer; on the earlier 2.2-2.5x
+#: faster 2-core machine (2,247 / 575 / 1,078 / 1,452 steps at the older, longer budgets of lectures 1-4)
+#: they still train at least 1.5x longer.
 STEPS = {"01_deeppose": 4_500, "02_cpm": 1_200, "03_hourglass": 2_200, "04_openpose": 3_000, "05_hrnet": 9_000}
 #: The common budget (training images) of lecture 5's comparison: 1,000 steps at batch 32.
 COMPARE_IMAGES = X.COMPARE_IMAGES
