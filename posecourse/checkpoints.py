@@ -51,6 +51,7 @@ def train_one(lecture: str, steps: int | None = None, compare_images: int = COMP
     from .train import train
     from .utils import seed_everything
 
+    X.checkpoint_path(lecture)  # a clear error for an unknown lecture, before any training
     recipe = X.RECIPES[lecture]
     steps = steps or STEPS[lecture]
     snap_steps = max(1, compare_images // recipe.batch_size)
@@ -74,7 +75,7 @@ def train_one(lecture: str, steps: int | None = None, compare_images: int = COMP
         return meta
 
     t0 = time.perf_counter()
-    h1 = train(model, data.train, loss_fn, max_steps=snap_steps, optimizer=optimizer, lr=recipe.lr, device=device,
+    h1 = train(model, data.train, loss_fn, max_steps=snap_steps, optimizer=optimizer, device=device,
                progress=progress, seed=seed)
     snap = finish(h1.steps, time.perf_counter() - t0, X.checkpoint_path(lecture, budget=compare_images))
     # the rest of the run: the next images of the same stream, the same optimizer state
@@ -82,7 +83,7 @@ def train_one(lecture: str, steps: int | None = None, compare_images: int = COMP
         torch.utils.data.Subset(data.train.dataset, range(h1.steps * recipe.batch_size, len(data.train.dataset))),
         batch_size=recipe.batch_size, shuffle=False, collate_fn=data.train.collate_fn, num_workers=0)
     t1 = time.perf_counter()
-    h2 = train(model, rest, loss_fn, max_steps=steps - h1.steps, optimizer=optimizer, lr=recipe.lr, device=device,
+    h2 = train(model, rest, loss_fn, max_steps=steps - h1.steps, optimizer=optimizer, device=device,
                progress=progress)
     full = finish(h1.steps + h2.steps, snap["train_seconds"] + time.perf_counter() - t1, X.checkpoint_path(lecture))
     return full, snap
