@@ -63,7 +63,7 @@ def test_deeppose_tiny_shapes_and_gradients(size):
 
 def test_crop_of_whole_image_box_is_the_image():
     img = torch.rand(2, 3, 20, 20)
-    boxes = torch.tensor([0.0, 0.0, 1.0, 1.0]).expand(2, 1, 4)
+    boxes = torch.tensor([-0.5, -0.5, 20.0, 20.0]).expand(2, 1, 4)  # the image box, pixel (x0, y0, w, h)
     crops = crop_sub_images(img, boxes, 20)
     assert crops.shape == (2, 3, 20, 20)
     torch.testing.assert_close(crops, img, atol=1e-5, rtol=0)
@@ -76,8 +76,7 @@ def test_crop_is_centred_on_the_box(x, y):
     H = W = 32
     img = torch.zeros(1, 3, H, W)
     img[0, :, y, x] = 1.0
-    c = torch.tensor([(x - (W - 1) / 2) / W, (y - (H - 1) / 2) / H])
-    boxes = torch.cat([c, torch.tensor([5 / W, 5 / H])]).view(1, 1, 4)
+    boxes = torch.tensor([x - 2.5, y - 2.5, 5.0, 5.0]).view(1, 1, 4)
     crop = crop_sub_images(img, boxes, 5)
     assert crop.shape == (1, 3, 5, 5)
     assert crop[0, 0, 2, 2] == pytest.approx(1.0, abs=1e-5)
@@ -88,9 +87,10 @@ def test_sub_boxes_side_is_sigma_times_torso_diameter():
     pred = torch.zeros(1, 3, 2)
     pred[0, 0] = torch.tensor([-0.25, 0.0])  # 100 px wide image: joints 0 and 2 are 30 + 40 px apart
     pred[0, 2] = torch.tensor([0.05, 0.2])    # dx = 30 px, dy = 40 px (H = 200) -> diam 50 px
-    boxes = sub_boxes(pred, (200, 100), (0, 2), sigma=0.5)
-    torch.testing.assert_close(boxes[0, :, :2], pred[0])
-    torch.testing.assert_close(boxes[0, :, 2:], torch.tensor([25 / 100, 25 / 200]).expand(3, 2))
+    boxes = sub_boxes(pred, (200, 100), (0, 2), sigma=0.5)     # pixel (x0, y0, w, h), centred on each joint
+    px = (pred[0] + 0.5) * torch.tensor([100.0, 200.0]) - 0.5
+    torch.testing.assert_close(boxes[0, :, :2] + boxes[0, :, 2:] / 2, px)
+    torch.testing.assert_close(boxes[0, :, 2:], torch.tensor([25.0, 25.0]).expand(3, 2))
 
 
 @settings(deadline=None, max_examples=30)
@@ -99,8 +99,12 @@ def test_cascade_displacement_target_composes_back_to_the_truth(seed):
     g = torch.Generator().manual_seed(seed)
     prev, target = torch.rand(2, 5, 2, generator=g) - 0.5, torch.rand(2, 5, 2, generator=g) - 0.5
     boxes = sub_boxes(prev, (64, 48), (0, 3), sigma=1.0)
-    d = DeepPoseCascade.displacement_target(target, prev, boxes)
-    torch.testing.assert_close(prev + d * boxes[..., 2:], target)
+    d = DeepPoseCascade.displacement_target(target, prev, boxes, (64, 48))
+    # in pixels, d is the displacement over the sub-box size, (y - y_prev) / (b_w, b_h) (paper Eq. 7)
+    scale = torch.tensor([48.0, 64.0])
+    torch.testing.assert_close(d * boxes[..., 2:], (target - prev) * scale)
+    m = create_model("deeppose_tiny", num_joints=5, num_stages=2)
+    torch.testing.assert_close(m.refine(prev, d, boxes, (64, 48)), target, atol=1e-5, rtol=0)
 
 
 def test_cascade_stages_refine_by_the_predicted_displacement():
@@ -111,7 +115,7 @@ def test_cascade_stages_refine_by_the_predicted_displacement():
     assert len(preds) == 3 and len(boxes) == 2
     assert all(p.shape == (2, 16, 2) for p in preds) and boxes[0].shape == (2, 16, 4)
     d, b = m.stage_displacement(1, x, preds[0])
-    torch.testing.assert_close(preds[1], preds[0] + d * b[..., 2:])
+    torch.testing.assert_close(preds[1], preds[0] + d * b[..., 2:] / 64)  # pixel box sizes / image side
     torch.testing.assert_close(m(x), preds[-1])
     # stage s >= 2 regresses one joint per sub-image: 2 outputs
     assert m.stages[1].regressor[-1].out_features == 2

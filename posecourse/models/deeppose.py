@@ -7,7 +7,8 @@ the joints in box-normalized coordinates ``N(y; b) = (y - b_c) / (b_w, b_h)`` (s
 Cascade (Sec. 3.2): stage ``s >= 2`` looks at a sub-image around each joint's previous estimate,
 the sub-box ``b_i^s = (y_i^{s-1}, sigma diam(y^{s-1}), sigma diam(y^{s-1}))`` where ``diam`` is the
 distance between two opposing torso joints, and regresses the displacement of that joint
-*normalized by the sub-box*: ``y_i^s = y_i^{s-1} + N^{-1}(psi_s(N(x; b); theta_s); b) - b_c``. One
+*normalized by the sub-box*: ``y_i^s = y_i^{s-1} + (b_w, b_h) psi_s(x_b; theta_s)``, trained on the
+target ``(y_i - y_i^{s-1}) / (b_w, b_h)``. One
 network per stage, shared by all joints (each sub-image is one sample with 2 outputs).
 
 Paper facts followed by :func:`deeppose_alexnet` (Sec. 3.1, tested in tests/test_models_deeppose_cpm.py):
@@ -26,6 +27,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from ..geometry import denormalize, normalize
+from ..targets.regression import cascade_boxes, decode_displacement, encode_displacement, image_box
 from . import register_model
 
 __all__ = ["DeepPoseRegressor", "DeepPoseCascade", "deeppose_alexnet", "deeppose_tiny", "sub_boxes", "crop_sub_images"]
@@ -86,35 +89,36 @@ class DeepPoseRegressor(nn.Module):
 
 
 def sub_boxes(pred: torch.Tensor, image_size: tuple[int, int], diam_joints: tuple[int, int], sigma: float) -> torch.Tensor:
-    """Cascade sub-boxes ``b_i = (y_i, sigma diam(y), sigma diam(y))`` around every joint.
+    """Cascade sub-boxes ``b_i = (y_i, sigma diam(y), sigma diam(y))`` around every joint, in pixels.
 
     Args:
         pred: ``(B, K, 2)`` joints normalized to the full image (``N(y; image box)``).
         image_size: ``(H, W)`` of the full image in pixels.
-        diam_joints: indices of the two opposing joints whose pixel distance is ``diam(y)``.
+        diam_joints: indices of the two opposing joints whose pixel distance is ``diam(y)`` (at least 1 px).
         sigma: sub-box side as a multiple of ``diam``.
     Returns:
-        ``(B, K, 4)`` boxes ``(cx, cy, w, h)`` in the same normalized image coordinates.
+        ``(B, K, 4)`` square boxes ``(x0, y0, w, h)`` in image px (:func:`posecourse.targets.regression.cascade_boxes`).
     """
-    H, W = image_size
-    scale = pred.new_tensor([W, H])
+    y = denormalize(pred, image_box(image_size, pred.shape[0], pred.device))
     a, b = diam_joints
-    diam = ((pred[:, a] - pred[:, b]) * scale).norm(dim=-1).clamp_min(1.0)        # (B,) pixels
-    side = (sigma * diam)[:, None, None] / scale                                   # (B, 1, 2)
-    return torch.cat([pred, side.expand_as(pred)], dim=-1)
+    diam = (y[:, a] - y[:, b]).norm(dim=-1).clamp_min(1.0)
+    return cascade_boxes(y, sigma, diameter=diam)
 
 
 def crop_sub_images(images: torch.Tensor, boxes: torch.Tensor, size: int) -> torch.Tensor:
-    """Crop and resize ``(B, K, 4)`` normalized ``(cx, cy, w, h)`` boxes out of ``images (B, 3, H, W)``.
+    """Crop and resize ``(B, K, 4)`` pixel boxes ``(x0, y0, w, h)`` out of ``images (B, 3, H, W)``.
 
     Returns ``(B * K, 3, size, size)`` (bilinear, zeros outside the image), differentiable in ``images``.
-    Normalized coordinates ``u`` map to ``grid_sample``'s ``g = 2u`` (``align_corners=False``).
+    A box centre ``c`` maps to ``grid_sample``'s ``g = 2 N(c; image box)`` (``align_corners=False``).
     """
     B, K, _ = boxes.shape
+    H, W = images.shape[-2:]
     b = boxes.reshape(B * K, 4).to(images.dtype)
+    frame = image_box((H, W), B * K, images.device).to(images.dtype)
+    center = normalize((b[:, :2] + b[:, 2:] / 2)[:, None], frame)[:, 0]
     theta = torch.zeros(B * K, 2, 3, dtype=images.dtype, device=images.device)
-    theta[:, 0, 0], theta[:, 1, 1] = b[:, 2], b[:, 3]
-    theta[:, :, 2] = 2 * b[:, :2]
+    theta[:, 0, 0], theta[:, 1, 1] = b[:, 2] / W, b[:, 3] / H
+    theta[:, :, 2] = 2 * center
     grid = F.affine_grid(theta, (B * K, 3, size, size), align_corners=False)
     src = images.repeat_interleave(K, dim=0)
     return F.grid_sample(src, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
@@ -124,6 +128,9 @@ class DeepPoseCascade(nn.Module):
     """DeepPose with ``S`` stages: ``stages[0]`` regresses all joints from the whole image, every
     ``stages[s]`` (s >= 1) a displacement per joint from its sub-image.
 
+    Joints are normalized by the whole image (``N(y; image box)``), sub-boxes are pixel ``(x0, y0, w, h)``,
+    and a displacement is normalized by its sub-box, ``(y_i - y_i^{s-1}) / (b_w, b_h)`` (paper Eq. 7),
+    with :func:`posecourse.targets.regression.encode_displacement` / ``decode_displacement``.
     ``forward(images (B, 3, H, W)) -> (B, K, 2)`` the final refined normalized joints;
     :meth:`forward_stages` returns every stage's estimate (list of ``(B, K, 2)``) and the sub-boxes used.
     Train stage ``s`` with :meth:`stage_displacement` on targets from :meth:`displacement_target`.
@@ -139,21 +146,29 @@ class DeepPoseCascade(nn.Module):
         self.crop_size = crop_size or stages[0].input_size
 
     def stage_displacement(self, s: int, images: torch.Tensor, prev: torch.Tensor):
-        """Stage ``s`` (0-based, >= 1): displacement ``(B, K, 2)`` normalized by the sub-boxes ``(B, K, 4)``."""
+        """Stage ``s`` (0-based, >= 1): displacement ``(B, K, 2)`` normalized by the sub-boxes ``(B, K, 4)`` (px)."""
         boxes = sub_boxes(prev.detach(), images.shape[-2:], self.diam_joints, self.sigma)
         crops = crop_sub_images(images, boxes, self.crop_size)
         return self.stages[s](crops).view(prev.shape), boxes
 
     @staticmethod
-    def displacement_target(target: torch.Tensor, prev: torch.Tensor, boxes: torch.Tensor) -> torch.Tensor:
-        """``N(y_i; b_i) - N(y_i^{s-1}; b_i) = (y_i - y_i^{s-1}) / (b_w, b_h)``, all ``(B, K, 2)``."""
-        return (target - prev) / boxes[..., 2:]
+    def displacement_target(target: torch.Tensor, prev: torch.Tensor, boxes: torch.Tensor,
+                            image_size: tuple[int, int]) -> torch.Tensor:
+        """``(y_i - y_i^{s-1}) / (b_w, b_h)`` for normalized ``target``/``prev`` ``(B, K, 2)`` and pixel
+        sub-boxes ``(B, K, 4)`` of an ``image_size = (H, W)`` image."""
+        frame = image_box(image_size, target.shape[0], target.device)
+        return encode_displacement(denormalize(target, frame), denormalize(prev, frame), boxes)
+
+    def refine(self, prev: torch.Tensor, displacement: torch.Tensor, boxes: torch.Tensor, image_size) -> torch.Tensor:
+        """``y^s = y^{s-1} + d * (b_w, b_h)``, in normalized coordinates ``(B, K, 2)``."""
+        frame = image_box(image_size, prev.shape[0], prev.device)
+        return normalize(decode_displacement(displacement, denormalize(prev, frame), boxes), frame)
 
     def forward_stages(self, images: torch.Tensor):
         preds, all_boxes = [self.stages[0](images)], []
         for s in range(1, len(self.stages)):
             d, boxes = self.stage_displacement(s, images, preds[-1])
-            preds.append(preds[-1] + d * boxes[..., 2:])
+            preds.append(self.refine(preds[-1], d, boxes, images.shape[-2:]))
             all_boxes.append(boxes)
         return preds, all_boxes
 

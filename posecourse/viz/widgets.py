@@ -4,25 +4,22 @@ Every explorer here is split in two:
 
 - a **pure function** that computes what is shown (arrays, no drawing, no widgets), which the
   tests call without a browser: :func:`receptive_fields_per_stage`, :func:`belief_maps_per_stage`,
-  :func:`paf_limb_explorer_data`, :func:`branch_features`, :func:`cascade_view`;
+  :func:`paf_limb_explorer_data`, :func:`exchange_terms` (HRNet, in :mod:`.exchange`), :func:`cascade_view`;
 - a **figure function** that draws it with matplotlib and returns the ``Figure``;
 - a **widget** (core ipywidgets only, so it also works in Colab) that wires sliders/dropdowns to
   the figure function and draws into an ``Output`` with ``clear_output(wait=True)``.
 
-Widgets are :class:`Explorer` boxes: besides the live widget view they carry a PNG of their initial
-figure in their display bundle, so a front end that cannot render widgets (an untrusted notebook,
-nbviewer, a plain editor) shows a static figure instead of "Error displaying widget".
+Widgets are :class:`~.explorer.Explorer` boxes (see :mod:`.explorer`): besides the live widget view they
+carry a PNG of their current figure, so a front end that cannot render widgets shows a static figure.
 """
 from __future__ import annotations
-
-import base64
-import io
-from typing import Callable
 
 import numpy as np
 import torch
 
 from ..skeletons import get_skeleton
+from .exchange import branch_features, branch_figure, exchange_figure, exchange_terms, hrnet_viewer
+from .explorer import dropdown, explorer_class, figure_png, slider
 from .plots import draw_paf, draw_pose, image_hwc, to_numpy
 
 __all__ = [
@@ -30,81 +27,16 @@ __all__ = [
     "receptive_fields_per_stage", "rf_figure", "rf_explorer",
     "belief_maps_per_stage", "belief_figure", "belief_stepper",
     "paf_limb_explorer_data", "paf_figure", "paf_explorer",
-    "branch_features", "branch_figure", "hrnet_viewer",
+    "exchange_terms", "exchange_figure", "hrnet_viewer", "branch_features", "branch_figure",
     "cascade_view", "cascade_figure", "cascade_explorer",
 ]
 
 
 # --------------------------------------------------------------------------- widget shell
-def figure_png(fig) -> bytes:
-    """Render a matplotlib figure to PNG bytes (and close it)."""
-    import matplotlib.pyplot as plt
-
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=80, bbox_inches="tight")
-    plt.close(fig)
-    return buf.getvalue()
-
-
-def _explorer_class():
-    import ipywidgets as W
-
-    class Explorer(W.VBox):
-        """``VBox(controls, Output)`` that redraws ``render(**values)`` whenever a control changes.
-
-        ``render`` returns a matplotlib ``Figure``. ``value()`` gives the current control values,
-        ``last_png`` the PNG bytes last shown (what tests compare before/after an interaction).
-        """
-
-        def __init__(self, render: Callable, controls: dict, title: str = ""):
-            self._render, self.controls = render, controls
-            self.out = W.Output()
-            self.last_png = b""
-            header = [W.HTML(f"<b>{title}</b>")] if title else []
-            super().__init__(header + [W.HBox(list(controls.values())), self.out])
-            for c in controls.values():
-                c.observe(lambda _change: self.redraw(), names="value")
-            self.redraw()
-
-        def values(self) -> dict:
-            return {k: c.value for k, c in self.controls.items()}
-
-        def redraw(self) -> None:
-            from IPython.display import Image, clear_output, display
-
-            png = figure_png(self._render(**self.values()))
-            self.last_png = png
-            with self.out:
-                clear_output(wait=True)
-                display(Image(png))
-
-        def _repr_mimebundle_(self, **kwargs):
-            data = super()._repr_mimebundle_(**kwargs)
-            data["image/png"] = base64.b64encode(self.last_png).decode("ascii")
-            return data
-
-    return Explorer
-
-
 def __getattr__(name):  # ``Explorer`` imports ipywidgets lazily
     if name == "Explorer":
-        return _explorer_class()
+        return explorer_class()
     raise AttributeError(name)
-
-
-def _slider(description, lo, hi, value, step=1):
-    import ipywidgets as W
-
-    return W.IntSlider(value=int(value), min=int(lo), max=int(hi), step=step, description=description,
-                       continuous_update=False)
-
-
-def _dropdown(description, options, value=None):
-    import ipywidgets as W
-
-    options = list(options)
-    return W.Dropdown(options=options, value=value if value is not None else options[0][1] if isinstance(options[0], tuple) else options[0],
-                      description=description)
 
 
 # --------------------------------------------------------------------------- receptive fields (CPM)
@@ -164,12 +96,12 @@ def rf_explorer(model, image: torch.Tensor, stride: int, title: str = "Receptive
     param = next(model.parameters())
     with torch.no_grad():
         h, w = model(image[None].to(param.device))[0].shape[-2:]
-    controls = {"y": _slider("row y", 0, h - 1, h // 2), "x": _slider("col x", 0, w - 1, w // 2)}
+    controls = {"y": slider("row y", 0, h - 1, h // 2), "x": slider("col x", 0, w - 1, w // 2)}
 
     def render(y, x):
         return rf_figure(receptive_fields_per_stage(model, image, (y, x)), image, (y, x), stride)
 
-    return _explorer_class()(render, controls, title)
+    return explorer_class()(render, controls, title)
 
 
 # --------------------------------------------------------------------------- belief maps per stage
@@ -218,13 +150,13 @@ def belief_stepper(outputs, images, skeleton, stride: float, title: str = "Belie
     sk = get_skeleton(skeleton)
     C = outputs[0].shape[1]
     names = [(n, i) for i, n in enumerate(sk.joints)] + ([("background", C - 1)] if C > sk.num_joints else [])
-    controls = {"joint": _dropdown("joint", names, sk.index("right_wrist") if "right_wrist" in sk.joints else 0),
-                "index": _slider("image", 0, len(images) - 1, 0)}
+    controls = {"joint": dropdown("joint", names, sk.index("right_wrist") if "right_wrist" in sk.joints else 0),
+                "index": slider("image", 0, len(images) - 1, 0)}
 
     def render(joint, index):
         return belief_figure(outputs, images[index], joint, sk, stride, index)
 
-    return _explorer_class()(render, controls, title)
+    return explorer_class()(render, controls, title)
 
 
 # --------------------------------------------------------------------------- PAF explorer (OpenPose)
@@ -301,75 +233,12 @@ def paf_explorer(heatmaps, pafs, image, skeleton, stride: float, title: str = "P
     """Widget: pick a limb and two candidate joints; see the field, ``E`` and the matching."""
     sk = get_skeleton(skeleton)
     limbs = [(f"{c}: {sk.joints[a]} -> {sk.joints[b]}", c) for c, (a, b) in enumerate(sk.limbs)]
-    controls = {"limb": _dropdown("limb", limbs), "i": _slider("cand. a", 0, 7, 0), "j": _slider("cand. b", 0, 7, 0)}
+    controls = {"limb": dropdown("limb", limbs), "i": slider("cand. a", 0, 7, 0), "j": slider("cand. b", 0, 7, 0)}
 
     def render(limb, i, j):
         return paf_figure(paf_limb_explorer_data(heatmaps, pafs, sk, limb), image, stride, (i, j))
 
-    return _explorer_class()(render, controls, title)
-
-
-# --------------------------------------------------------------------------- HRNet branches
-def branch_features(model, image: torch.Tensor, unit: int = -1) -> dict:
-    """Feature maps of every resolution branch before and after one exchange unit of an HRNet.
-
-    Uses ``model.exchange_units()`` (HRNet's modules, each: parallel ``branches`` computing the
-    ``X_i``, then the exchange ``Y_k = sum_i a(X_i, k)``). Returns ``before`` (the ``X_i``) and
-    ``after`` (the ``Y_k``): lists, highest resolution first, of ``(C, h, w)`` CPU tensors for the
-    image; and ``num_units``. The very last unit of HRNet keeps only ``Y_1``.
-    """
-    units = list(model.exchange_units())
-    if not units:
-        raise ValueError("model has no exchange units")
-    if not -len(units) <= unit < len(units):
-        raise ValueError(f"unit: {unit} not in [-{len(units)}, {len(units)})")
-    mod = units[unit]
-    before: dict[int, torch.Tensor] = {}
-    after: list[torch.Tensor] = []
-    hooks = [b.register_forward_hook(lambda _m, _i, out, i=i: before.__setitem__(i, out[0].detach().float().cpu()))
-             for i, b in enumerate(mod.branches)]
-    hooks.append(mod.register_forward_hook(lambda _m, _i, out: after.extend(y[0].detach().float().cpu() for y in out)))
-    try:
-        param = next(model.parameters())
-        was_training = model.training
-        model.eval()
-        with torch.no_grad():
-            model(torch.as_tensor(image)[None].to(param.device))
-        model.train(was_training)
-    finally:
-        for h in hooks:
-            h.remove()
-    return {"before": [before[i] for i in sorted(before)], "after": after, "num_units": len(units)}
-
-
-def branch_figure(feats: dict, channel: int = 0, mode: str = "mean |x|"):
-    """Grid: rows = before/after the exchange unit, columns = branches (resolution 1, 1/2, 1/4, ...)."""
-    import matplotlib.pyplot as plt
-
-    n = len(feats["before"])
-    fig, axes = plt.subplots(2, n, figsize=(2.3 * n, 4.4), squeeze=False)
-    for ax in axes.ravel():
-        ax.set_axis_off()
-    for r, key in enumerate(("before", "after")):
-        for i, f in enumerate(feats[key]):
-            m = f.abs().mean(0) if mode == "mean |x|" else f[min(channel, f.shape[0] - 1)]
-            ax = axes[r][i]
-            ax.imshow(to_numpy(m), cmap="viridis")
-            ax.set_title(f"{key}: branch {i + 1} ({f.shape[-2]}x{f.shape[-1]}, C={f.shape[0]})", fontsize=7)
-    fig.tight_layout()
-    return fig
-
-
-def hrnet_viewer(model, image: torch.Tensor, title: str = "HRNet branches around an exchange unit"):
-    """Widget: pick an exchange unit and a channel (or the mean magnitude) of every branch."""
-    n = len(list(model.exchange_units()))
-    controls = {"unit": _slider("unit", 0, n - 1, 0), "channel": _slider("channel", -1, 7, -1)}
-
-    def render(unit, channel):
-        feats = branch_features(model, image, unit)
-        return branch_figure(feats, max(channel, 0), "mean |x|" if channel < 0 else "channel")
-
-    return _explorer_class()(render, controls, title)
+    return explorer_class()(render, controls, title)
 
 
 # --------------------------------------------------------------------------- DeepPose cascade
@@ -394,14 +263,8 @@ def cascade_view(cascade, image: torch.Tensor) -> dict:
         preds, boxes = cascade.forward_stages(x)
         crops = [crop_sub_images(x, b, cascade.crop_size)[:, :, :, :].cpu() for b in boxes]
     stages = [denormalize(p.cpu(), frame)[0] for p in preds]
-    px_boxes = []
-    for b in boxes:
-        b = b[0].cpu()
-        c = denormalize(b[:, :2][None], frame)[0]
-        wh = b[:, 2:] * torch.tensor([W, H])
-        px_boxes.append(torch.cat([c - wh / 2, wh], -1))
     K = stages[0].shape[0]
-    return {"stages": stages, "boxes": torch.stack(px_boxes) if px_boxes else torch.zeros(0, K, 4),
+    return {"stages": stages, "boxes": torch.stack([b[0].cpu() for b in boxes]) if boxes else torch.zeros(0, K, 4),
             "crops": torch.stack([c.view(K, *c.shape[1:]) for c in crops]) if crops else torch.zeros(0)}
 
 
@@ -432,11 +295,11 @@ def cascade_explorer(cascade, images, skeleton, truth=None, title: str = "DeepPo
     """Widget: pick an image and a joint; see its sub-box, the sub-image and the refinement."""
     sk = get_skeleton(skeleton)
     joints = [(n, i) for i, n in enumerate(sk.joints)]
-    controls = {"joint": _dropdown("joint", joints, sk.index("right_wrist") if "right_wrist" in sk.joints else 0),
-                "index": _slider("image", 0, len(images) - 1, 0)}
+    controls = {"joint": dropdown("joint", joints, sk.index("right_wrist") if "right_wrist" in sk.joints else 0),
+                "index": slider("image", 0, len(images) - 1, 0)}
 
     def render(joint, index):
         t = None if truth is None else truth[index]
         return cascade_figure(cascade_view(cascade, images[index]), images[index], joint, sk, t)
 
-    return _explorer_class()(render, controls, title)
+    return explorer_class()(render, controls, title)
