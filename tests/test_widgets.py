@@ -9,6 +9,8 @@ matplotlib.use("Agg")
 import numpy as np
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from posecourse.models import create_model
 from posecourse.skeletons import get_skeleton
@@ -87,6 +89,108 @@ def test_branch_features_before_and_after_exchange():
         assert b.shape == a.shape and b.shape[-1] == 16 // 2**i
         assert not torch.allclose(a, torch.relu(b))  # the exchange added the other branches
     assert model.training  # the viewer leaves the model's mode alone
+
+
+@pytest.fixture(scope="module")
+def hrnet():
+    """hrnet_tiny with non-trivial BN running statistics (a few train-mode forwards), in train mode."""
+    torch.manual_seed(0)
+    model = create_model("hrnet_tiny", num_joints=16)
+    with torch.no_grad():
+        for _ in range(3):
+            model(torch.rand(4, 3, 64, 64))
+    return model
+
+
+def _widths(model):
+    return [[m.branches[i][0].conv1.in_channels for i in range(len(m.branches))] for m in model.exchange_units()]
+
+
+@settings(max_examples=12, deadline=None)
+@given(unit=st.integers(0, 2), k=st.integers(0, 3), channel=st.sampled_from(["max_var", "mean", 0, 5]),
+       seed=st.integers(0, 2**16))
+def test_exchange_terms_add_up_to_the_models_fused_output(hrnet, unit, k, channel, seed):
+    n_out = len(hrnet.exchange_units()[unit].fuse_layers)
+    k = min(k, n_out - 1)
+    image = torch.rand(3, 64, 64, generator=torch.Generator().manual_seed(seed))
+    d = widgets.exchange_terms(hrnet, image, unit=unit, k=k, channel=channel)
+    widths = _widths(hrnet)[unit]
+    assert len(d["inputs"]) == len(d["terms"]) == len(widths) == unit + 2
+    for i, x in enumerate(d["inputs"]):  # X_i at its own resolution and width
+        assert x.shape == (widths[i], 16 // 2**i, 16 // 2**i)
+    for t in d["terms"]:  # every a(X_i, k) at resolution k and width k
+        assert t.shape == (widths[k], 16 // 2**k, 16 // 2**k)
+    torch.testing.assert_close(d["fused"], sum(d["terms"]))
+    # the module's own output is ReLU of the sum of the terms
+    torch.testing.assert_close(torch.relu(d["fused"]), d["output"], rtol=1e-5, atol=1e-6)
+    assert d["max_error"] < 1e-5
+    # the identity term is X_k itself, and the shown 2-D maps add up too (a channel / the mean are linear)
+    torch.testing.assert_close(d["terms"][k], d["inputs"][k])
+    torch.testing.assert_close(sum(d["maps"]["terms"]), d["maps"]["fused"], rtol=1e-5, atol=1e-5)
+    assert d["maps"]["fused"].shape == (16 // 2**k, 16 // 2**k)
+    assert hrnet.training  # the mode is restored
+
+
+def test_exchange_terms_recomputed_from_the_fuse_layers(hrnet):
+    """Independently of the hooks: apply the unit's fuse layers to the X_i by hand (eval mode)."""
+    image = torch.rand(3, 64, 64)
+    d = widgets.exchange_terms(hrnet, image, unit=1, k=2)
+    mod = hrnet.exchange_units()[1]
+    hrnet.eval()
+    try:
+        with torch.no_grad():
+            by_hand = [x if a is None else a(x[None])[0] for a, x in zip(mod.fuse_layers[2], d["inputs"])]
+    finally:
+        hrnet.train()
+    for t, h in zip(d["terms"], by_hand):
+        torch.testing.assert_close(t, h)
+    assert d["ops"] == ["2 strided 3x3\nconvs (/4)", "1 strided 3x3\nconv (/2)", "identity (i = k)"]
+
+
+def test_exchange_terms_channel_choice_and_bad_input(hrnet):
+    image = torch.rand(3, 64, 64)
+    d = widgets.exchange_terms(hrnet, image, unit=0, k=1, channel="max_var")
+    var = d["fused"].flatten(1).var(1)
+    assert d["channel"] == int(var.argmax()) and "largest spatial variance" in d["channel_rule"]
+    torch.testing.assert_close(d["maps"]["fused"], d["fused"][d["channel"]])
+    m = widgets.exchange_terms(hrnet, image, unit=0, k=1, channel="mean")
+    assert m["channel"] is None and "mean" in m["channel_rule"]
+    torch.testing.assert_close(m["maps"]["fused"], m["fused"].mean(0))
+    with pytest.raises(ValueError, match="k: 1 not in"):
+        widgets.exchange_terms(hrnet, image, unit=-1, k=1)  # the last unit outputs Y_1 only
+    with pytest.raises(ValueError, match="unit"):
+        widgets.exchange_terms(hrnet, image, unit=3)
+    with pytest.raises(ValueError, match="channel"):
+        widgets.exchange_terms(hrnet, image, channel=999)
+    with pytest.raises(ValueError, match="channel"):
+        widgets.exchange_terms(hrnet, image, channel="median")
+    with pytest.raises(ValueError, match="image"):
+        widgets.exchange_terms(hrnet, torch.rand(1, 3, 64, 64))
+    with pytest.raises(ValueError, match="exchange_units"):
+        widgets.exchange_terms(create_model("cpm_tiny"), image)
+
+
+def test_exchange_figure_shows_image_terms_and_sum(hrnet):
+    d = widgets.exchange_terms(hrnet, torch.rand(3, 64, 64), unit=2, k=0)
+    fig = widgets.exchange_figure(d)
+    titles = [ax.get_title() for ax in fig.axes]
+    assert any(t.startswith("input image") for t in titles)
+    assert sum(t.startswith("a(X_") for t in titles) == 4  # one term per branch of the last unit
+    assert any(t.startswith("Y_1 = sum") for t in titles) and any(t.startswith("ReLU(Y_1)") for t in titles)
+
+
+def test_hrnet_viewer_builds_and_redraws(hrnet):
+    pytest.importorskip("ipywidgets")
+    w = widgets.hrnet_viewer(hrnet, torch.rand(3, 64, 64))
+    assert w.last_png.startswith(b"\x89PNG")
+    assert any("largest" in getattr(c, "value", "") or "varies most" in getattr(c, "value", "") for c in w.children)
+    first = w.last_png
+    w.controls["channel"].value = "mean"
+    assert w.last_png != first
+    second = w.last_png
+    w.controls["unit"].value = 2  # the last unit: k is clamped to Y_1
+    w.controls["k"].value = 2
+    assert w.last_png != second and w.last_png.startswith(b"\x89PNG")
 
 
 def test_explorer_redraws_on_interaction(cpm):

@@ -1,0 +1,92 @@
+"""The widget shell every lecture explorer is built on (core ipywidgets only, so it works in Colab).
+
+An :class:`Explorer` is ``VBox(title, note, controls, Output)``: whenever a control changes it calls
+``render(**values)`` (a pure figure function returning a matplotlib ``Figure``) and draws the PNG
+into its ``Output`` with ``clear_output(wait=True)``. Besides the live widget view it carries a PNG
+of its current figure in its display bundle, so a front end that cannot render widgets (an
+untrusted notebook, nbviewer, a plain editor) shows a static figure instead of "Error displaying widget".
+"""
+from __future__ import annotations
+
+import base64
+import io
+from typing import Callable
+
+__all__ = ["figure_png", "explorer_class", "slider", "dropdown"]
+
+
+def figure_png(fig) -> bytes:
+    """Render a matplotlib figure to PNG bytes (and close it)."""
+    import matplotlib.pyplot as plt
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=80, bbox_inches="tight")
+    plt.close(fig)
+    return buf.getvalue()
+
+
+_EXPLORER = None
+
+
+def explorer_class():
+    """The ``Explorer`` class (built on first use, so that importing this module needs no ipywidgets)."""
+    global _EXPLORER
+    if _EXPLORER is not None:
+        return _EXPLORER
+    import ipywidgets as W
+
+    class Explorer(W.VBox):
+        """``VBox(controls, Output)`` that redraws ``render(**values)`` whenever a control changes.
+
+        ``render`` returns a matplotlib ``Figure``. ``values()`` gives the current control values,
+        ``last_png`` the PNG bytes last shown (what tests compare before/after an interaction).
+        ``note``: optional HTML shown under the title (what the figure shows and how to read it).
+        """
+
+        def __init__(self, render: Callable, controls: dict, title: str = "", note: str = ""):
+            self._render, self.controls = render, controls
+            self.out = W.Output()
+            self.last_png = b""
+            header = ([W.HTML(f"<b>{title}</b>")] if title else []) + ([W.HTML(note)] if note else [])
+            super().__init__(header + [W.HBox(list(controls.values())), self.out])
+            for c in controls.values():
+                c.observe(lambda _change: self.redraw(), names="value")
+            self.redraw()
+
+        def values(self) -> dict:
+            return {k: c.value for k, c in self.controls.items()}
+
+        def redraw(self) -> None:
+            from IPython.display import Image, clear_output, display
+
+            png = figure_png(self._render(**self.values()))
+            self.last_png = png
+            with self.out:
+                clear_output(wait=True)
+                display(Image(png))
+
+        def _repr_mimebundle_(self, **kwargs):
+            data = super()._repr_mimebundle_(**kwargs)
+            data["image/png"] = base64.b64encode(self.last_png).decode("ascii")
+            return data
+
+    _EXPLORER = Explorer
+    return Explorer
+
+
+def slider(description, lo, hi, value, step=1):
+    """An ``IntSlider`` that fires on release only (each redraw runs the model)."""
+    import ipywidgets as W
+
+    return W.IntSlider(value=int(value), min=int(lo), max=int(hi), step=step, description=description,
+                       continuous_update=False)
+
+
+def dropdown(description, options, value=None):
+    """A ``Dropdown`` over ``options`` (values or ``(label, value)`` pairs); default: the first."""
+    import ipywidgets as W
+
+    options = list(options)
+    if value is None:
+        value = options[0][1] if isinstance(options[0], tuple) else options[0]
+    return W.Dropdown(options=options, value=value, description=description)
