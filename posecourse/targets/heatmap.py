@@ -7,11 +7,22 @@ stride ``s`` (image px per heatmap px) sees image point ``x`` at
 
 so heatmap pixel centres sit at integer ``x_hm`` and a horizontal flip of the image
 (``x' = W_img - 1 - x``) is exactly a flip of the heatmap (``x_hm' = W - 1 - x_hm``).
-HRNet's code instead puts the centre at the integer ``int(x / s + 0.5)``; ``quantize=True``
-reproduces that (biased) target, which is why its flip test needs a 1 px shift.
+HRNet's code instead puts the centre at the integer ``int(x / s + 0.5)`` (``int`` truncates towards
+zero); ``quantize=True`` reproduces that (biased) target, which is why its flip test needs a 1 px shift.
 
-Gaussian forms (``convention``): ``"hrnet"`` is ``exp(-d^2 / (2 sigma^2))`` (HRNet / Hourglass code);
-``"cpm"`` is ``exp(-d^2 / sigma^2)`` (the CPM paper's belief map form). Gaussians are not truncated.
+Gaussian forms (``convention``): ``"hrnet"`` is ``exp(-d^2 / (2 sigma^2))`` (HRNet / Hourglass code, and
+CPM's released ``putGaussianMaps``, whose grid is our centre-aligned one with ``sigma`` in image px, i.e.
+``sigma_hm = sigma_img / stride``); ``"cpm"`` is the narrower ``exp(-d^2 / sigma^2)``. Differences from
+those codes, pinned by tests: our Gaussians are not truncated (HRNet cuts them to a ``6 sigma + 1``
+window, CPM zeroes values below 0.01), so the tails are small but non-zero.
+
+Decoders and the code they name (tests compare them with oracles written from that code):
+argmax = HRNet ``get_max_preds`` / MMPose ``get_heatmap_maximum`` (first maximum in raster order);
+``quarter_rule="hrnet"`` / ``"mmpose"`` = HRNet ``get_final_preds`` / MMPose ``refine_keypoints``;
+``method="dark"`` = DARK's ``get_final_preds`` (``taylor`` + ``gaussian_blur``) = MMPose
+``refine_keypoints_dark``. One deliberate difference: for a map whose maximum is ``<= 0`` we return the
+argmax location itself (refined like any other) and its score ``<= 0``; HRNet returns ``(0, 0)`` and
+MMPose ``(-1, -1)`` for such a map. Mask by score to drop them.
 """
 from __future__ import annotations
 
@@ -20,7 +31,7 @@ import math
 import torch
 import torch.nn.functional as F
 
-__all__ = ["to_heatmap", "to_image", "encode", "decode", "flip_test"]
+__all__ = ["to_heatmap", "to_image", "encode", "decode", "flip_test", "cv2_gaussian_kernel"]
 
 
 def to_heatmap(points: torch.Tensor, stride: float) -> torch.Tensor:
@@ -71,7 +82,8 @@ def encode(keypoints, visibility, heatmap_size, stride: float = 4.0, sigma: floa
         background: append CPM's background channel ``1 - max_j S*_j`` (so ``C = K + 1``).
         combine: people -> one map per joint: ``"max"`` (``S*_j = max_k S*_{j,k}``, OpenPose/CPM) or
             ``"mean"`` over the labelled people (the pitfall: nearby peaks blur into one bump).
-        quantize: round centres like HRNet's code (``int(x / stride + 0.5)``) instead of sub-pixel.
+        quantize: round centres like HRNet's code, ``int(x / stride + 0.5)`` (truncation towards zero,
+            so a point just left of the map, ``-1 < x / stride + 0.5 < 0``, lands on column 0).
     Returns:
         ``heatmaps (B, C, H, W)`` and ``weights (B, C)``: 1 where at least one person has the joint
         labelled and its Gaussian reaches the map, else 0 (the loss mask W(p), per channel; the
@@ -87,7 +99,7 @@ def encode(keypoints, visibility, heatmap_size, stride: float = 4.0, sigma: floa
         raise ValueError(f"convention: expected 'hrnet' or 'cpm', got {convention!r}")
     if combine not in ("max", "mean"):
         raise ValueError(f"combine: expected 'max' or 'mean', got {combine!r}")
-    mu = torch.floor(kp / stride + 0.5) if quantize else to_heatmap(kp, stride)   # (B, P, K, 2)
+    mu = torch.trunc(kp / stride + 0.5) if quantize else to_heatmap(kp, stride)   # (B, P, K, 2)
     denom = (2.0 if convention == "hrnet" else 1.0) * sigma ** 2
     xs = torch.arange(W, device=kp.device, dtype=kp.dtype)
     ys = torch.arange(H, device=kp.device, dtype=kp.dtype)
@@ -122,7 +134,11 @@ def _check_heatmaps(heatmaps) -> torch.Tensor:
 
 
 def _argmax(hm: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """``(B, K, H, W)`` -> integer ``(x, y)`` as float ``(B, K, 2)`` and maxima ``(B, K)``."""
+    """``(B, K, H, W)`` -> integer ``(x, y)`` as float ``(B, K, 2)`` and maxima ``(B, K)``.
+
+    Ties go to the first maximum in raster order (as ``np.argmax`` in HRNet and MMPose). A map whose
+    maximum is ``<= 0`` keeps its argmax location (HRNet: ``(0, 0)``, MMPose: ``(-1, -1)``).
+    """
     W = hm.shape[-1]
     scores, idx = hm.flatten(2).max(dim=-1)
     return torch.stack([idx % W, idx // W], dim=-1).to(hm.dtype), scores
@@ -136,14 +152,15 @@ def _gather(maps: torch.Tensor, x: torch.Tensor, y: torch.Tensor) -> torch.Tenso
 
 
 def _quarter(hm, xy, rule):
-    """argmax + 0.25 px towards the higher neighbour.
+    """argmax + 0.25 px towards the higher neighbour (``sign`` of the difference; a tie moves nothing).
 
     Boundary rule ``"course"`` (default): each axis shifts whenever both of its neighbours exist
     (``0 < x < W - 1``), independently of the other axis. ``"hrnet"`` copies HRNet's
     ``get_final_preds``: shift only when ``1 < x < W - 1 and 1 < y < H - 1`` (both axes at once;
     the ``1 <`` is a Matlab-era off-by-one). ``"mmpose"`` copies MMPose's ``refine_keypoints``:
-    ``1 < x < W - 1`` per axis. We chose the symmetric rule; the three differ only for a peak on the
-    two outermost rows/columns of the map.
+    x shifts when ``1 < x < W - 1 and 0 < y < H``, y when ``1 < y < H - 1 and 0 < x < W`` (so a peak
+    in row 0 keeps its x, one in column 0 its y). The three differ only for a peak on the two
+    outermost rows/columns of the map.
     """
     H, W = hm.shape[-2:]
     x, y = xy[..., 0], xy[..., 1]
@@ -152,7 +169,8 @@ def _quarter(hm, xy, rule):
     if rule == "course":
         ok_x, ok_y = (x > 0) & (x < W - 1), (y > 0) & (y < H - 1)
     elif rule == "mmpose":
-        ok_x, ok_y = (x > 1) & (x < W - 1), (y > 1) & (y < H - 1)
+        ok_x = (x > 1) & (x < W - 1) & (y > 0) & (y < H)
+        ok_y = (y > 1) & (y < H - 1) & (x > 0) & (x < W)
     elif rule == "hrnet":
         ok_x = ok_y = (x > 1) & (x < W - 1) & (y > 1) & (y < H - 1)
     else:
@@ -160,40 +178,63 @@ def _quarter(hm, xy, rule):
     return xy + 0.25 * torch.stack([torch.sign(dx) * ok_x, torch.sign(dy) * ok_y], dim=-1)
 
 
-def _blur(hm: torch.Tensor, kernel: int) -> torch.Tensor:
-    """Depthwise Gaussian blur with OpenCV's sigma for a ``kernel`` size, rescaled to keep each max (as DARK)."""
-    s = 0.3 * ((kernel - 1) * 0.5 - 1) + 0.8     # cv2.getGaussianKernel's default sigma
-    t = torch.arange(kernel, device=hm.device, dtype=hm.dtype) - (kernel - 1) / 2
-    k1 = torch.exp(-t ** 2 / (2 * s ** 2))
-    k1 = k1 / k1.sum()
+# cv2.getGaussianKernel's fixed kernels for odd sizes <= 7 when sigma <= 0 (OpenCV's small_gaussian_tab)
+_CV2_SMALL = {1: [1.0], 3: [0.25, 0.5, 0.25], 5: [0.0625, 0.25, 0.375, 0.25, 0.0625],
+              7: [0.03125, 0.109375, 0.21875, 0.28125, 0.21875, 0.109375, 0.03125]}
+
+
+def cv2_gaussian_kernel(size: int, dtype=torch.float64) -> torch.Tensor:
+    """``cv2.getGaussianKernel(size, 0)``: the fixed binomial-like kernel for ``size <= 7``, else the
+    normalized Gaussian with ``sigma = 0.3 ((size - 1) / 2 - 1) + 0.8``; ``(size,)``."""
+    if size in _CV2_SMALL:
+        return torch.tensor(_CV2_SMALL[size], dtype=dtype)
+    s = 0.3 * ((size - 1) * 0.5 - 1) + 0.8
+    t = torch.arange(size, dtype=torch.float64) - (size - 1) / 2
+    k = torch.exp(-t ** 2 / (2 * s ** 2))
+    return (k / k.sum()).to(dtype)
+
+
+def _blur(hm: torch.Tensor, kernel: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """DARK's ``gaussian_blur``: zero-pad by ``kernel // 2``, ``cv2.GaussianBlur(., (kernel, kernel), 0)``,
+    rescale each map so its maximum is the original one. Returns the maps and a ``(B, K)`` mask of
+    maps that could be rescaled (blurred maximum != 0; DARK's code divides by zero there)."""
+    k1 = cv2_gaussian_kernel(kernel).to(hm)
     B, K, H, W = hm.shape
-    x = hm.reshape(B * K, 1, H, W)
     p = kernel // 2
-    x = F.conv2d(F.pad(x, (p, p, 0, 0), mode="replicate"), k1.view(1, 1, 1, -1))
-    x = F.conv2d(F.pad(x, (0, 0, p, p), mode="replicate"), k1.view(1, 1, -1, 1)).reshape(B, K, H, W)
-    peak, new = hm.flatten(2).amax(-1), x.flatten(2).amax(-1).clamp(min=1e-12)
-    return x * (peak / new)[..., None, None]
+    x = F.conv2d(F.pad(hm.reshape(B * K, 1, H, W), (p, p, p, p)), k1.view(1, 1, 1, -1))
+    x = F.conv2d(x, k1.view(1, 1, -1, 1)).reshape(B, K, H, W)
+    peak, new = hm.flatten(2).amax(-1), x.flatten(2).amax(-1)
+    ok = new != 0
+    return x * torch.where(ok, peak / torch.where(ok, new, 1), 1)[..., None, None], ok
 
 
 def _dark(hm, xy, kernel):
-    """DARK (Zhang et al., CVPR 2020, "Distribution-Aware Coordinate Representation"): second-order
-    Taylor expansion of the log-heatmap at the argmax, ``offset = -Hessian^{-1} gradient``."""
+    """DARK (Zhang et al., CVPR 2020, "Distribution-Aware Coordinate Representation"), as its code
+    (ilovepose/DarkPose ``taylor``, = MMPose ``refine_keypoints_dark``): blur (:func:`_blur`), take
+    ``log(max(h, 1e-10))``, then at the argmax ``offset = -Hessian^{-1} gradient`` with
+    ``dx = (L[x+1] - L[x-1]) / 2``, ``dxx = (L[x+2] - 2 L[x] + L[x-2]) / 4`` (step 2, as the code),
+    ``dxy = (L[x+1,y+1] - L[x+1,y-1] - L[x-1,y+1] + L[x-1,y-1]) / 4``; applied whenever
+    ``det != 0`` and only for ``1 < x < W - 2 and 1 < y < H - 2`` (peaks nearer the border stay
+    integer). ``kernel=0`` skips the blur (our option; DARK always blurs). An all-zero map is left
+    unrefined where DARK's code returns NaN. The offset is not bounded, as in the code.
+    """
+    H, W = hm.shape[-2:]
+    ok_blur = torch.ones(hm.shape[:2], dtype=torch.bool, device=hm.device)
     if kernel:
-        hm = _blur(hm, kernel)
+        hm, ok_blur = _blur(hm, kernel)
     L = torch.log(hm.clamp(min=1e-10))
     x, y = xy[..., 0], xy[..., 1]
-    at = lambda ox, oy: _gather(L, x + ox, y + oy)  # noqa: E731 (clamped at the border)
+    at = lambda ox, oy: _gather(L, x + ox, y + oy)  # noqa: E731 (clamped; only used inside the window)
     c = at(0, 0)
     gx, gy = 0.5 * (at(1, 0) - at(-1, 0)), 0.5 * (at(0, 1) - at(0, -1))
-    hxx, hyy = at(1, 0) - 2 * c + at(-1, 0), at(0, 1) - 2 * c + at(0, -1)
-    hxy = 0.25 * (at(1, 1) - at(-1, 1) - at(1, -1) + at(-1, -1))
+    hxx, hyy = 0.25 * (at(2, 0) - 2 * c + at(-2, 0)), 0.25 * (at(0, 2) - 2 * c + at(0, -2))
+    hxy = 0.25 * (at(1, 1) - at(1, -1) - at(-1, 1) + at(-1, -1))
     det = hxx * hyy - hxy ** 2
-    ok = (det > 1e-12) & (hxx < 0)                  # a proper maximum, else no refinement
+    ok = (det != 0) & ok_blur & (x > 1) & (x < W - 2) & (y > 1) & (y < H - 2)
     det = torch.where(ok, det, torch.ones_like(det))
     ox = -(hyy * gx - hxy * gy) / det
     oy = -(hxx * gy - hxy * gx) / det
-    off = torch.stack([ox, oy], dim=-1) * ok.unsqueeze(-1)
-    return xy + off.clamp(-1, 1)
+    return xy + torch.where(ok.unsqueeze(-1), torch.stack([ox, oy], dim=-1), torch.zeros_like(xy))
 
 
 def decode(heatmaps, stride: float = 1.0, method: str = "quarter", temperature: float = 1.0,
@@ -203,14 +244,15 @@ def decode(heatmaps, stride: float = 1.0, method: str = "quarter", temperature: 
     Args:
         heatmaps: ``(B, K, H, W)`` (drop a background channel first).
         method: ``"argmax"`` (integer), ``"quarter"`` (argmax + 0.25 px towards the higher neighbour,
-            see ``quarter_rule``), ``"dark"`` (Taylor refinement of the blurred log-heatmap;
-            ``dark_kernel=0`` skips the blur), ``"soft_argmax"`` (expectation under
+            see ``quarter_rule``), ``"dark"`` (DARK's Taylor refinement of the blurred log-heatmap,
+            ``dark_kernel`` odd, 11 as DARK's config for sigma 2, ``0`` skips the blur), ``"soft_argmax"`` (expectation under
             ``softmax(log(h) / temperature)`` = ``h^(1/T)`` normalized; ``T = 1`` is the heatmap's centroid).
             We take the softmax of the *log* map: ``softmax(h / T)`` on a raw belief map in [0, 1]
             gives the flat background so much mass that it pulls every estimate towards the map
             centre (0.3 px on a 32 x 48 map at ``T = 0.1``), while a small ``T`` collapses to argmax.
     Returns:
-        ``coords (B, K, 2)`` image px and ``scores (B, K)`` (the heatmap maxima).
+        ``coords (B, K, 2)`` image px and ``scores (B, K)`` (the heatmap maxima). A map whose maximum is
+        ``<= 0`` still gets its argmax location (see the module notes); mask by ``scores``.
     """
     hm = _check_heatmaps(heatmaps)
     _check_positive(stride, "stride")
@@ -220,6 +262,8 @@ def decode(heatmaps, stride: float = 1.0, method: str = "quarter", temperature: 
     elif method == "quarter":
         xy = _quarter(hm, xy, quarter_rule)
     elif method == "dark":
+        if not (isinstance(dark_kernel, int) and dark_kernel >= 0 and (dark_kernel == 0 or dark_kernel % 2)):
+            raise ValueError(f"dark_kernel: expected 0 or an odd positive int, got {dark_kernel!r}")
         xy = _dark(hm, xy, dark_kernel)
     elif method == "soft_argmax":
         _check_positive(temperature, "temperature")
