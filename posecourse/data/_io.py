@@ -14,6 +14,9 @@ import numpy as np
 import torch
 
 MATLAB_OFFSET = -1.0  # 1-based MATLAB pixel indices -> 0-based pixel centres
+#: Labelled joints of formats whose people may be cut by the frame (MPII, LSP, FLIC) may lie outside the
+#: image, up to this many image sizes beyond each side; farther ones are rejected as corrupt.
+FRAME_MARGIN = 1.0
 
 
 def check_index(index, length: int) -> int:
@@ -33,6 +36,8 @@ def read_json(path) -> object:
             return json.load(f)
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise ValueError(f"{path.name}: invalid JSON ({e})") from None
+    except RecursionError:
+        raise ValueError(f"{path.name}: invalid JSON (nested too deeply)") from None
 
 
 def read_mat(path) -> dict:
@@ -67,12 +72,38 @@ def field(obj, name: str, where: str):
     raise ValueError(f"{where}: missing field {name!r}")
 
 
+_NUMBER_TYPES = (int, float, np.integer, np.floating, np.bool_, type(None))
+
+
+def numeric(value, where: str, name: str) -> np.ndarray:
+    """``value`` (nested lists / an array) as float64; ``null`` -> NaN, booleans -> 1 / 0.
+
+    ``ValueError`` naming ``where`` and the field for text, nested objects, ragged rows or numbers
+    beyond float range (these would otherwise turn silently into numbers or fail later)."""
+    try:
+        arr = np.asarray(value)
+    except (ValueError, TypeError, OverflowError):
+        raise ValueError(f"{where}: {name!r} is not a regular array of numbers (ragged or nested rows)") from None
+    if arr.dtype == object:
+        for v in arr.ravel():
+            if not isinstance(v, _NUMBER_TYPES):
+                raise ValueError(f"{where}: {name!r} holds {type(v).__name__} {_short(v)}, expected numbers")
+    elif arr.dtype.kind not in "biuf":
+        raise ValueError(f"{where}: {name!r} is not numeric ({_short(value)})")
+    try:
+        return arr.astype(np.float64)
+    except (OverflowError, TypeError, ValueError):
+        raise ValueError(f"{where}: {name!r} holds a number beyond the float range") from None
+
+
+def _short(v) -> str:
+    r = repr(v)
+    return r if len(r) <= 40 else r[:37] + "..."
+
+
 def to_array(value, shape: tuple, where: str, name: str) -> np.ndarray:
     """Convert a field to a float64 array of ``shape`` (``-1`` = any); ``ValueError`` naming it otherwise."""
-    try:
-        arr = np.asarray(value, dtype=np.float64)
-    except (TypeError, ValueError):
-        raise ValueError(f"{where}: {name!r} is not numeric") from None
+    arr = numeric(value, where, name)
     ok = arr.ndim == len(shape) and all(s in (-1, n) for s, n in zip(shape, arr.shape))
     if not ok:
         want = "x".join("?" if s == -1 else str(s) for s in shape)
@@ -80,19 +111,79 @@ def to_array(value, shape: tuple, where: str, name: str) -> np.ndarray:
     return arr
 
 
+def finite(value, where: str, name: str, positive: bool = False) -> np.ndarray:
+    """A numeric field that must be finite (and > 0 with ``positive``); ``ValueError`` naming it otherwise."""
+    arr = np.asarray(value, dtype=np.float64)
+    if not np.isfinite(arr).all() or (positive and not (arr > 0).all()):
+        want = "finite and > 0" if positive else "finite"
+        raise ValueError(f"{where}: {name!r} is {_short(arr.tolist())}, expected {want}")
+    return arr
+
+
+def check_flags(values: np.ndarray, allowed: tuple, record, name: str, names=None) -> None:
+    """Every entry of ``values (N, K)`` in ``allowed``; else ``ValueError`` naming record, field and joint.
+
+    ``record``: ``n -> str`` naming the n-th record (file and record)."""
+    bad = ~np.isin(values, allowed)
+    if bad.any():
+        n, k = np.argwhere(bad)[0]
+        raise ValueError(f"{record(int(n))}: {name!r} visibility flags must be {', '.join(map(str, allowed))}; "
+                         f"{_joint(k, names)} has {float(values[n, k]):g}")
+
+
+def _joint(k, names) -> str:
+    return f"joint {int(k)} ({names[k]})" if names is not None and k < len(names) else f"joint {int(k)}"
+
+
+def check_joints(keypoints: np.ndarray, labelled: np.ndarray, record, name: str, names=None,
+                 lo=None, hi=None) -> None:
+    """Labelled joints must have finite coordinates inside ``[lo, hi]``; else ``ValueError``.
+
+    ``keypoints (N, K, 2)``, ``labelled (N, K)`` bool, ``lo`` / ``hi`` ``(N, 2)`` or ``(2,)`` (x, y)
+    bounds (``None``: unbounded); ``record``: ``n -> str`` naming the n-th record. Unlabelled joints
+    are not checked."""
+    kp = np.asarray(keypoints, dtype=np.float64).reshape(np.shape(labelled) + (2,))
+    lo = np.broadcast_to(np.full(2, -np.inf) if lo is None else np.asarray(lo, np.float64).reshape(-1, 2), (len(kp), 2))
+    hi = np.broadcast_to(np.full(2, np.inf) if hi is None else np.asarray(hi, np.float64).reshape(-1, 2), (len(kp), 2))
+    lab = np.asarray(labelled, dtype=bool)[..., None]
+    nonfinite = lab & ~np.isfinite(kp)
+    outside = lab & ((kp < lo[:, None]) | (kp > hi[:, None]))
+    for bad, problem in ((nonfinite, "not a finite number"), (outside, "outside the allowed range")):
+        if bad.any():
+            n, k, c = np.argwhere(bad)[0]
+            if bad is outside:
+                problem += f" [{lo[n, c]:g}, {hi[n, c]:g}]"
+            raise ValueError(f"{record(int(n))}: {name!r} {_joint(k, names)} is labelled but its "
+                             f"{'xy'[c]} = {kp[n, k, c]!r} is {problem}")
+
+
+def frame_bounds(height, width, margin: float = FRAME_MARGIN, pad: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
+    """``(lo, hi)`` (x, y) bounds ``(..., 2)`` of images of ``height x width`` in the course frame
+    (pixel centres at integers: the image covers ``[-0.5, W - 0.5]``), widened by ``margin`` image
+    sizes and ``pad`` pixels on each side."""
+    size = np.stack([np.asarray(width, np.float64), np.asarray(height, np.float64)], axis=-1)
+    extra = margin * size + pad if margin else np.full_like(size, pad)  # margin 0: no 0 * inf for unknown sizes
+    return -0.5 - extra, size - 0.5 + extra
+
+
 def load_image(path, expected_hw: tuple[int, int] | None = None, where: str = "") -> torch.Tensor:
     """Read an image with PIL as an RGB ``(3, H, W)`` float tensor in [0, 1].
 
-    ``FileNotFoundError`` names the path when it is missing; ``ValueError`` when the size differs
-    from ``expected_hw = (H, W)`` stated by the annotation file.
+    ``FileNotFoundError`` names the path when it is missing; ``ValueError`` names it when the file is
+    not a readable image (truncated, corrupt, not an image) or its size differs from ``expected_hw =
+    (H, W)`` stated by the annotation file.
     """
     from PIL import Image
 
     path = Path(path)
+    prefix = where + ": " if where else ""
     if not path.is_file():
-        raise FileNotFoundError(f"{where + ': ' if where else ''}image file not found: {path}")
-    with Image.open(path) as im:
-        arr = np.asarray(im.convert("RGB"), dtype=np.uint8)
+        raise FileNotFoundError(f"{prefix}image file not found: {path}")
+    try:
+        with Image.open(path) as im:
+            arr = np.asarray(im.convert("RGB"), dtype=np.uint8)
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as e:  # PIL: truncated/corrupt files
+        raise ValueError(f"{prefix}image {path} is not a readable image ({type(e).__name__}: {e})") from None
     img = torch.from_numpy(arr.copy()).permute(2, 0, 1).float().div_(255.0)
     if expected_hw is not None and tuple(img.shape[1:]) != tuple(int(v) for v in expected_hw):
         raise ValueError(f"{where}: image {path.name} is {img.shape[2]}x{img.shape[1]} (WxH), "
@@ -113,14 +204,21 @@ def keypoint_boxes(keypoints: np.ndarray, visibility: np.ndarray) -> np.ndarray:
     return np.concatenate([lo, hi - lo], axis=1)
 
 
-def make_sample(image, keypoints, visibility, boxes, skeleton: str, meta: dict) -> dict:
+def make_sample(image, keypoints, visibility, boxes, skeleton: str, meta: dict, *, where: str = "",
+                margin: float | None = FRAME_MARGIN, names=None) -> dict:
     """The sample dict of :mod:`posecourse.data` from numpy arrays ``(P, K, 2)``, ``(P, K)``, ``(P, 4)``.
 
-    Unlabelled joints (visibility 0) get coordinates 0 so that no NaN leaks into batches.
+    Unlabelled joints (visibility 0) get coordinates 0 so that no NaN leaks into batches. A labelled
+    joint must be finite and, unless ``margin`` is None, inside the image widened by ``margin`` image
+    sizes (:data:`FRAME_MARGIN`); else ``ValueError`` naming ``where``.
     """
     kp = np.asarray(keypoints, dtype=np.float64)
     vis = np.asarray(visibility, dtype=np.float64)
-    kp = np.where((vis > 0)[..., None] & np.isfinite(kp), kp, 0.0)
+    labelled = vis > 0
+    lo, hi = frame_bounds(image.shape[-2], image.shape[-1], margin) if margin is not None else (None, None)
+    check_joints(kp, labelled, lambda p: f"{where} (person {p})" if len(kp) > 1 else where, "keypoints",
+                 names, lo, hi)
+    kp = np.where(labelled[..., None], kp, 0.0)
     return {
         "image": image,
         "keypoints": torch.as_tensor(kp, dtype=torch.float32),

@@ -24,11 +24,12 @@ import numpy as np
 from torch.utils.data import Dataset
 
 from ..skeletons import SKELETONS
-from ._io import check_index, field, load_image, make_sample, read_json, to_array
+from ._io import _short, check_flags, check_index, check_joints, field, frame_bounds, load_image, make_sample, numeric, read_json
 
-__all__ = ["CocoKeypoints", "COCO_BOX_OFFSET"]
+__all__ = ["CocoKeypoints", "COCO_BOX_OFFSET", "COCO_PAD"]
 
 COCO_BOX_OFFSET = -0.5  # COCO box corners (pixel (0,0) = [0,1]^2) -> course frame (pixel centres at integers)
+COCO_PAD = 0.5  # labelled keypoints may lie up to half a pixel beyond the image's extent [-0.5, W - 0.5]
 
 
 def _layout(names) -> tuple[str, tuple[str, ...] | None]:
@@ -38,6 +39,38 @@ def _layout(names) -> tuple[str, tuple[str, ...] | None]:
                 return skel.name, None
         return "raw", tuple(names)
     return "raw", None
+
+
+def _is_id(v) -> bool:
+    return isinstance(v, (int, str)) and not isinstance(v, bool)
+
+
+def _records(data: dict, key: str, name: str) -> list:
+    recs = field(data, key, name)
+    if not isinstance(recs, list):
+        raise ValueError(f"{name}: {key!r} is {type(recs).__name__}, expected a list of objects")
+    for i, r in enumerate(recs):
+        if not isinstance(r, dict):
+            raise ValueError(f"{name}: {key[:-1].replace('categorie', 'category')} {i}: expected an object, "
+                             f"got {type(r).__name__} {_short(r)}")
+    return recs
+
+
+def _joint_names(cats: list, name: str):
+    for c_i, c in enumerate(cats):
+        names = c.get("keypoints")
+        if names:
+            if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+                raise ValueError(f"{name}: category {c_i}: 'keypoints' must be a list of joint names, got {_short(names)}")
+            return names
+    return None
+
+
+def _size(im: dict, key: str, where: str):
+    v = im.get(key)
+    if v is not None and (not isinstance(v, int) or isinstance(v, bool) or v <= 0):
+        raise ValueError(f"{where}: {key!r} is {_short(v)}, expected a positive integer (pixels) or absent")
+    return v
 
 
 class CocoKeypoints(Dataset):
@@ -55,7 +88,15 @@ class CocoKeypoints(Dataset):
     (the file's v in {0, 1, 2}), ``boxes (P, 4)`` (file box shifted by -0.5). ``meta``: ``source``
     ("coco"), ``index``, ``file_name``, ``image_id``, ``ann_ids``, ``areas``, ``iscrowd``,
     ``num_keypoints``, ``bbox_coco`` (P, 4) and, for an unregistered layout, ``joint_names``.
+
+    Checks (``ValueError`` naming the file, the record and the field; docs/loaders.md): unique image
+    and annotation ids, known ``image_id``, v in {0, 1, 2}, labelled (v > 0) joints finite and inside
+    the image (+- :data:`COCO_PAD`), finite boxes and areas. A joint with v = 0 is unlabelled whatever
+    its coordinates (``null`` included) and comes out as (0, 0).
     """
+
+    source = "coco"
+    _image_fields: tuple[str, ...] = ()  # extra per-image fields kept in ``self.images`` (subclasses)
 
     def __init__(self, ann_file, img_dir, *, skip_crowd: bool = True, min_keypoints: int = 0,
                  per_person: bool = False, skip_empty: bool = False):
@@ -66,15 +107,17 @@ class CocoKeypoints(Dataset):
         if not isinstance(data, dict):
             raise ValueError(f"{name}: top level is {type(data).__name__}, expected an object with "
                              "'images', 'annotations', 'categories'")
-        images = field(data, "images", name)
-        anns = field(data, "annotations", name)
-        cats = data.get("categories") or []
-        kp_cats = [c for c in cats if isinstance(c, dict) and c.get("keypoints")]
-        names = kp_cats[0]["keypoints"] if kp_cats else None
+        images = _records(data, "images", name)
+        anns = _records(data, "annotations", name)
+        names = _joint_names(_records(data, "categories", name) if "categories" in data else [], name)
         if names is not None:
             K = len(names)
         elif anns:
-            K = len(field(anns[0], "keypoints", f"{name}: annotation 0")) // 3
+            first = field(anns[0], "keypoints", f"{name}: annotation 0")
+            if not isinstance(first, list) or not first or len(first) % 3:
+                raise ValueError(f"{name}: annotation 0: 'keypoints' must be a list of (x, y, v) triples "
+                                 "(no category names the joints)")
+            K = len(first) // 3
         else:
             K = 17
         self.num_joints = K
@@ -84,49 +127,68 @@ class CocoKeypoints(Dataset):
         pos = {}
         for i, im in enumerate(images):
             where = f"{name}: image {i}"
-            rec = {k: field(im, k, where) for k in ("id", "file_name")}
-            rec["height"], rec["width"] = im.get("height"), im.get("width")
-            pos[rec["id"]] = len(self.images)
+            image_id, file_name = field(im, "id", where), field(im, "file_name", where)
+            if not _is_id(image_id):
+                raise ValueError(f"{where}: 'id' is {_short(image_id)}, expected an integer or a string")
+            if image_id in pos:
+                raise ValueError(f"{where}: duplicate 'id' {image_id!r} (also image {pos[image_id]}): "
+                                 "its annotations would be attached to the wrong image")
+            if not isinstance(file_name, str) or not file_name:
+                raise ValueError(f"{where}: 'file_name' is {_short(file_name)}, expected a file name")
+            rec = {"id": image_id, "file_name": file_name, "height": _size(im, "height", where),
+                   "width": _size(im, "width", where)}
+            rec.update({k: im.get(k) for k in self._image_fields})
+            pos[image_id] = len(self.images)
             self.images.append(rec)
 
         # cheap per-annotation checks in the loop; conversion and value checks vectorized below
         kps, boxes, owner, ids, areas, crowd = [], [], [], [], [], []
+        seen = {}
         for a_i, ann in enumerate(anns):
             where = f"{name}: annotation {a_i}"
-            image_id = field(ann, "image_id", where)
-            if image_id not in pos:
-                raise ValueError(f"{where}: 'image_id' {image_id!r} is not in 'images'")
-            is_crowd = int(ann.get("iscrowd", 0))
+            ann_id, image_id = field(ann, "id", where), field(ann, "image_id", where)
+            if not _is_id(ann_id):
+                raise ValueError(f"{where}: 'id' is {_short(ann_id)}, expected an integer or a string")
+            if ann_id in seen:
+                raise ValueError(f"{where}: duplicate 'id' {ann_id!r} (also annotation {seen[ann_id]})")
+            seen[ann_id] = a_i
+            if not _is_id(image_id) or image_id not in pos:
+                raise ValueError(f"{where}: 'image_id' {_short(image_id)} is not in 'images'")
+            is_crowd = ann.get("iscrowd", 0)
+            if is_crowd not in (0, 1) or not isinstance(is_crowd, int):
+                raise ValueError(f"{where}: 'iscrowd' is {_short(is_crowd)}, expected 0 or 1")
             raw_kp = ann.get("keypoints", [0] * 3 * K) if is_crowd else field(ann, "keypoints", where)
             if not isinstance(raw_kp, list) or len(raw_kp) != 3 * K:
                 n = len(raw_kp) if isinstance(raw_kp, list) else type(raw_kp).__name__
                 raise ValueError(f"{where}: 'keypoints' has {n} values, expected {3 * K} ({K} joints x (x, y, v))")
             box = field(ann, "bbox", where)
             if not isinstance(box, list) or len(box) != 4:
-                raise ValueError(f"{where}: 'bbox' must be a list of 4 numbers (x, y, w, h), got {box!r}")
+                raise ValueError(f"{where}: 'bbox' must be a list of 4 numbers (x, y, w, h), got {_short(box)}")
             kps.append(raw_kp)
             boxes.append(box)
             owner.append(pos[image_id])
-            ids.append(ann.get("id"))
+            ids.append(ann_id)
             areas.append(ann.get("area", 0.0))
-            crowd.append(is_crowd)
-        try:
-            kp = np.asarray(kps, dtype=np.float64).reshape(len(kps), K, 3)
-            box = np.asarray(boxes, dtype=np.float64).reshape(len(boxes), 4)
-        except (TypeError, ValueError):
-            for a_i, (k_, b_) in enumerate(zip(kps, boxes)):  # error path only: find the culprit
-                to_array(k_, (3 * K,), f"{name}: annotation {a_i}", "keypoints")
-                to_array(b_, (4,), f"{name}: annotation {a_i}", "bbox")
-            raise
-        bad = ~np.isin(kp[..., 2], (0, 1, 2)).all(axis=1)
-        if bad.any():
-            raise ValueError(f"{name}: annotation {int(np.flatnonzero(bad)[0])}: 'keypoints' visibility "
-                             "flags must be 0, 1 or 2")
+            crowd.append(int(is_crowd))
+        record = lambda n: f"{name}: annotation {n}"
+        kp = self._numbers(kps, (len(kps), K, 3), record, "keypoints")
+        box = self._numbers(boxes, (len(boxes), 4), record, "bbox")
+        area = self._numbers(areas, (len(areas),), record, "area")
+        check_flags(kp[..., 2], (0, 1, 2), record, "keypoints", names)
+        owner = np.asarray(owner, dtype=np.int64)
+        hw = np.array([[r["height"] or np.inf, r["width"] or np.inf] for r in self.images], np.float64).reshape(-1, 2)
+        lo, hi = frame_bounds(hw[owner, 0], hw[owner, 1], 0.0, COCO_PAD)  # unknown size: checked when loaded
+        check_joints(kp[..., :2], kp[..., 2] > 0, record, "keypoints", names, lo, hi)
+        for key, vals, bad, want in (
+                ("bbox", box, ~np.isfinite(box).all(axis=1) | (box[:, 2:] < 0).any(axis=1), "finite, with w, h >= 0"),
+                ("area", area, ~(np.isfinite(area) & (area >= 0)), "finite and >= 0")):
+            if bad.any():
+                n = int(np.flatnonzero(bad)[0])
+                raise ValueError(f"{record(n)}: {key!r} is {_short(vals[n].tolist())}, expected {want}")
         self._kp, self._box = kp, box  # (N, K, 3), (N, 4)
-        self._ids, self._area = ids, np.asarray(areas, dtype=np.float64)
+        self._ids, self._area = ids, area
         self._crowd = np.asarray(crowd, dtype=np.int64)
         self._nlab = (kp[..., 2] > 0).sum(axis=1)
-        owner = np.asarray(owner, dtype=np.int64)
         keep = ~(skip_crowd & (self._crowd == 1)) & (self._nlab >= min_keypoints)
         # items: (position in self.images, annotation indices of the people in the sample)
         if per_person:
@@ -139,6 +201,16 @@ class CocoKeypoints(Dataset):
             if skip_empty:
                 self._items = [it for it in self._items if len(it[1])]
 
+    @staticmethod
+    def _numbers(rows: list, shape: tuple, record, key: str) -> np.ndarray:
+        """``rows`` (one list per annotation) as a float64 array of ``shape``; the culprit named on failure."""
+        try:
+            return numeric(rows, "", key).reshape(shape)
+        except ValueError:
+            for n, row in enumerate(rows):  # error path only: find the culprit
+                numeric(row, record(n), key)
+            raise
+
     def __len__(self) -> int:
         return len(self._items)
 
@@ -147,15 +219,19 @@ class CocoKeypoints(Dataset):
         pos, idx = self._items[index]
         img_rec = self.images[pos]
         hw = (img_rec["height"], img_rec["width"]) if img_rec["height"] and img_rec["width"] else None
-        image = load_image(self.img_dir / img_rec["file_name"], hw, where=f"{self.ann_file.name}: image id {img_rec['id']}")
+        where = f"{self.ann_file.name}: image {pos} (id {img_rec['id']!r})"
+        image = load_image(self.img_dir / img_rec["file_name"], hw, where=where)
         kp = self._kp[idx]  # (P, K, 3)
+        lo, hi = frame_bounds(image.shape[1], image.shape[2], 0.0, COCO_PAD)
+        check_joints(kp[..., :2], kp[..., 2] > 0, lambda p: f"{self.ann_file.name}: annotation {int(idx[p])}",
+                     "keypoints", self.joint_names, lo, hi)
         bbox = self._box[idx]  # (P, 4)
         boxes = bbox + np.array([COCO_BOX_OFFSET, COCO_BOX_OFFSET, 0.0, 0.0])
         meta = {
-            "source": "coco", "index": int(index), "file_name": img_rec["file_name"], "image_id": img_rec["id"],
+            "source": self.source, "index": int(index), "file_name": img_rec["file_name"], "image_id": img_rec["id"],
             "ann_ids": [self._ids[j] for j in idx], "areas": self._area[idx], "iscrowd": self._crowd[idx],
             "num_keypoints": self._nlab[idx], "bbox_coco": bbox.copy(),
         }
         if self.joint_names is not None:
             meta["joint_names"] = self.joint_names
-        return make_sample(image, kp[..., :2], kp[..., 2], boxes, self.skeleton, meta)
+        return make_sample(image, kp[..., :2], kp[..., 2], boxes, self.skeleton, meta, where=where, margin=None)
