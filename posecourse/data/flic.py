@@ -26,7 +26,8 @@ import numpy as np
 from torch.utils.data import Dataset
 
 from ..skeletons import MPII16
-from ._io import MATLAB_OFFSET, as_list, check_index, field, keypoint_boxes, load_image, make_sample, read_mat, to_array
+from ._io import (MATLAB_OFFSET, _short, as_list, check_index, field, finite, keypoint_boxes, load_image, make_sample,
+                  read_mat, to_array)
 
 __all__ = ["FlicExamples", "FLIC_TO_MPII", "FLIC_FACE"]
 
@@ -65,14 +66,25 @@ class FlicExamples(Dataset):
         coords, torso, files, dims, keep = [], [], [], [], []
         for i, ex in enumerate(examples):
             where = f"{name}: examples({i + 1})"
-            coords.append(to_array(field(ex, "coords", where), (2, NUM_SLOTS), where, "coords"))
-            torso.append(to_array(field(ex, "torsobox", where), (4,), where, "torsobox"))
-            files.append(str(field(ex, "filepath", where)))
-            dims.append(np.asarray(getattr(ex, "imgdims", np.zeros(0)), dtype=np.float64))
+            xy = to_array(field(ex, "coords", where), (2, NUM_SLOTS), where, "coords")
+            half = np.isnan(xy).any(0) & ~np.isnan(xy).all(0) | np.isinf(xy).any(0)  # NaN pair = unlabelled
+            if half.any():
+                k = int(np.flatnonzero(half)[0])
+                raise ValueError(f"{where}: 'coords' slot {k + 1}: (x, y) = {xy[:, k].tolist()}; a slot is either "
+                                 "two finite numbers (labelled) or two NaN (unlabelled)")
+            coords.append(xy)
+            torso.append(finite(to_array(field(ex, "torsobox", where), (4,), where, "torsobox"), where, "torsobox"))
+            path = field(ex, "filepath", where)
+            if not isinstance(path, str) or not path:
+                raise ValueError(f"{where}: 'filepath' is {_short(path)}, expected a file name")
+            files.append(path)
+            raw_dims = getattr(ex, "imgdims", None)
+            dims.append(np.zeros(0) if raw_dims is None else to_array(np.ravel(raw_dims), (-1,), where, "imgdims"))
             if split == "all":
                 keep.append(True)
             else:
-                keep.append(bool(np.asarray(field(ex, "is" + split, where)).ravel()[:1].sum() > 0))
+                flag = to_array(np.ravel(field(ex, "is" + split, where)), (-1,), where, "is" + split)
+                keep.append(bool(flag[:1].sum() > 0))
         n = len(coords)
         raw = np.stack(coords) if n else np.zeros((0, 2, NUM_SLOTS))  # (N, 2, 29)
         pts = raw.transpose(0, 2, 1) + MATLAB_OFFSET  # (N, 29, 2) 0-based
@@ -95,9 +107,10 @@ class FlicExamples(Dataset):
     def __getitem__(self, index: int) -> dict:
         index = check_index(index, len(self))
         i = int(self._idx[index])
-        image = load_image(self.img_dir / self.files[i], where=f"{self.mat_file.name}: examples({i + 1})")
+        where = f"{self.mat_file.name}: examples({i + 1})"
+        image = load_image(self.img_dir / self.files[i], where=where)
         meta = {"source": "flic", "index": int(index), "file_name": self.files[i], "example_index": i,
                 "torso_box": self.torso_box[i].copy(), "face": self.face[i].copy(),
                 "face_names": tuple(FLIC_FACE.values()), "imgdims": self.dims[i], "coords_raw": self.raw[i].copy()}
         return make_sample(image, self.keypoints[i][None], self.visibility[i][None], self.boxes[i][None],
-                           MPII16.name, meta)
+                           MPII16.name, meta, where=where, names=MPII16.joints)

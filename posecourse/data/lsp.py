@@ -22,7 +22,7 @@ import numpy as np
 from torch.utils.data import Dataset
 
 from ..skeletons import LSP14
-from ._io import MATLAB_OFFSET, check_index, field, keypoint_boxes, load_image, make_sample, read_mat
+from ._io import MATLAB_OFFSET, check_flags, check_index, check_joints, field, keypoint_boxes, load_image, make_sample, numeric, read_mat
 
 __all__ = ["LspJoints"]
 
@@ -47,16 +47,12 @@ class LspJoints(Dataset):
                  name_format: str | None = None):
         self.mat_file, self.img_dir = Path(mat_file), Path(img_dir)
         name = self.mat_file.name
-        joints = np.asarray(field(read_mat(self.mat_file), "joints", name))
+        joints = numeric(field(read_mat(self.mat_file), "joints", name), name, "joints")
         if joints.ndim == 2:  # a single image squeezed by loadmat
             joints = joints[..., None]
         if joints.ndim != 3 or joints.shape[:2] not in ((3, K), (K, 3)):
             raise ValueError(f"{name}: 'joints' has shape {'x'.join(map(str, joints.shape))}, "
                              f"expected 3x{K}xN (LSP) or {K}x3xN (LSP-extended)")
-        try:
-            joints = joints.astype(np.float64)
-        except (TypeError, ValueError):
-            raise ValueError(f"{name}: 'joints' is not numeric") from None
         extended = joints.shape[:2] == (K, 3)
         self.extended = extended
         arr = joints.transpose(2, 0, 1) if extended else joints.transpose(2, 1, 0)  # (N, K, 3)
@@ -65,10 +61,13 @@ class LspJoints(Dataset):
         if flag_means not in ("visible", "occluded"):
             raise ValueError(f"flag_means: expected 'visible' or 'occluded', got {flag_means!r}")
         flag = arr[..., 2]
+        record = lambda n: f"{name}: image {n + 1}"
+        check_flags(flag, (0, 1), record, "joints", LSP14.joints)
         if flag_means == "occluded":
             vis = np.where(flag > 0, 1.0, 2.0)
         else:
             vis = np.where(flag > 0, 2.0, 0.0)
+        check_joints(arr[..., :2], vis > 0, record, "joints", LSP14.joints)
         numbers = np.arange(1, arr.shape[0] + 1)
         if split not in ("all", "train", "test"):
             raise ValueError(f"split: expected 'all', 'train' or 'test', got {split!r}")
@@ -91,8 +90,9 @@ class LspJoints(Dataset):
         index = check_index(index, len(self))
         n = int(self.numbers[index])
         file_name = self.name_format.format(n)
-        image = load_image(self.img_dir / file_name, where=f"{self.mat_file.name}: image {n}")
+        where = f"{self.mat_file.name}: image {n}"
+        image = load_image(self.img_dir / file_name, where=where)
         meta = {"source": "lsp", "index": int(index), "file_name": file_name, "image_number": n,
                 "flag": self.flag[index].copy(), "extended": self.extended}
         return make_sample(image, self.keypoints[index][None], self.visibility[index][None],
-                           self.boxes[index][None], LSP14.name, meta)
+                           self.boxes[index][None], LSP14.name, meta, where=where, names=LSP14.joints)

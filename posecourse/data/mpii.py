@@ -28,7 +28,8 @@ import numpy as np
 from torch.utils.data import Dataset
 
 from ..skeletons import MPII16
-from ._io import MATLAB_OFFSET, as_list, check_index, field, keypoint_boxes, load_image, make_sample, read_json, read_mat, to_array
+from ._io import (MATLAB_OFFSET, _short, as_list, check_flags, check_index, check_joints, field, finite, keypoint_boxes,
+                  load_image, make_sample, read_json, read_mat, to_array)
 
 __all__ = ["MpiiJson", "MpiiMat", "MPII_PIXELS_PER_SCALE", "HEAD_SIZE_FACTOR", "mpii_box"]
 
@@ -71,15 +72,20 @@ class MpiiJson(Dataset):
             if v.shape[0] != K:
                 raise ValueError(f"{where}: 'joints_vis' has {v.shape[0]} values, expected {K}")
             vis.append(v)
-            centers.append(to_array(field(a, "center", where), (2,), where, "center"))
-            scales.append(float(to_array(field(a, "scale", where), (), where, "scale")))
+            centers.append(finite(to_array(field(a, "center", where), (2,), where, "center"), where, "center"))
+            scales.append(float(finite(to_array(field(a, "scale", where), (), where, "scale"), where, "scale", True)))
             image = field(a, "image", where)
-            if not isinstance(image, str):
-                raise ValueError(f"{where}: 'image' must be a file name string")
+            if not isinstance(image, str) or not image:
+                raise ValueError(f"{where}: 'image' must be a file name string, got {_short(image)}")
             files.append(image)
         self.files = files
-        self.joints = np.stack(joints) + MATLAB_OFFSET if joints else np.zeros((0, K, 2))  # (N, K, 2) 0-based
-        self.visibility = np.where(np.stack(vis) > 0, 2.0, 0.0) if vis else np.zeros((0, K))
+        joints = np.stack(joints) if joints else np.zeros((0, K, 2))  # (N, K, 2) 1-based
+        vis = np.stack(vis) if vis else np.zeros((0, K))
+        record = lambda n: f"{name}: annotation {n}"
+        check_flags(vis, (0, 1), record, "joints_vis", MPII16.joints)
+        check_joints(joints, vis > 0, record, "joints", MPII16.joints)
+        self.joints = joints + MATLAB_OFFSET  # (N, K, 2) 0-based
+        self.visibility = np.where(vis > 0, 2.0, 0.0)
         self.center_raw = np.stack(centers) if centers else np.zeros((0, 2))
         self.center = self.center_raw + MATLAB_OFFSET
         self.scale = np.asarray(scales, dtype=np.float64)
@@ -90,12 +96,13 @@ class MpiiJson(Dataset):
 
     def __getitem__(self, index: int) -> dict:
         index = check_index(index, len(self))
-        image = load_image(self.img_dir / self.files[index], where=f"{self.ann_file.name}: annotation {index}")
+        where = f"{self.ann_file.name}: annotation {index}"
+        image = load_image(self.img_dir / self.files[index], where=where)
         meta = {"source": "mpii", "index": int(index), "file_name": self.files[index],
                 "center": self.center[index].copy(), "scale": float(self.scale[index]),
                 "center_raw": self.center_raw[index].copy()}
         return make_sample(image, self.joints[index][None], self.visibility[index][None],
-                           self.boxes[index][None], MPII16.name, meta)
+                           self.boxes[index][None], MPII16.name, meta, where=where, names=MPII16.joints)
 
 
 def _num(value, where: str, name: str) -> float:
@@ -103,21 +110,24 @@ def _num(value, where: str, name: str) -> float:
     arr = np.asarray(value).ravel()
     if arr.size == 0:
         return float("nan")
-    try:
-        return float(arr[0])
-    except (TypeError, ValueError):
-        raise ValueError(f"{where}: {name!r} is not numeric") from None
+    if arr.dtype.kind not in "biuf":
+        raise ValueError(f"{where}: {name!r} is {_short(value)}, expected a number")
+    return float(arr[0])
 
 
-def _is_visible(p) -> float:
+def _is_visible(p, where: str) -> float:
+    """The point's ``is_visible``: 1 -> 2 (visible), 0 -> 1 (occluded), absent / empty -> 2; text '0' / '1'
+    (as in parts of the release) is read as the digit; anything else is a ``ValueError``."""
     flag = getattr(p, "is_visible", None)
     flag = np.asarray(flag).ravel() if flag is not None else np.zeros(0)
     if flag.size == 0:
         return 2.0
-    try:
-        return 2.0 if int(float(flag[0])) == 1 else 1.0
-    except (TypeError, ValueError):
-        return 2.0
+    v = flag[0]
+    if isinstance(v, str) and v.strip() in ("0", "1"):
+        v = int(v)
+    if isinstance(v, (int, float, np.integer, np.floating, np.bool_)) and v in (0, 1):
+        return 2.0 if v == 1 else 1.0
+    raise ValueError(f"{where}: 'is_visible' is {_short(flag.tolist())}, expected 0, 1 or empty")
 
 
 class MpiiMat(Dataset):
@@ -146,24 +156,34 @@ class MpiiMat(Dataset):
         mat = read_mat(self.mat_file)
         release = field(mat, "RELEASE", name)
         annolist = as_list(field(release, "annolist", f"{name}: RELEASE"))
-        img_train = np.atleast_1d(np.asarray(field(release, "img_train", f"{name}: RELEASE"))).ravel()
+        img_train = to_array(np.atleast_1d(np.asarray(field(release, "img_train", f"{name}: RELEASE"))).ravel(),
+                             (-1,), f"{name}: RELEASE", "img_train")
         if img_train.shape[0] != len(annolist):
             raise ValueError(f"{name}: RELEASE.img_train has {img_train.shape[0]} entries, "
                              f"annolist has {len(annolist)}")
+        check_flags(img_train[None], (0, 1), lambda n: f"{name}: RELEASE", "img_train")
         singles = as_list(field(release, "single_person", f"{name}: RELEASE")) if single_person else None
         if single_person and len(singles) != len(annolist):
             raise ValueError(f"{name}: RELEASE.single_person has {len(singles)} entries, annolist has {len(annolist)}")
 
         people = []  # one dict per kept person
         for i, anno in enumerate(annolist):
-            if subset != "all" and (int(img_train[i]) == 1) != (subset == "train"):
+            if subset != "all" and (img_train[i] == 1) != (subset == "train"):
                 continue
             where = f"{name}: annolist({i + 1})"
-            file_name = str(field(field(anno, "image", where), "name", f"{where}.image"))
+            file_name = field(field(anno, "image", where), "name", f"{where}.image")
+            if not isinstance(file_name, str) or not file_name:
+                raise ValueError(f"{where}.image: 'name' is {_short(file_name)}, expected a file name")
+            rects = as_list(getattr(anno, "annorect", None))
             allowed = None
             if single_person:
-                allowed = set(int(r) - 1 for r in np.atleast_1d(np.asarray(singles[i])).ravel())
-            for r, rect in enumerate(as_list(getattr(anno, "annorect", None))):
+                allowed = to_array(np.atleast_1d(np.asarray(singles[i])).ravel(), (-1,), f"{name}: RELEASE",
+                                   f"single_person({i + 1})")
+                if not np.isin(allowed, np.arange(1, len(rects) + 1)).all():
+                    raise ValueError(f"{name}: RELEASE.single_person({i + 1}) lists rects {allowed.tolist()}, "
+                                     f"{where} has rects 1..{len(rects)}")
+                allowed = set(int(r) - 1 for r in allowed)
+            for r, rect in enumerate(rects):
                 if allowed is not None and r not in allowed:
                     continue
                 ap = getattr(rect, "annopoints", None)
@@ -192,19 +212,23 @@ class MpiiMat(Dataset):
             jid = int(jid)
             if not 0 <= jid < K:
                 raise ValueError(f"{pw}: 'id' {jid} outside 0..{K - 1}")
-            kp[jid] = (_num(field(p, "x", pw), pw, "x"), _num(field(p, "y", pw), pw, "y"))
-            vis[jid] = _is_visible(p)
-        head = np.array([_num(field(rect, k, where), where, k) for k in ("x1", "y1", "x2", "y2")]) + MATLAB_OFFSET
+            if vis[jid] > 0:
+                raise ValueError(f"{pw}: duplicate joint 'id' {jid} ({MPII16.joints[jid]}) in this person")
+            xy = np.array([_num(field(p, c, pw), pw, c) for c in ("x", "y")])
+            kp[jid] = finite(xy, f"{pw} (joint {jid}, {MPII16.joints[jid]})", "x, y")
+            vis[jid] = _is_visible(p, pw)
+        head = np.array([_num(field(rect, k, where), where, k) for k in ("x1", "y1", "x2", "y2")])
+        head = finite(head, where, "x1, y1, x2, y2 (head box)") + MATLAB_OFFSET
         objpos, scale = getattr(rect, "objpos", None), getattr(rect, "scale", None)
         if objpos is not None and not isinstance(objpos, np.ndarray) and np.size(scale) == 1:
-            center = np.array([float(field(objpos, "x", f"{where}.objpos")),
-                               float(field(objpos, "y", f"{where}.objpos"))]) + MATLAB_OFFSET
-            scale = float(scale)
+            center = np.array([_num(field(objpos, c, f"{where}.objpos"), f"{where}.objpos", c) for c in ("x", "y")])
+            center = finite(center, f"{where}.objpos", "x, y") + MATLAB_OFFSET
+            scale = float(finite(_num(scale, where, "scale"), where, "scale", positive=True))
         else:
             center, scale = np.full(2, np.nan), float("nan")
         return {"keypoints": kp + MATLAB_OFFSET * (vis > 0)[:, None], "visibility": vis,
                 "head_box": np.r_[head[:2], head[2:] - head[:2]], "center": center, "scale": scale,
-                "image_index": i, "rect_index": r, "file_name": file_name, "is_train": bool(int(is_train) == 1)}
+                "image_index": i, "rect_index": r, "file_name": file_name, "is_train": bool(is_train == 1)}
 
     def __len__(self) -> int:
         return len(self._items)
@@ -213,7 +237,8 @@ class MpiiMat(Dataset):
         index = check_index(index, len(self))
         ps = [self.people[p] for p in self._items[index]]
         first = ps[0]
-        image = load_image(self.img_dir / first["file_name"], where=f"{self.mat_file.name}: annolist({first['image_index'] + 1})")
+        where = f"{self.mat_file.name}: annolist({first['image_index'] + 1})"
+        image = load_image(self.img_dir / first["file_name"], where=where)
         kp = np.stack([p["keypoints"] for p in ps])
         vis = np.stack([p["visibility"] for p in ps])
         center = np.stack([p["center"] for p in ps])
@@ -225,4 +250,4 @@ class MpiiMat(Dataset):
                 "image_index": first["image_index"], "rect_index": [p["rect_index"] for p in ps],
                 "head_box": head_box, "head_size": HEAD_SIZE_FACTOR * np.hypot(head_box[:, 2], head_box[:, 3]),
                 "center": center, "scale": scale, "is_train": first["is_train"]}
-        return make_sample(image, kp, vis, boxes, MPII16.name, meta)
+        return make_sample(image, kp, vis, boxes, MPII16.name, meta, where=where, names=MPII16.joints)
