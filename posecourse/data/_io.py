@@ -8,6 +8,7 @@ by ``MATLAB_OFFSET = -1``.
 from __future__ import annotations
 
 import json
+import numbers
 from pathlib import Path
 
 import numpy as np
@@ -20,7 +21,10 @@ FRAME_MARGIN = 1.0
 
 
 def check_index(index, length: int) -> int:
-    """``index`` as a plain int in ``[0, length)`` (negative indices count from the end), else IndexError."""
+    """``index`` as a plain int in ``[0, length)`` (negative indices count from the end), else IndexError;
+    TypeError (Python's sequence convention) for an index that is not an integer."""
+    if isinstance(index, bool) or not isinstance(index, numbers.Integral):
+        raise TypeError(f"index must be an integer, got {type(index).__name__} {index!r}")
     if not -length <= index < length:
         raise IndexError(f"index {index} out of range for {length} samples")
     return int(index) % length

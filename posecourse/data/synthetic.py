@@ -32,6 +32,8 @@ import torch
 from torch.utils.data import Dataset
 
 from ..skeletons import get_skeleton
+from ._io import check_index
+from ._params import integer, number, pair
 
 __all__ = ["SyntheticPoseDataset", "LEFT_COLOR", "RIGHT_COLOR", "JOINTS", "render_sample"]
 
@@ -48,6 +50,7 @@ JOINTS = (
     "nose", "left_eye", "right_eye", "left_ear", "right_ear",
 )
 _J = {n: i for i, n in enumerate(JOINTS)}
+MAX_PEOPLE, MAX_SCALE, MAX_DISTRACTORS = 64, 4.0, 64.0  # parameter caps: rendering cost grows with each
 
 # Body proportions as fractions of the figure height h (head top to ankles when upright).
 _LEN = dict(torso=0.30, neck=0.055, head=0.13, shoulder=0.11, hip=0.075,
@@ -347,23 +350,26 @@ def render_sample(rng: np.random.Generator, bank: np.ndarray, size: tuple[int, i
 class SyntheticPoseDataset(Dataset):
     """Seeded articulated figures on clutter, as :mod:`posecourse.data` sample dicts.
 
-    Args:
-        length: number of samples.
-        image_size: int or ``(H, W)``; 64..256 px is the tested range.
-        num_people: an int, or ``(low, high)`` for a count drawn per image (inclusive).
+    Args (each checked on construction: ``ValueError`` naming the parameter; ints must be ints, not
+    floats, bools or text; numbers must be finite):
+        length: number of samples, an int >= 0.
+        image_size: int or ``(H, W)``, sides in 32..1024; 64..256 px is the tested range.
+        num_people: an int in 1..``MAX_PEOPLE`` (64), or ``(low, high)`` for a count drawn per image
+            (inclusive).
         skeleton: ``"mpii16"`` (single person) or ``"coco17"``; other layouts via
             :func:`posecourse.skeletons.convert_keypoints` (e.g. COCO-18).
-        seed: sample ``i`` depends only on ``(seed, i)`` (not on workers or order).
-        scale_range: figure height as a fraction of the image side; default ``(0.6, 0.8)`` for one
-            person, ``(0.3, 0.55)`` for several.
-        rotation_deg: global figure rotation drawn in ``[-rotation_deg, rotation_deg]``.
+        seed: an int >= 0; sample ``i`` depends only on ``(seed, i)`` (not on workers or order).
+        scale_range: figure height as a fraction of the image side, ``(low, high)`` with
+            ``0 < low <= high <= 4`` (or one number); default ``(0.6, 0.8)`` for one person,
+            ``(0.3, 0.55)`` for several.
+        rotation_deg: global figure rotation drawn in ``[-rotation_deg, rotation_deg]``, 0..180.
         pose_range: 0 = rest pose only, 1 = the full joint-angle limits.
-        back_prob: probability a figure faces away from the camera.
+        back_prob: probability a figure faces away from the camera, 0..1.
         clutter: background contrast, 0 (flat) .. 1 (full texture).
-        distractors: mean number of unattached limb-like capsules per image (part of the background
-            bank: random crops, flips and colour shifts of it make each image's background).
-        occlusion: probability per person of a rectangle drawn over one of its joints.
-        bank_size: number of pre-generated background textures.
+        distractors: mean number of unattached limb-like capsules per image, 0..64 (part of the
+            background bank: random crops, flips and colour shifts of it make each image's background).
+        occlusion: probability per person of a rectangle drawn over one of its joints, 0..1.
+        bank_size: number of pre-generated background textures, 1..1024.
 
     Items: ``image (3, H, W)`` float32 in [0, 1], ``keypoints (P, K, 2)``, ``visibility (P, K)`` in
     {0, 1, 2}, ``boxes (P, 4)`` (x0, y0, w, h; not clipped to the image), ``skeleton``, ``meta``
@@ -374,32 +380,30 @@ class SyntheticPoseDataset(Dataset):
     def __init__(self, length: int, image_size=64, num_people=1, skeleton: str = "mpii16", seed: int = 0,
                  scale_range=None, rotation_deg: float = 25.0, pose_range: float = 1.0, back_prob: float = 0.25,
                  clutter: float = 0.7, distractors: float = 2.0, occlusion: float = 0.15, bank_size: int = 16):
-        if not isinstance(length, int) or length < 0:
-            raise ValueError(f"length: expected an int >= 0, got {length!r}")
-        size = (image_size, image_size) if isinstance(image_size, int) else tuple(int(v) for v in image_size)
-        if len(size) != 2 or min(size) < 32 or max(size) > 1024:
-            raise ValueError(f"image_size: expected an int or (H, W) with sides in 32..1024, got {image_size!r}")
-        lo, hi = (num_people, num_people) if isinstance(num_people, int) else tuple(num_people)
-        if not 1 <= lo <= hi:
-            raise ValueError(f"num_people: expected an int >= 1 or (low, high) with 1 <= low <= high, got {num_people!r}")
+        length = integer("length", length, 0)
+        size = pair("image_size", image_size, lambda n, v: integer(n, v, 32, 1024))
+        lo, hi = pair("num_people", num_people, lambda n, v: integer(n, v, 1, MAX_PEOPLE))
+        if lo > hi:
+            raise ValueError(f"num_people: expected low <= high, got {num_people!r}")
+        if not isinstance(skeleton, str):
+            raise ValueError(f"skeleton: expected a layout name ('mpii16' or 'coco17'), got {skeleton!r}")
         skel = get_skeleton(skeleton)
         if skel.name not in ("mpii16", "coco17"):
             raise ValueError(f"skeleton: the generator draws 'mpii16' or 'coco17' (got {skel.name!r}); "
                              "convert others with posecourse.skeletons.convert_keypoints")
         if scale_range is None:
             scale_range = (0.6, 0.8) if hi == 1 else (0.3, 0.55)
-        if not 0 < scale_range[0] <= scale_range[1]:
+        scale_range = pair("scale_range", scale_range, lambda n, v: number(n, v, 0.0, MAX_SCALE, open_low=True))
+        if scale_range[0] > scale_range[1]:
             raise ValueError(f"scale_range: expected 0 < low <= high, got {scale_range!r}")
-        for name, v in (("pose_range", pose_range), ("back_prob", back_prob), ("clutter", clutter), ("occlusion", occlusion)):
-            if not 0 <= v <= 1:
-                raise ValueError(f"{name}: expected a value in [0, 1], got {v!r}")
-        if distractors < 0:
-            raise ValueError(f"distractors: expected a number >= 0, got {distractors!r}")
-        self.length, self.size, self.people, self.skeleton, self.seed = length, size, (lo, hi), skel, int(seed)
-        self.kw = dict(scale_range=tuple(scale_range), rotation_deg=float(rotation_deg), pose_range=float(pose_range),
-                       back_prob=float(back_prob), occlusion=float(occlusion))
-        self.clutter, self.distractors = float(clutter), float(distractors)
-        self.bank_size = bank_size
+        unit = {k: number(k, v, 0.0, 1.0) for k, v in (("pose_range", pose_range), ("back_prob", back_prob),
+                                                     ("clutter", clutter), ("occlusion", occlusion))}
+        self.length, self.size, self.people, self.skeleton = length, size, (lo, hi), skel
+        self.seed = integer("seed", seed, 0)
+        self.kw = dict(scale_range=scale_range, rotation_deg=number("rotation_deg", rotation_deg, 0.0, 180.0),
+                       pose_range=unit["pose_range"], back_prob=unit["back_prob"], occlusion=unit["occlusion"])
+        self.clutter, self.distractors = unit["clutter"], number("distractors", distractors, 0.0, MAX_DISTRACTORS)
+        self.bank_size = integer("bank_size", bank_size, 1, 1024)
         self._index = np.array([JOINTS.index(n) for n in skel.joints])
         self._bank = None
 
@@ -416,9 +420,7 @@ class SyntheticPoseDataset(Dataset):
         return self.length
 
     def __getitem__(self, index: int) -> dict:
-        if not -self.length <= index < self.length:
-            raise IndexError(f"index {index} out of range for {self.length} samples")
-        index = index % self.length
+        index = check_index(index, self.length)
         rng = np.random.default_rng([self.seed, index])
         lo, hi = self.people
         P = lo if lo == hi else int(rng.integers(lo, hi + 1))
