@@ -12,6 +12,9 @@ Every dataset yields the same **sample** structure (a ``dict``)::
     meta        dict, source-specific extras (file name, image id, MPII center/scale,
                 head box, ...); always has "source" and "index"
 
+What each loader accepts, rejects (``ValueError`` naming the file, the record and the field) and
+marks unlabelled is written down in docs/loaders.md.
+
 ``P`` is the number of people (1 for single-person data). :func:`collate` pads ``P``
 across a batch with visibility 0.
 """
@@ -19,10 +22,11 @@ from __future__ import annotations
 
 import torch
 
-__all__ = ["collate", "SyntheticPoseDataset", "CocoKeypoints", "MpiiJson", "MpiiMat", "LspJoints", "FlicExamples"]
+__all__ = ["collate", "SyntheticPoseDataset", "CocoKeypoints", "CrowdPoseKeypoints", "MpiiJson", "MpiiMat",
+           "LspJoints", "FlicExamples"]
 
-_LAZY = {"SyntheticPoseDataset": "synthetic", "CocoKeypoints": "coco", "MpiiJson": "mpii", "MpiiMat": "mpii",
-         "LspJoints": "lsp", "FlicExamples": "flic"}
+_LAZY = {"SyntheticPoseDataset": "synthetic", "CocoKeypoints": "coco", "CrowdPoseKeypoints": "crowdpose",
+         "MpiiJson": "mpii", "MpiiMat": "mpii", "LspJoints": "lsp", "FlicExamples": "flic"}
 
 
 def __getattr__(name):  # the datasets import on first use (keeps ``import posecourse.data`` light)
