@@ -1,0 +1,126 @@
+"""Run every lecture notebook headless with papermill and print a table of results.
+
+``python -m posecourse_tools.course`` (what ``make course`` runs) executes each lecture of
+:data:`posecourse.lectures.LECTURES` in order, with ``results_path`` set, into a scratch folder (the
+stored notebooks are not touched unless ``--inplace``), and prints lecture, seconds and the headline
+metric each lecture wrote. Exits non-zero if a lecture fails or misses its record's ``minimum``
+(``--no-check`` to only report).
+
+Options: ``--smoke`` (each lecture's seconds-long version), ``--seed N``, ``--only 03``, ``--out DIR``,
+``--inplace`` (store the executed notebooks back into ``lectures/``, how the committed outputs are
+regenerated: written to a temporary file and renamed over the stored one only when the run succeeded
+and met its minimum), ``--json FILE`` (all results in one file), ``--root DIR`` (the course checkout).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from posecourse.lectures import LECTURES
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run_lecture(name: str, root: Path, out_dir: Path, *, smoke: bool, seed: int, inplace: bool = False,
+                check: bool = True, extra: dict | None = None) -> dict:
+    """Execute one lecture with papermill; return its results JSON plus ``seconds`` (wall).
+
+    With ``inplace`` the executed notebook replaces the stored one atomically, and only if the run
+    succeeded (and, with ``check``, met the lecture's minimum); otherwise the stored one is untouched.
+    """
+    import papermill as pm
+
+    lec = LECTURES[name]
+    path = root / lec.notebook
+    if not path.is_file():
+        raise FileNotFoundError(f"{name}: notebook {path} not found")
+    results = out_dir / f"{name}.json"
+    results.unlink(missing_ok=True)
+    target = path.with_name(f".{path.stem}.executing.ipynb") if inplace else out_dir / path.name
+    params = {"seed": seed, "smoke": smoke, "results_path": str(results), **(extra or {})}
+    t0 = time.perf_counter()
+    try:
+        pm.execute_notebook(str(path), str(target), parameters=params, kernel_name="python3", cwd=str(path.parent),
+                            progress_bar=False)
+        if not results.exists():
+            raise RuntimeError(f"{path.name} ran but wrote no results to results_path={results}")
+        res = json.loads(results.read_text())
+        res["seconds"] = time.perf_counter() - t0
+        if check and not smoke and not res.get("value", 0) >= lec.minimum:
+            raise RuntimeError(f"{res.get('metric')} = {res.get('value'):.3f} is below the minimum {lec.minimum}")
+        if inplace:
+            _strip_injected(target)
+            os.replace(target, path)
+        return res
+    finally:
+        if inplace and target.exists():
+            target.unlink()
+
+
+def _strip_injected(path: Path) -> None:
+    """Drop papermill's injected-parameters cell and run metadata from a notebook to be stored: the stored
+    notebook keeps its own defaults (smoke=False, results_path=None) for students."""
+    import nbformat
+
+    nb = nbformat.read(path, as_version=4)
+    nb.cells = [c for c in nb.cells if "injected-parameters" not in c.metadata.get("tags", [])]
+    nb.metadata.pop("papermill", None)
+    for c in nb.cells:
+        c.metadata.pop("papermill", None)
+        c.metadata.pop("execution", None)
+    nbformat.write(nb, path)
+
+
+def format_table(rows: list[dict]) -> str:
+    lines = [f"{'lecture':<14} {'seconds':>8} {'train s':>8} {'steps':>6}  {'metric':<12} {'value':>7}  {'minimum':>7}",
+             "-" * 74]
+    for r in rows:
+        lec = LECTURES.get(r["lecture"])
+        lines.append(f"{r['lecture']:<14} {r['seconds']:>8.1f} {r.get('train_seconds', float('nan')):>8.1f} "
+                     f"{r.get('steps', 0):>6}  {r.get('metric', '?'):<12} {r.get('value', float('nan')):>7.3f}  "
+                     f"{lec.minimum if lec else '':>7}")
+    lines.append(f"{'total':<14} {sum(r['seconds'] for r in rows):>8.1f}")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--smoke", action="store_true")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--only", default=None, help="a lecture name or its prefix, e.g. 03")
+    ap.add_argument("--out", default=None)
+    ap.add_argument("--root", default=str(ROOT), help="the course checkout (holds lectures/)")
+    ap.add_argument("--inplace", action="store_true")
+    ap.add_argument("--no-check", action="store_true")
+    ap.add_argument("--json", default=None)
+    args = ap.parse_args(argv)
+
+    names = [n for n in LECTURES if not args.only or n.startswith(args.only) or args.only in n]
+    if not names:
+        ap.error(f"--only {args.only}: no lecture matches (lectures: {', '.join(LECTURES)})")
+    out_dir = Path(args.out or tempfile.mkdtemp(prefix="posecourse-course-"))
+    out_dir.mkdir(parents=True, exist_ok=True)
+    rows, failed = [], []
+    for name in names:
+        print(f"running {name} ...", flush=True)
+        try:
+            rows.append(run_lecture(name, Path(args.root), out_dir, smoke=args.smoke, seed=args.seed,
+                                    inplace=args.inplace, check=not args.no_check))
+        except Exception as e:  # report every lecture, then fail
+            failed.append(f"{name}: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}")
+    if rows:
+        print(format_table(rows))
+    if args.json:
+        Path(args.json).write_text(json.dumps(rows, indent=2))
+    for f in failed:
+        print("FAILED", f, file=sys.stderr)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

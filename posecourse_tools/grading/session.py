@@ -1,0 +1,245 @@
+"""Grader side of one worker: start it (sandboxed), feed it cells, call student functions, kill it.
+
+Everything read from the worker goes through :func:`.wire.decode` with a size cap; every wait has a deadline
+enforced here, outside the worker (SIGKILL of the namespace's PID 1 takes the whole process tree down).
+"""
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import queue
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+from . import wire
+from .sandbox import SETUP_FAILED
+
+MAX_LINE = 64 * 2 ** 20        # bytes in one message from the worker
+MAX_LOG = 64 * 2 ** 10         # bytes of the worker's stdout/stderr kept for the instructor
+WORKER_UID = 65534             # nobody
+ISOLATION_HELP = ("the worker needs root, util-linux `unshare` (PID, mount, network, IPC namespaces) and "
+                  "`setpriv`; run the grader as root on Linux (a VM or a privileged container), or pass "
+                  "--unsafe-no-isolation to grade trusted submissions without a sandbox")
+
+
+class IsolationError(RuntimeError):
+    """The sandbox could not be set up: grading stops (never a silent fallback)."""
+
+
+class WorkerFailed(RuntimeError):
+    """The worker died, timed out, or broke the protocol: what it had not answered scores 0."""
+
+
+def _package_dir(name: str) -> Path:
+    spec = importlib.util.find_spec(name)
+    return Path(next(iter(spec.submodule_search_locations))).resolve()
+
+
+def readonly_paths(course: Path) -> list[str]:
+    """System and Python folders bound read-only into the sandbox: never the course or the repository root."""
+    tools, lib = _package_dir("posecourse_tools"), _package_dir("posecourse")
+    repo_roots = {tools.parent, lib.parent}
+    paths = [Path(p) for p in ("/usr", "/bin", "/lib", "/lib64", "/sbin", "/etc") if os.path.lexists(p)]
+    paths += [Path(sys.prefix).resolve(), Path(sys.base_prefix).resolve(), tools, lib]
+    for entry in sys.path:
+        p = Path(entry or ".").resolve()
+        if p.is_dir() and p.name in ("site-packages", "dist-packages"):   # not the script's or a PYTHONPATH folder
+            paths.append(p)
+    keep: list[Path] = []
+    for p in sorted(set(paths), key=lambda q: len(q.parts)):
+        if not any(p.is_relative_to(k) for k in keep if not k.is_symlink()):
+            keep.append(p)
+    for p in keep:
+        if course.is_relative_to(p) or p.is_relative_to(course):
+            raise IsolationError(f"the course directory {course} overlaps {p}, which the worker must see; "
+                                 "keep the course directory outside the Python installation and the system folders")
+    return [str(p) for p in keep]
+
+
+class Worker:
+    """One sandboxed (or, with ``isolated=False``, merely rlimited) worker process."""
+
+    def __init__(self, course: Path, files: Path | None, isolated: bool = True, memory_mb: int = 4096,
+                 cpu_s: int = 600, tmpfs_mb: int = 512, start_timeout: float = 60.0):
+        self.isolated, self.log = isolated, bytearray()
+        self.scratch = Path(tempfile.mkdtemp(prefix="posecourse-worker-"))
+        (self.scratch / "root").mkdir()
+        student = self.scratch / "files"
+        student.mkdir()
+        if files is not None:
+            _copy_plain(files, student)
+        limits = {"RLIMIT_AS": memory_mb * 2 ** 20, "RLIMIT_CPU": cpu_s, "RLIMIT_FSIZE": 64 * 2 ** 20}
+        tools = _package_dir("posecourse_tools")
+        env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "PYTHONPATH": str(tools.parent), "LANG": "C.UTF-8"}
+        if isolated:
+            cfg = {"root": str(self.scratch / "root"), "files": str(student), "course": str(course),
+                   "ro": readonly_paths(course), "uid": WORKER_UID, "gid": WORKER_UID, "tmpfs_mb": tmpfs_mb,
+                   "python": sys.executable, "pythonpath": str(tools.parent), "rlimits": limits}
+            cmd = ["unshare", "--pid", "--fork", "--kill-child", "--mount", "--net", "--ipc", "--uts", "--",
+                   sys.executable, "-m", "posecourse_tools.grading.sandbox", json.dumps(cfg)]
+            preexec = None
+        else:
+            cmd = [sys.executable, "-m", "posecourse_tools.grading.worker"]
+            env.update(HOME=str(student), TMPDIR=str(student), MPLBACKEND="Agg", OMP_NUM_THREADS="1")
+
+            def preexec():
+                import resource
+                for name, value in limits.items():
+                    resource.setrlimit(getattr(resource, name), (value, value))
+        self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                     cwd=student, env=env, start_new_session=True, preexec_fn=preexec)
+        self.lines: queue.Queue = queue.Queue()
+        threading.Thread(target=self._read_stdout, daemon=True).start()
+        self.stderr_done = threading.Thread(target=self._read_stderr, daemon=True)
+        self.stderr_done.start()
+        self.next_id = 0
+        hello = self._receive(time.monotonic() + start_timeout, "starting")
+        self._check_hello(hello)
+
+    # -------------------------------------------------------------- reading (threads; capped)
+    def _read_stdout(self) -> None:
+        out = self.proc.stdout
+        while True:
+            line = out.readline(MAX_LINE + 1)
+            if not line or len(line) > MAX_LINE or not line.endswith(b"\n"):
+                self.lines.put(None if not line else b"")
+                return
+            self.lines.put(line)
+
+    def _read_stderr(self) -> None:
+        while chunk := self.proc.stderr.read1(65536):
+            if len(self.log) < MAX_LOG:
+                self.log += chunk[: MAX_LOG - len(self.log)]
+
+    def _receive(self, deadline: float, doing: str):
+        try:
+            line = self.lines.get(timeout=max(0.0, deadline - time.monotonic()))
+        except queue.Empty:
+            self.kill()
+            raise WorkerFailed(f"time limit reached while {doing}") from None
+        if line is None:
+            self.kill()
+            self.stderr_done.join(timeout=5)
+            if self.isolated and self.proc.returncode == SETUP_FAILED and b"cannot isolate" in self.log:
+                raise IsolationError(bytes(self.log).decode(errors="replace").strip() + "\n" + ISOLATION_HELP)
+            raise WorkerFailed(f"the worker exited while {doing} (status {self.proc.returncode})")
+        if line == b"":
+            self.kill()
+            raise WorkerFailed(f"the worker sent a malformed or oversized message while {doing}")
+        try:
+            message = json.loads(line)
+            if not isinstance(message, dict):
+                raise ValueError("not an object")
+            return message
+        except (ValueError, RecursionError):
+            self.kill()
+            raise WorkerFailed(f"the worker sent invalid JSON while {doing}") from None
+
+    def _check_hello(self, message: dict) -> None:
+        hello = message.get("hello")
+        if not isinstance(hello, dict):
+            self.kill()
+            raise WorkerFailed("the worker did not start")
+        if self.isolated and not (hello.get("uid") == WORKER_UID and hello.get("nnp") == "1"
+                                  and isinstance(hello.get("pid"), int) and hello["pid"] <= 3):
+            self.kill()
+            raise IsolationError(f"the worker is not isolated as required ({hello}); " + ISOLATION_HELP)
+
+    def _send(self, message) -> None:
+        try:
+            self.proc.stdin.write(wire.dumps(message))
+            self.proc.stdin.flush()
+        except (BrokenPipeError, OSError, ValueError):
+            self.kill()
+            raise WorkerFailed("the worker stopped reading") from None
+
+    # -------------------------------------------------------------- protocol
+    def run_cells(self, cells: list[tuple[str, str]], cell_timeout: float, deadline: float) -> dict[str, str]:
+        """Execute the notebook's code cells; returns ``{cell_id: error text}`` for cells that raised (untrusted)."""
+        self._send({"cells": [list(c) for c in cells], "cell_timeout": cell_timeout})
+        ready = self._receive(min(deadline, time.monotonic() + cell_timeout * (len(cells) + 2)),
+                              "running the notebook's cells")
+        errors = ready.get("ready", {}).get("errors") if isinstance(ready.get("ready"), dict) else None
+        if not isinstance(errors, dict):
+            self.kill()
+            raise WorkerFailed("the worker sent an unexpected message instead of 'ready'")
+        return {str(k)[:100]: str(v)[:2000] for k, v in errors.items() if isinstance(v, str)}
+
+    def call(self, name: str, args, kwargs, refs: dict, timeout: float, deadline: float):
+        """``name(*args, **kwargs)`` in the worker; returns the decoded plain data or raises ``StudentError``."""
+        self.next_id += 1
+        rid = self.next_id
+        self._send({"id": rid, "call": name, "args": wire.encode(list(args), refs),
+                    "kwargs": wire.encode(dict(kwargs), refs)})
+        reply = self._receive(min(deadline, time.monotonic() + timeout), f"running {name}()")
+        if reply.get("id") != rid or not ({"ok"} == set(reply) - {"id"} or {"error"} == set(reply) - {"id"}):
+            self.kill()
+            raise WorkerFailed(f"the worker answered {name}() out of protocol")
+        if "error" in reply:
+            raise StudentError(f"{name}(...) raised {str(reply['error'])[:2000]}")
+        try:
+            return wire.decode(reply["ok"])
+        except (wire.WireError, RecursionError, ValueError) as exc:
+            raise StudentError(f"{name}(...) did not return plain numbers: {exc}") from None
+
+    def kill(self) -> None:
+        """SIGKILL the namespace's PID 1 (the kernel then kills every process in it) and the launcher; wait."""
+        if self.proc.poll() is None:
+            for child in _children(self.proc.pid):
+                try:
+                    os.kill(child, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+            try:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        try:
+            self.proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            pass
+
+    def close(self) -> None:
+        self.kill()
+        for stream in (self.proc.stdin, self.proc.stdout):
+            try:
+                stream.close()
+            except OSError:
+                pass
+        self.stderr_done.join(timeout=5)
+        shutil.rmtree(self.scratch, ignore_errors=True)
+
+
+class StudentError(Exception):
+    """A student function raised, or returned something that is not plain numeric data."""
+
+
+def _children(pid: int) -> list[int]:
+    try:
+        return [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except OSError:
+        return []
+
+
+def _copy_plain(src: Path, dst: Path, max_bytes: int = 200 * 2 ** 20) -> None:
+    """Copy the regular files of a submission folder (no symlinks, devices or FIFOs; size-capped)."""
+    total = 0
+    for path in sorted(src.rglob("*")):
+        rel = path.relative_to(src)
+        if any(part.startswith(".") for part in rel.parts) or path.is_symlink():
+            continue
+        if path.is_dir():
+            (dst / rel).mkdir(parents=True, exist_ok=True)
+        elif path.is_file():
+            total += path.stat().st_size
+            if total > max_bytes:
+                break
+            (dst / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(path, dst / rel)
