@@ -1,0 +1,213 @@
+"""One describer per model family for :func:`posecourse.viz.architecture.describe`.
+
+Each ``fn(model, builder) -> (family, row_labels, extras)`` adds the model's blocks and paths to the
+builder (shapes come from the builder's recorded forward pass, keyed by qualified module name).
+"""
+from __future__ import annotations
+
+from ..models.cpm import CPM
+from ..models.deeppose import DeepPoseCascade, DeepPoseRegressor
+from ..models.hourglass import StackedHourglass
+from ..models.hrnet import HRNet
+from ..models.openpose import OpenPose
+from .architecture import _layers
+
+__all__ = ["DESCRIBERS", "RUNNERS"]
+
+
+def _res_labels(b) -> dict[float, str]:
+    return {blk.row: f"1/{2 ** int(blk.row)}" if blk.row else "full" for blk in b.blocks if blk.resolution}
+
+
+def _deeppose(model, b):
+    cascade = isinstance(model, DeepPoseCascade)
+    stages = list(model.stages) if cascade else [model]
+    K = stages[0].num_joints
+    estimate, labels, lane = None, {}, 0.0
+    for s, reg in enumerate(stages):  # one lane of rows per stage: its resolution levels, then its vector outputs
+        pre = f"stages.{s}." if cascade else ""
+        first = "input"
+        if s:  # the sub-images b_i^(s) around the previous estimate, one per joint
+            first = b.add(f"stage{s + 1}.crop", "crop", f"crop b_i ({K} sub-images)", b.inp(f"stages.{s}"), 0,
+                          lane + b.level(b.inp(f"stages.{s}")[1:]), stage=s + 1, detail="sub-box side sigma * diam(y)")
+            b.link("input", first, "flow", "image")
+            b.link(estimate, first, "cascade", "y^(s-1) -> boxes")
+            labels[b.block(first).row] = f"stage {s + 1}: sub-images"
+        feats = _layers(b, reg.features, f"{pre}features", 1, stage=s + 1, with_lrn=True)
+        for n in feats:
+            blk = b.block(n)
+            labels[lane + blk.row] = (f"stage {s + 1}: " if cascade else "") + (f"1/{2 ** int(blk.row)}" if blk.row else "full")
+            blk.row += lane
+        vec_row = max(b.block(n).row for n in feats) + 1
+        labels[vec_row] = (f"stage {s + 1}: " if cascade else "") + "vector"
+        fcs = _layers(b, reg.regressor, f"{pre}regressor", len(feats) + 1, vec_row, stage=s + 1)
+        b.chain([first] + feats + fcs)
+        out = fcs[-1]
+        if s:  # y^s = y^(s-1) + displacement * box size
+            out = b.add(f"stage{s + 1}.refine", "add", "y^s = y^(s-1) + d", (2 * K,), len(feats) + len(fcs) + 1, vec_row,
+                        stage=s + 1)
+            b.link(fcs[-1], out, "flow", "displacement")
+            b.link(estimate, out, "cascade", "y^(s-1)")
+        b.block(out).type, estimate = "head", out
+        lane = vec_row + 1
+    labels.setdefault(0.0, "full")
+    return "deeppose", labels, {"num_stages": len(stages), "num_joints": K}
+
+
+def _run_cascade(model, x):
+    """The cascade's stages one by one: stage 1 on the image, stage s > 1 on one ``(3, crop, crop)`` sub-image
+    (the shapes of ``forward``; the sub-box geometry needs real values, which the meta device has not)."""
+    model.stages[0](x)
+    for stage in model.stages[1:]:
+        stage(x.new_zeros(1, 3, model.crop_size, model.crop_size))
+
+
+def _cpm(model, b):
+    T = model.num_stages
+    s1 = _layers(b, model.stage1, "stage1", 1, 0, stage=1)
+    b.chain(["input"] + s1)
+    trunk = _layers(b, model.features, "features", 1, 1) if T > 1 else []
+    nT = len(trunk)
+    beliefs = [s1[-1]]
+    if T > 1:
+        b.chain(["input"] + trunk)
+        cm = b.add("center_map", "input", "centre map", b.inp("pool_center"), nT + 1, 1, detail="Gaussian at the person")
+        pc = b.add("pool_center", "pool", f"avgpool {model.stride + 1}/{model.stride}", b.out("pool_center"), nT + 2, 1,
+                   "pool_center")
+        b.link(cm, pc, "center")
+    for t in range(2, T + 1):
+        xh = _layers(b, model.x_heads[t - 2], f"x_heads.{t - 2}", nT + 1, t, stage=t)
+        cat = b.add(f"stage{t}.concat", "concat", "concat(x', b, c)", b.inp(f"stages.{t - 2}"), nT + 3, t, stage=t)
+        layers = _layers(b, model.stages[t - 2], f"stages.{t - 2}", nT + 4, t, stage=t)
+        b.link(trunk[-1], xh[0], "features")
+        b.chain(xh)
+        b.link(xh[-1], cat, "features", "x'")
+        b.chain([cat] + layers)
+        b.link(beliefs[-1], cat, "belief", f"b_{t - 1}")
+        b.link(pc, cat, "center")
+        beliefs.append(layers[-1])
+    for t, name in enumerate(beliefs, start=1):
+        blk = b.block(name)
+        blk.type, blk.label = "head", f"b_{t} ({blk.channels} maps)"
+    labels = {0.0: "stage 1", 1.0: "x' trunk, centre", **{float(t): f"stage {t}" for t in range(2, T + 1)}}
+    return "cpm", labels, {"num_stages": T, "stride": model.stride, "receptive_field": model.receptive_fields(),
+                           "beliefs": beliefs}
+
+
+def _hourglass(model, b):
+    conv = b.add("conv1", "conv", "conv 7x7/2", b.out("conv1"), 1, module="conv1")
+    l1 = b.add("layer1", "residual", "residual", b.out("layer1"), 2, module="layer1")
+    pool = b.add("pool", "pool", "maxpool 2/2", b.inp("layer2"), 3)
+    l2 = b.add("layer2", "residual", "residual", b.out("layer2"), 4, module="layer2")
+    l3 = b.add("layer3", "residual", "residual", b.out("layer3"), 5, module="layer3")
+    b.chain(["input", conv, l1, pool, l2, l3])
+    prev, c0, S, heads = l3, 5, model.num_stacks, []
+    for s in range(S):
+        hg, D = f"hg.{s}", model.hg[s].depth
+        mid = c0 + D + 1  # the descent left of ``mid``, the skip branches stacked above the bottom, the ascent right
+        into = prev
+        for n in range(D, 0, -1):  # the descent: pool + residual; a skip branch at every resolution
+            q = f"{hg}.hg.{n - 1}"
+            skip = b.add(f"{hg}.skip{n}", "skip", "skip: residual", b.out(f"{q}.0"), mid, module=f"{q}.0", stage=s + 1)
+            down = b.add(f"{hg}.down{n}", "down", "pool + residual", b.out(f"{q}.1"), mid - n, module=f"{q}.1", stage=s + 1)
+            b.link(into, skip, "skip")
+            b.link(into, down)
+            into = down
+        bottom = b.add(f"{hg}.bottom", "bottom", "residual", b.out(f"{hg}.hg.0.3"), mid, module=f"{hg}.hg.0.3", stage=s + 1)
+        b.link(into, bottom)
+        into = bottom
+        for n in range(1, D + 1):  # the ascent: residual, nearest x2 upsampling, add the skip branch
+            q = f"{hg}.hg.{n - 1}"
+            up = b.add(f"{hg}.up{n}", "up", "residual", b.out(f"{q}.2"), mid + n, module=f"{q}.2", stage=s + 1)
+            add = b.add(f"{hg}.add{n}", "add", "up x2 + skip", b.out(f"{q}.0"), mid + n, stage=s + 1)
+            b.chain([into, up, add])
+            b.link(f"{hg}.skip{n}", add, "skip")
+            into = add
+        a, L = mid + D, b.block(into).row
+        res = b.add(f"res.{s}", "residual", "residual", b.out(f"res.{s}"), a + 1, module=f"res.{s}", stage=s + 1)
+        fc = b.add(f"fc.{s}", "conv", "conv 1x1", b.out(f"fc.{s}"), a + 2, module=f"fc.{s}", stage=s + 1)
+        score = b.add(f"score.{s}", "head", f"heatmaps ({b.out(f'score.{s}')[0]})", b.out(f"score.{s}"), a + 2, L - 1,
+                      module=f"score.{s}", stage=s + 1)
+        b.chain([into, res, fc, score])
+        heads.append(score)
+        if s < S - 1:  # intermediate supervision: heatmaps and features mapped back and added to the input
+            f_ = b.add(f"fc_.{s}", "conv", "conv 1x1", b.out(f"fc_.{s}"), a + 3, L + 1, f"fc_.{s}", s + 1)
+            s_ = b.add(f"score_.{s}", "conv", "conv 1x1", b.out(f"score_.{s}"), a + 3, L - 1, f"score_.{s}", s + 1)
+            merge = b.add(f"merge.{s}", "add", "x + both", b.out(f"fc_.{s}"), a + 4, stage=s + 1)
+            b.link(fc, f_, "reinject")
+            b.link(score, s_, "reinject")
+            b.link(f_, merge, "reinject")
+            b.link(s_, merge, "reinject")
+            b.link(prev, merge, "skip")
+            prev, c0 = merge, a + 4
+    return "hourglass", _res_labels(b), {"num_stacks": S, "depth": model.hg[0].depth, "heads": heads}
+
+
+def _openpose(model, b):
+    b.block("input").row = 1.0
+    trunk = _layers(b, model.features, "features", 1, 1)
+    b.chain(["input"] + trunk)
+    F, n, prev = trunk[-1], len(trunk), None
+    for t in range(1, len(model.L) + 1):
+        col = n + 2 * (t - 1)
+        src = F
+        if t > 1:
+            src = b.add(f"concat{t}", "concat", "concat(L, S, F)", b.inp(f"L.{t - 1}"), col, 1, stage=t)
+            b.link(prev[0], src, "belief", f"L^{t - 1}")
+            b.link(prev[1], src, "belief", f"S^{t - 1}")
+            b.link(F, src, "features", "F")
+        names = []
+        for row, key, what in ((0.0, "L", "phi (PAFs)"), (2.0, "S", "rho (conf. maps)")):
+            q = f"{key}.{t - 1}"
+            convs = [m for m in getattr(model, key)[t - 1] if hasattr(m, "kernel_size")]
+            detail = ", ".join(f"conv {m.kernel_size[0]}x{m.kernel_size[1]}" for m in convs)
+            names.append(b.add(f"{key}{t}", "head", f"{key}^{t} = {what}", b.out(q), col + 1, row, q, t, detail))
+            b.link(src, names[-1], "features" if t == 1 else "flow")
+        prev = names
+    labels = {0.0: "branch 1: PAFs L", 1.0: "features F", 2.0: "branch 2: conf. maps S"}
+    return "openpose", labels, {"num_stages": len(model.L)}
+
+
+def _hrnet(model, b):
+    stem = [b.add("conv1", "conv", "conv 3x3/2", b.out("conv1"), 1, module="conv1"),
+            b.add("conv2", "conv", "conv 3x3/2", b.out("conv2"), 2, module="conv2"),
+            b.add("layer1", "bottleneck", f"{len(model.layer1)} bottleneck", b.out("layer1"), 3, module="layer1")]
+    b.chain(["input"] + stem)
+    cur, col, units = [stem[-1]], 4, []
+    for s in range(2, model.num_stages + 2):
+        inputs = []
+        for bi, t in enumerate(getattr(model, f"transition{s - 1}")):
+            src = cur[min(bi, len(cur) - 1)]
+            if t is None:
+                inputs.append(src)
+                continue
+            q = f"transition{s - 1}.{bi}"
+            new = bi >= len(cur)
+            inputs.append(b.add(q, "transition", "new branch: conv/2" if new else "conv 3x3", b.out(q), col, module=q, stage=s))
+            b.link(src, q, "transition")
+        col += 1
+        for m, mod in enumerate(getattr(model, f"stage{s}")):
+            q = f"stage{s}.{m}"
+            nb = len(mod.branches[0])
+            br = [b.add(f"{q}.branches.{i}", "branch", f"X_{i + 1}: {nb} basic block{'s' * (nb > 1)}",
+                        b.out(f"{q}.branches.{i}"), col, module=f"{q}.branches.{i}", stage=s) for i in range(len(mod.branches))]
+            for x, y in zip(inputs, br):
+                b.link(x, y)
+            fused = []
+            for k in range(len(mod.fuse_layers)):
+                fused.append(b.add(f"{q}.fuse{k}", "fuse", f"Y_{k + 1} = sum a(X_i, {k + 1})", b.out(q, k), col + 1, stage=s))
+                for i, x in enumerate(br):
+                    how = "identity" if i == k else f"up x{2 ** (i - k)}" if i > k else f"down /{2 ** (k - i)}"
+                    b.link(x, fused[-1], "fusion", how)
+            units.append({"stage": s, "module": q, "branches": len(br), "outputs": len(fused)})
+            inputs = cur = fused
+            col += 2
+    head = b.add("final_layer", "head", f"heatmaps ({b.out('final_layer')[0]})", b.out("final_layer"), col,
+                 module="final_layer", stage=model.num_stages + 1)
+    b.link(cur[0], head)
+    return "hrnet", _res_labels(b), {"units": units, "num_units": len(units)}
+
+
+DESCRIBERS = {DeepPoseRegressor: _deeppose, DeepPoseCascade: _deeppose, CPM: _cpm, StackedHourglass: _hourglass,
+              OpenPose: _openpose, HRNet: _hrnet}
+RUNNERS = {DeepPoseCascade: _run_cascade}
