@@ -1,5 +1,7 @@
-"""One readable training loop: device choice, AMP on CUDA, a time budget, progress bar,
-checkpoint/resume, and DistributedDataParallel when launched with ``torchrun``.
+"""One readable training loop: device choice, AMP on CUDA, a budget in optimizer steps (never seconds:
+the result must not depend on the machine), an optional learning-rate schedule, progress bar,
+checkpoint/resume (see :mod:`posecourse.train_checkpoint`), and DistributedDataParallel when launched
+with ``torchrun``.
 
 The contract between the loop and the rest of the course::
 
@@ -15,7 +17,7 @@ import math
 import os
 import time
 from contextlib import nullcontext
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
@@ -24,18 +26,22 @@ import torch.distributed as dist
 import torch.nn as nn
 from torch.utils.data import DataLoader, DistributedSampler
 
-from .utils import resolve_device, seed_everything
+from .params import as_bool, as_device, as_float, as_optional_int, as_seed
+from .train_checkpoint import load_checkpoint, save_checkpoint, to_plain
+from .utils import seed_everything
 
-__all__ = ["History", "train", "to_device", "save_checkpoint", "load_checkpoint"]
+__all__ = ["History", "train", "to_device", "save_checkpoint", "load_checkpoint", "to_plain"]
 
 
 @dataclass
 class History:
-    """What a run did. ``losses``: one float per optimizer step; ``epoch_losses``: mean per finished
-    epoch; ``metrics``: one dict per evaluation (with ``step`` and ``epoch``); ``seconds``: wall time
-    of the training calls; ``steps`` / ``epochs``: totals, counting resumed runs."""
+    """What a run did. ``losses``: one float per optimizer step; ``lrs``: the learning rate of the first
+    parameter group used at each step; ``epoch_losses``: mean per finished epoch; ``metrics``: one dict per
+    evaluation (with ``step`` and ``epoch``); ``seconds``: wall time of the training calls (reported, never
+    a budget); ``steps`` / ``epochs``: totals, counting resumed runs."""
 
     losses: list[float] = field(default_factory=list)
+    lrs: list[float] = field(default_factory=list)
     epoch_losses: list[float] = field(default_factory=list)
     metrics: list[dict] = field(default_factory=list)
     seconds: float = 0.0
@@ -70,43 +76,6 @@ def to_device(batch: Any, device: torch.device, non_blocking: bool = False) -> A
     return batch
 
 
-def _unwrap(model: nn.Module) -> nn.Module:
-    return model.module if isinstance(model, nn.parallel.DistributedDataParallel) else model
-
-
-def save_checkpoint(path, model: nn.Module, optimizer: torch.optim.Optimizer | None = None,
-                    history: History | None = None, step: int | None = None, **extra) -> None:
-    """Save model (unwrapped from DDP), optimizer, history and step to ``path`` (written atomically)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    state = {
-        "model": _unwrap(model).state_dict(),
-        "optimizer": optimizer.state_dict() if optimizer is not None else None,
-        "history": asdict(history) if history is not None else None,
-        "step": step if step is not None else (history.steps if history is not None else 0),
-        **extra,
-    }
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    torch.save(state, tmp)
-    os.replace(tmp, path)
-
-
-def load_checkpoint(path, model: nn.Module, optimizer: torch.optim.Optimizer | None = None,
-                    map_location: str | torch.device = "cpu") -> dict:
-    """Load a :func:`save_checkpoint` file into ``model`` (and ``optimizer``); a CUDA checkpoint loads on
-    CPU (``map_location``; the model's own device is kept). Returns the dict with ``history`` as a
-    :class:`History` and ``step``."""
-    path = Path(path)
-    if not path.is_file():
-        raise ValueError(f"path: no checkpoint at {path}")
-    state = torch.load(path, map_location=map_location, weights_only=True)
-    _unwrap(model).load_state_dict(state["model"])
-    if optimizer is not None and state.get("optimizer") is not None:
-        optimizer.load_state_dict(state["optimizer"])
-    state["history"] = History(**state["history"]) if state.get("history") else History()
-    return state
-
-
 def _amp_dtype(amp, device: torch.device):
     if amp == "auto":
         amp = device.type == "cuda"
@@ -139,51 +108,84 @@ def _distributed(loader: DataLoader, device: torch.device, seed: int | None):
     return dist.get_rank(), dist.get_world_size(), device, loader
 
 
+def _check_scheduler(scheduler, optimizer, given_optimizer: bool) -> None:
+    if scheduler is None:
+        return
+    if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
+        raise ValueError("scheduler: ReduceLROnPlateau needs a metric to step on; train() steps the schedule "
+                         "after every optimizer step without one. Use a step-based schedule (StepLR, OneCycleLR, ...)")
+    if not hasattr(scheduler, "step") or not hasattr(scheduler, "state_dict"):
+        raise ValueError(f"scheduler: expected a torch.optim.lr_scheduler object, got {type(scheduler).__name__}")
+    if not given_optimizer:
+        raise ValueError("scheduler: pass optimizer= too, the one the schedule was built on (the default Adam "
+                         "is created inside train() and no schedule can refer to it)")
+    if getattr(scheduler, "optimizer", None) is not optimizer:
+        raise ValueError("scheduler: it schedules a different optimizer than the optimizer= given")
+
+
 def train(model: nn.Module, loader, loss_fn: Callable[[Any, Any], torch.Tensor], *, epochs: int | None = None,
-          seconds: float | None = None, max_steps: int | None = None, lr: float = 1e-3,
-          optimizer: torch.optim.Optimizer | None = None, device: str | torch.device = "auto", amp="auto",
+          max_steps: int | None = None, lr: float | None = None, optimizer: torch.optim.Optimizer | None = None,
+          scheduler=None, device: str | torch.device | None = None, amp="auto",
           eval_fn: Callable[[nn.Module], dict] | None = None, eval_every: int | None = None,
           checkpoint=None, progress: bool = True, seed: int | None = None) -> History:
-    """Train ``model`` in place until ``epochs`` (total, counting a resumed checkpoint), ``seconds`` (this
-    call's wall-clock budget) or ``max_steps`` (total) is reached, whichever comes first.
+    """Train ``model`` in place until ``epochs`` or ``max_steps`` (both totals, counting a resumed
+    checkpoint) is reached, whichever comes first. The budget is counted in optimizer steps, never in
+    seconds, so the same seed gives the same run on any machine; the time taken is in ``History.seconds``.
 
     Args:
-        model: any ``nn.Module``; moved to ``device`` (``"auto"``: CUDA, then MPS, then CPU).
+        model: any ``nn.Module``; moved to ``device`` (``None``/``"auto"``: CUDA if present, else CPU).
         loader: an iterable of batches (a ``DataLoader``; under ``torchrun`` it is rebuilt with a
             ``DistributedSampler``).
         loss_fn: ``loss_fn(outputs, batch) -> scalar tensor`` (see the module docstring).
-        seconds: the budget is checked before each step, so a run overruns it by at most one step.
+        lr: learning rate of the default optimizer, ``Adam(lr=lr)`` (default ``1e-3``); an error beside
+            ``optimizer=``, whose own settings hold its learning rate.
         optimizer: default ``Adam(lr=lr)``.
+        scheduler: an optional ``torch.optim.lr_scheduler`` built on ``optimizer``, stepped after every
+            optimizer step (so its periods are in steps); saved in and restored from ``checkpoint``.
         amp: ``"auto"`` = autocast on CUDA (bf16 where supported, else fp16 with a ``GradScaler``), off
             elsewhere; ``True``/``"bf16"``/``"fp16"`` force it (CUDA only), ``False`` disables it.
         eval_fn: ``eval_fn(model) -> dict`` of metrics, run every ``eval_every`` epochs (default 1) and
             at the end; the model is in ``eval()`` mode inside.
-        checkpoint: a path; loaded first if it exists (resume), saved after every epoch and at the end.
+        checkpoint: a path; if a file is there the run resumes from it -- after checking, before any step,
+            that model, optimizer class/settings/parameter groups and schedule match it (else a
+            ``ValueError`` saying what differs); saved after every epoch and at the end. A run stopped by
+            ``max_steps`` inside an epoch resumes at the start of the next epoch (the loader's position is
+            not saved), so split runs at epoch ends to repeat a single run exactly.
         progress: a ``tqdm.auto`` bar on rank 0.
         seed: seeds Python/NumPy/torch (and the distributed sampler).
     Returns:
         :class:`History`.
     """
-    if epochs is None and seconds is None and max_steps is None:
-        raise ValueError("train: give epochs, seconds or max_steps (or several), else it never stops")
-    for name, v in (("epochs", epochs), ("seconds", seconds), ("max_steps", max_steps)):
-        if v is not None and v < 0:
-            raise ValueError(f"{name} must be >= 0, got {v}")
+    epochs = as_optional_int("epochs", epochs, minimum=0)
+    max_steps = as_optional_int("max_steps", max_steps, minimum=0)
+    if epochs is None and max_steps is None:
+        raise ValueError("train: give epochs or max_steps (or both; budgets are optimizer steps), else it never stops")
+    if optimizer is not None and lr is not None:
+        raise ValueError("lr: set the learning rate in the optimizer you pass; lr= is for the default Adam only")
+    lr = as_float("lr", 1e-3 if lr is None else lr, minimum=0.0)
+    eval_every = as_optional_int("eval_every", eval_every, minimum=1) or 1
+    progress = as_bool("progress", progress)
+    _check_scheduler(scheduler, optimizer, optimizer is not None)
     if seed is not None:
+        seed = as_seed("seed", seed)
         seed_everything(seed)
-    device = resolve_device(device)
+    device = as_device("device", device)
     rank, world, device, loader = _distributed(loader, device, seed)
     amp_dtype = _amp_dtype(amp, device)
     model = model.to(device)
     optimizer = optimizer or torch.optim.Adam(model.parameters(), lr=lr)
+    scaler = torch.amp.GradScaler("cuda", enabled=amp_dtype == torch.float16)
     history = History()
     if checkpoint is not None and Path(checkpoint).is_file():
-        history = load_checkpoint(checkpoint, model, optimizer, map_location=device)["history"]
+        history = load_checkpoint(checkpoint, model, optimizer, scheduler, scaler=scaler, map_location=device,
+                                  resume=True)["history"]
     net = nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None) \
         if world > 1 else model
-    scaler = torch.amp.GradScaler("cuda", enabled=amp_dtype == torch.float16)
     autocast = (lambda: torch.autocast("cuda", dtype=amp_dtype)) if amp_dtype is not None else nullcontext
-    eval_every = eval_every or 1
+
+    def save():
+        if checkpoint is not None and rank == 0:
+            save_checkpoint(checkpoint, model, optimizer, history, scheduler=scheduler, scaler=scaler)
 
     bar = None
     if progress and rank == 0:
@@ -197,13 +199,7 @@ def train(model: nn.Module, loader, loss_fn: Callable[[Any, Any], torch.Tensor],
         bar = tqdm(total=None if total == math.inf else total, desc="train", leave=True)
 
     def out_of_budget() -> bool:
-        stop = (seconds is not None and time.perf_counter() - t0 >= seconds) or \
-               (max_steps is not None and history.steps >= max_steps)
-        if world > 1:  # every rank must stop at the same step, or the gradient all-reduce hangs
-            flag = torch.tensor([float(stop)], device=device)
-            dist.all_reduce(flag, op=dist.ReduceOp.MAX)
-            stop = bool(flag.item())
-        return stop
+        return max_steps is not None and history.steps >= max_steps  # the same count on every rank
 
     def evaluate():
         net.eval()
@@ -213,7 +209,7 @@ def train(model: nn.Module, loader, loss_fn: Callable[[Any, Any], torch.Tensor],
         history.metrics.append({"step": history.steps, "epoch": history.epochs, **m})
 
     t0, seconds0 = time.perf_counter(), history.seconds
-    stopped = False
+    stopped = out_of_budget()
     net.train()
     while not stopped and (epochs is None or history.epochs < epochs):
         sampler = getattr(loader, "sampler", None)
@@ -233,8 +229,11 @@ def train(model: nn.Module, loader, loss_fn: Callable[[Any, Any], torch.Tensor],
                 raise ValueError(f"loss_fn must return a scalar, got shape {tuple(loss.shape)}")
             optimizer.zero_grad(set_to_none=True)
             scaler.scale(loss).backward()
+            history.lrs.append(float(optimizer.param_groups[0]["lr"]))
             scaler.step(optimizer)
             scaler.update()
+            if scheduler is not None:
+                scheduler.step()
             value = float(loss.detach())
             history.losses.append(value)
             history.steps += 1
@@ -248,15 +247,13 @@ def train(model: nn.Module, loader, loss_fn: Callable[[Any, Any], torch.Tensor],
             history.epoch_losses.append(epoch_sum / max(epoch_n, 1))
             if eval_fn is not None and rank == 0 and history.epochs % eval_every == 0:
                 evaluate()
-            if checkpoint is not None and rank == 0:
-                save_checkpoint(checkpoint, model, optimizer, history)
+            save()
             if epoch_n == 0:  # an empty loader would loop for ever
                 break
     history.seconds = seconds0 + time.perf_counter() - t0
     if eval_fn is not None and rank == 0 and (not history.metrics or history.metrics[-1]["step"] != history.steps):
         evaluate()
-    if checkpoint is not None and rank == 0:
-        save_checkpoint(checkpoint, model, optimizer, history)
+    save()
     if bar is not None:
         bar.close()
     if world > 1:

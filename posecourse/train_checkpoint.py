@@ -1,0 +1,249 @@
+"""Checkpoints of :func:`posecourse.train.train`: saved so that ``torch.load(weights_only=True)`` reads them
+back, and resumed exactly or not at all.
+
+A checkpoint file holds one dict::
+
+    model               the model's state dict (unwrapped from DistributedDataParallel)
+    optimizer           the optimizer's state dict, or None
+    optimizer_type      its class, e.g. "torch.optim.adam.Adam"; optimizer_defaults: its constructor settings
+    scheduler           the learning-rate scheduler's state dict and class (scheduler_type), or None
+    scaler              the fp16 GradScaler's state, or None
+    history, step       :class:`~posecourse.train.History` as a plain dict; the optimizer steps done
+    ...                 any ``**extra`` metadata, converted to plain Python by :func:`to_plain`
+
+Resuming checks, before anything is loaded or trained, that the model's keys and shapes, the optimizer's
+class, settings and parameter groups, and the learning-rate schedule's class and settings are those of the
+checkpoint; any difference is a ``ValueError`` naming it (restoring them silently would, for example, put
+back the checkpoint's learning rate over the one just asked for).
+"""
+from __future__ import annotations
+
+import dataclasses
+import enum
+import math
+import os
+from collections.abc import Mapping
+from pathlib import Path, PurePath
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn as nn
+
+__all__ = ["to_plain", "save_checkpoint", "load_checkpoint"]
+
+RESERVED = ("model", "optimizer", "optimizer_type", "optimizer_defaults", "scheduler", "scheduler_type", "scaler",
+            "history", "step")
+# keys a learning-rate scheduler rewrites in the optimizer's parameter groups as it goes
+_SCHEDULED = {"lr", "initial_lr", "momentum", "betas", "max_lr", "min_lr", "max_momentum", "base_momentum"}
+# scheduler state that is progress, not configuration
+_PROGRESS = {"last_epoch", "base_lrs"}
+# optimizer state tensors shaped like their parameter
+_PER_PARAM = {"exp_avg", "exp_avg_sq", "max_exp_avg_sq", "momentum_buffer", "sum", "square_avg", "acc_delta"}
+
+
+def _unwrap(model: nn.Module) -> nn.Module:
+    return model.module if isinstance(model, nn.parallel.DistributedDataParallel) else model
+
+
+def _type_name(obj) -> str:
+    t = type(obj)
+    return f"{t.__module__}.{t.__qualname__}"
+
+
+def to_plain(value: Any, where: str = "value") -> Any:
+    """``value`` as data ``torch.load(weights_only=True)`` reads back: NumPy and torch scalars -> ``int`` /
+    ``float`` / ``bool`` / ``str``; NumPy arrays -> nested lists; tuples and sets -> lists; paths, enums,
+    ``torch.dtype`` / ``torch.device`` -> ``str``; dataclasses and mappings -> ``dict`` (keys must become
+    str/int/float/bool/None); tensors with a dimension stay tensors (detached, on the CPU). Anything else is a
+    ``ValueError`` naming ``where`` (``extra['meta']['x']``)."""
+    if value is None or type(value) in (bool, int, float, str):
+        return value
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    if isinstance(value, enum.Enum):
+        return to_plain(value.value, where)
+    if isinstance(value, (int, np.integer)):
+        return int(value)
+    if isinstance(value, (float, np.floating)):
+        return float(value)
+    if isinstance(value, (str, np.str_)):
+        return str(value)
+    if isinstance(value, np.ndarray):
+        return to_plain(value.tolist(), where)
+    if isinstance(value, torch.Tensor):
+        return value.item() if value.dim() == 0 else value.detach().cpu()
+    if isinstance(value, (PurePath, torch.dtype, torch.device)):
+        return str(value)
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        value = {f.name: getattr(value, f.name) for f in dataclasses.fields(value)}
+    if isinstance(value, Mapping):
+        out = {}
+        for k, v in value.items():
+            key = to_plain(k, f"{where} key {k!r}")
+            if not (key is None or isinstance(key, (bool, int, float, str))):
+                raise ValueError(f"save_checkpoint: {where} has the key {k!r}; keys must be str, int, float or bool")
+            out[key] = to_plain(v, f"{where}[{k!r}]")
+        return out
+    if isinstance(value, (list, tuple, set, frozenset)):
+        items = list(value)
+        if isinstance(value, (set, frozenset)):
+            try:
+                items = sorted(items)
+            except TypeError:
+                pass
+        return [to_plain(v, f"{where}[{i}]") for i, v in enumerate(items)]
+    raise ValueError(f"save_checkpoint: {where} is a {_type_name(value)}, which torch.load(weights_only=True) "
+                     f"cannot read back; convert it to int/float/str/bool, a list or dict of them, or a tensor")
+
+
+def save_checkpoint(path, model: nn.Module, optimizer: torch.optim.Optimizer | None = None, history=None,
+                    step: int | None = None, *, scheduler=None, scaler: torch.amp.GradScaler | None = None,
+                    **extra) -> None:
+    """Save model (unwrapped from DDP), optimizer, lr scheduler, AMP scaler, history, step and ``**extra``
+    metadata to ``path``, atomically (a temporary file, read back under ``weights_only=True``, then renamed).
+
+    ``history`` and ``extra`` are converted by :func:`to_plain` (a value it cannot convert is a ``ValueError``
+    naming its key, and nothing is written). ``extra`` may not use the names in ``RESERVED``."""
+    clash = sorted(set(extra) & set(RESERVED))
+    if clash:
+        raise ValueError(f"save_checkpoint: extra metadata may not be named {clash} (reserved for the checkpoint)")
+    hist = to_plain(history, "history") if history is not None else None
+    state = {
+        "model": _unwrap(model).state_dict(),
+        "optimizer": optimizer.state_dict() if optimizer is not None else None,
+        "optimizer_type": _type_name(optimizer) if optimizer is not None else None,
+        "optimizer_defaults": to_plain(optimizer.defaults, "optimizer.defaults") if optimizer is not None else None,
+        "scheduler": scheduler.state_dict() if scheduler is not None else None,
+        "scheduler_type": _type_name(scheduler) if scheduler is not None else None,
+        "scaler": scaler.state_dict() if scaler is not None and scaler.is_enabled() else None,
+        "history": hist,
+        "step": int(step if step is not None else (hist or {}).get("steps", 0)),
+        **{k: to_plain(v, f"extra {k!r}") for k, v in extra.items()},
+    }
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    torch.save(state, tmp)
+    try:  # the promise: what was written loads back (mmap: the tensors are not read)
+        torch.load(tmp, map_location="cpu", weights_only=True, mmap=True)
+    except Exception as e:
+        tmp.unlink(missing_ok=True)
+        raise ValueError(f"save_checkpoint: {path} would not load back under torch.load(weights_only=True) "
+                         f"(nothing written): {e}") from e
+    os.replace(tmp, path)
+
+
+def _same(a, b) -> bool:
+    a, b = to_plain(a), to_plain(b)
+    if isinstance(a, float) and isinstance(b, float) and math.isnan(a) and math.isnan(b):
+        return True
+    return a == b
+
+
+def _check_model(state: dict, model: nn.Module, path) -> None:
+    saved = state.get("model")
+    if not isinstance(saved, Mapping):
+        raise ValueError(f"path: {path} is not a save_checkpoint file (no 'model' state dict)")
+    ours = _unwrap(model).state_dict()
+    missing = [k for k in ours if k not in saved]
+    unexpected = [k for k in saved if k not in ours]
+    shapes = [f"{k}: {tuple(saved[k].shape)} saved, {tuple(v.shape)} in the model" for k, v in ours.items()
+              if k in saved and hasattr(v, "shape") and hasattr(saved[k], "shape") and saved[k].shape != v.shape]
+    if missing or unexpected or shapes:
+        raise ValueError(f"model: {path} does not fit this {type(_unwrap(model)).__name__}: missing keys {missing[:10]}"
+                         f" ({len(missing)}), unexpected keys {unexpected[:10]} ({len(unexpected)}), "
+                         f"shape mismatches {shapes[:10]} ({len(shapes)})")
+
+
+def _check_optimizer(state: dict, optimizer: torch.optim.Optimizer, path, scheduled: bool) -> None:
+    saved = state.get("optimizer")
+    if saved is None:
+        raise ValueError(f"optimizer: {path} holds no optimizer state; load it without optimizer= for the weights "
+                         "only, or train into a new checkpoint path")
+    kind = state.get("optimizer_type")
+    if kind is not None and kind != _type_name(optimizer):
+        raise ValueError(f"optimizer: {path} was trained with {kind}, this run uses {_type_name(optimizer)}; resume "
+                         "with the same optimizer class, or train into a new checkpoint path")
+    defaults = state.get("optimizer_defaults")
+    if defaults is not None:
+        now = to_plain(optimizer.defaults)
+        diff = [f"{k}={now.get(k)!r} here, {defaults.get(k)!r} in the checkpoint" for k in sorted(set(defaults) | set(now))
+                if not _same(defaults.get(k), now.get(k))]
+        if diff:
+            raise ValueError(f"optimizer: settings differ from {path}: {'; '.join(diff)}")
+    groups, ours = saved["param_groups"], optimizer.param_groups
+    if len(groups) != len(ours):
+        raise ValueError(f"optimizer: {path} has {len(groups)} parameter group(s), this optimizer {len(ours)}")
+    for g, (s, o) in enumerate(zip(groups, ours)):
+        if len(s["params"]) != len(o["params"]):
+            raise ValueError(f"optimizer: parameter group {g} holds {len(s['params'])} parameters in {path}, "
+                             f"{len(o['params'])} in this optimizer")
+        skip = {"params"} | (_SCHEDULED if scheduled else set())
+        diff = [f"{k}={o.get(k)!r} here, {s.get(k)!r} in the checkpoint" for k in sorted((set(s) | set(o)) - skip)
+                if not _same(s.get(k), o.get(k))]
+        if diff:
+            raise ValueError(f"optimizer: parameter group {g} differs from {path}: {'; '.join(diff)}")
+        for j, (idx, p) in enumerate(zip(s["params"], o["params"])):
+            for name, t in saved["state"].get(idx, {}).items():
+                if name in _PER_PARAM and isinstance(t, torch.Tensor) and t.shape != p.shape:
+                    raise ValueError(f"optimizer: {name} of parameter {j} in group {g} is {tuple(t.shape)} in {path}, "
+                                     f"the parameter is {tuple(p.shape)} (parameters in a different order?)")
+
+
+def _check_scheduler(state: dict, scheduler, path, resume: bool) -> None:
+    kind, ours = state.get("scheduler_type"), _type_name(scheduler) if scheduler is not None else None
+    steps = (state.get("history") or {}).get("steps", state.get("step", 0))
+    if kind is not None and ours is None and resume:
+        raise ValueError(f"scheduler: {path} was trained with a {kind} learning-rate schedule; pass scheduler= (a "
+                         "fresh one of the same class and settings) to resume it, or train into a new checkpoint path")
+    if ours is not None and kind is None and (steps or not resume):
+        raise ValueError(f"scheduler: {path} holds no learning-rate schedule, but this run gives a {ours}; it would "
+                         f"start from its first value after {steps} steps. Train into a new checkpoint path")
+    if kind is not None and ours is not None:
+        if kind != ours:
+            raise ValueError(f"scheduler: {path} was trained with {kind}, this run gives {ours}")
+        saved, now = state["scheduler"], scheduler.state_dict()
+        diff = [f"{k}={now.get(k)!r} here, {saved.get(k)!r} in the checkpoint" for k in sorted(set(saved) | set(now))
+                if not k.startswith("_") and k not in _PROGRESS and not _same(saved.get(k), now.get(k))]
+        if diff:
+            raise ValueError(f"scheduler: settings differ from {path}: {'; '.join(diff)}")
+
+
+def load_checkpoint(path, model: nn.Module, optimizer: torch.optim.Optimizer | None = None, scheduler=None, *,
+                    scaler: torch.amp.GradScaler | None = None, map_location: str | torch.device = "cpu",
+                    resume: bool = False) -> dict:
+    """Load a :func:`save_checkpoint` file into ``model`` (and ``optimizer``, ``scheduler``, ``scaler``) after
+    checking that they fit (see the module docstring); nothing is changed when a check fails. A CUDA
+    checkpoint loads on CPU (``map_location``; the model's own device is kept). ``resume=True`` (what
+    :func:`~posecourse.train.train` uses) also fails when the checkpoint has a schedule and no ``scheduler``
+    is given. Returns the dict, with ``history`` as a :class:`~posecourse.train.History` and ``step``."""
+    from .train import History
+
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"path: no checkpoint at {path}")
+    state = torch.load(path, map_location=map_location, weights_only=True)
+    if not isinstance(state, dict):
+        raise ValueError(f"path: {path} is not a save_checkpoint file (holds a {type(state).__name__})")
+    _check_model(state, model, path)
+    scheduled = scheduler is not None or state.get("scheduler_type") is not None
+    if optimizer is not None and (resume or state.get("optimizer") is not None):
+        _check_optimizer(state, optimizer, path, scheduled)
+    if optimizer is not None or scheduler is not None:
+        _check_scheduler(state, scheduler, path, resume)
+    hist = state.get("history") or {}
+    known = {f.name for f in dataclasses.fields(History)}
+    if set(hist) - known:
+        raise ValueError(f"history: {path} has unknown fields {sorted(set(hist) - known)}")
+
+    _unwrap(model).load_state_dict(state["model"])
+    if optimizer is not None and state.get("optimizer") is not None:
+        optimizer.load_state_dict(state["optimizer"])
+    if scheduler is not None and state.get("scheduler") is not None:
+        scheduler.load_state_dict(state["scheduler"])
+    if scaler is not None and scaler.is_enabled() and state.get("scaler"):
+        scaler.load_state_dict(state["scaler"])
+    state["history"] = History(**hist)
+    state["step"] = int(state.get("step") or state["history"].steps)
+    return state
