@@ -30,10 +30,10 @@ test: $(STAMP)
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests"; exit 0; fi; exit $$rc
 
 course: $(STAMP)
-	$(PY) -m posecourse.course
+	$(PY) -m posecourse_tools.course
 
 checkpoints: $(STAMP)
-	$(PY) -m posecourse.checkpoints
+	$(PY) -m posecourse_tools.checkpoints
 
 exercises: $(STAMP)
 	$(PY) -m posecourse.grading generate

@@ -10,12 +10,13 @@ import torch
 __all__ = ["resolve_device", "seed_everything"]
 
 
-def resolve_device(device: str | torch.device = "auto") -> torch.device:
-    """``"auto"`` -> CUDA if available, then Apple MPS, then CPU; anything else is passed to
-    :class:`torch.device` (``ValueError`` if it names a device that is not there)."""
+def resolve_device(device: str | torch.device | None = None) -> torch.device:
+    """The one place a default device is chosen: ``None`` or ``"auto"`` -> CUDA if available, then
+    Apple MPS, then CPU; anything else is passed to :class:`torch.device` (``ValueError`` if it names a
+    device that is not there). Every ``device=None`` argument in the library goes through here."""
     if isinstance(device, torch.device):
         return device
-    if device == "auto":
+    if device is None or device == "auto":
         if torch.cuda.is_available():
             return torch.device("cuda")
         mps = getattr(torch.backends, "mps", None)

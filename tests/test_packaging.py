@@ -1,6 +1,7 @@
 """The install story: pyproject and environment.yml list the same packages; the Makefile and
 CI use the README's commands."""
 import re
+from pathlib import Path
 import tomllib
 
 import pytest
@@ -70,3 +71,71 @@ def test_torch_is_the_cpu_build_or_cuda_is_real():
     torch = pytest.importorskip("torch")
     # a CUDA build with no GPU here would be the multi-GB mistake the Makefile avoids
     assert torch.version.cuda is None or torch.cuda.is_available(), f"torch {torch.__version__} is a CUDA build on a machine without a GPU"
+
+
+def test_library_imports_no_notebook_tooling():
+    """``import posecourse`` and every library module leave nbformat, nbgrader, papermill and nbclient
+    unimported: they belong to the tools (posecourse_tools), not to what students import."""
+    import subprocess
+    import sys
+
+    code = ("import pkgutil, importlib, sys, posecourse\n"
+            "for m in pkgutil.walk_packages(posecourse.__path__, 'posecourse.'):\n"
+            "    importlib.import_module(m.name)\n"
+            "bad = sorted(n for n in sys.modules if n.split('.')[0] in ('nbformat', 'nbgrader', 'papermill', 'nbclient'))\n"
+            "print(bad)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert out.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_no_library_default_device_is_the_cpu_string(repo_root):
+    """device defaults go through utils.resolve_device(None) (CUDA when present): no ``device="cpu"`` default."""
+    hits = [f"{p.relative_to(repo_root)}:{i}" for p in (repo_root / "posecourse").rglob("*.py")
+            for i, line in enumerate(p.read_text().splitlines(), 1) if re.search(r"device\s*=\s*[\"']cpu[\"']", line)]
+    assert not hits, hits
+
+
+@pytest.mark.slow
+def test_installed_package_loads_and_evaluates_a_shipped_model(repo_root, tmp_path):
+    """``pip install .`` (not editable) into a fresh venv, run outside the checkout: the shipped checkpoints
+    are package data, so a lecture's trained model loads and evaluates there."""
+    import os
+    import subprocess
+    import sys
+    import sysconfig
+    import venv
+
+    env_dir = tmp_path / "venv"
+    venv.EnvBuilder(with_pip=True).create(env_dir)
+    py = env_dir / "bin" / "python"
+    # the dependencies (torch, numpy, ...) come from this environment's site-packages, added as a plain path
+    # (no .pth processing, so this environment's editable posecourse is not visible); posecourse itself is
+    # built and installed from the checkout
+    site = subprocess.run([str(py), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                          capture_output=True, text=True, check=True).stdout.strip()
+    Path(site, "deps.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
+    # build the wheel with this environment's setuptools (no download), install it like `pip install .`
+    wheel = subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation",
+                            "-w", str(tmp_path / "dist"), str(repo_root)], capture_output=True, text=True, timeout=600)
+    assert wheel.returncode == 0, wheel.stdout[-2000:] + wheel.stderr[-3000:]
+    (whl,) = (tmp_path / "dist").glob("posecourse-*.whl")
+    pip = subprocess.run([str(py), "-m", "pip", "install", "--quiet", "--no-deps", str(whl)],
+                         capture_output=True, text=True, timeout=600)
+    assert pip.returncode == 0, pip.stdout[-2000:] + pip.stderr[-3000:]
+    code = ("import posecourse, torch\n"
+            "from posecourse.lectures import get_lecture\n"
+            "from posecourse.fit import make_data\n"
+            "from posecourse.shipped import shipped_checkpoint, checkpoint_path\n"
+            "lec = get_lecture('03_hourglass')\n"
+            "res = shipped_checkpoint(lec, make_data(lec, n_val=32))\n"
+            "print(posecourse.__file__)\n"
+            "print(checkpoint_path('03_hourglass'))\n"
+            "print(res['steps'], res['value'])\n")
+    run = subprocess.run([str(py), "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=600,
+                         env={k: v for k, v in os.environ.items() if k != "PYTHONPATH"})
+    assert run.returncode == 0, run.stderr[-3000:]
+    module, ckpt, result = run.stdout.strip().splitlines()[-3:]
+    assert module.startswith(str(env_dir)) and ckpt.startswith(str(env_dir)), (module, ckpt)
+    steps, value = result.split()
+    assert int(steps) == 2_200 and float(value) > 0.85

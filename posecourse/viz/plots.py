@@ -9,7 +9,7 @@ import numpy as np
 
 from ..skeletons import get_skeleton
 
-__all__ = ["to_numpy", "image_hwc", "limb_colors", "draw_pose", "show_heatmaps", "draw_paf"]
+__all__ = ["to_numpy", "image_hwc", "limb_colors", "draw_pose", "show_heatmaps", "draw_paf", "show_predictions"]
 
 LEFT, RIGHT, CENTER = "#e4572e", "#2e86de", "#f2c14e"
 
@@ -123,3 +123,25 @@ def draw_paf(ax, paf_xy, *, step=2, image=None, stride=1.0, scale=None, color="c
         ax.set_ylim(H * stride - 0.5, -0.5)
         ax.set_aspect("equal")
     return ax
+
+
+def show_predictions(pred, batch: dict, skeleton, n: int = 6, errors=None):
+    """Best ``n // 2`` and worst ``n - n // 2`` held-out images by mean joint error (person 0): prediction
+    ``(N, K, 2)`` in the left/right colours, ground truth dashed white. ``errors``: per-image errors ``(N,)``
+    (default :func:`posecourse.evaluation.per_image_error`). Returns the figure."""
+    import matplotlib.pyplot as plt
+    import torch
+
+    from ..evaluation import per_image_error
+
+    err = per_image_error(pred, batch) if errors is None else torch.as_tensor(errors)
+    order = torch.argsort(err)
+    pick = torch.cat([order[: n // 2], order.flip(0)[: n - n // 2]]).tolist()
+    fig, axes = plt.subplots(1, n, figsize=(2.1 * n, 2.5))
+    for rank, (ax, i) in enumerate(zip(np.atleast_1d(axes), pick)):
+        draw_pose(ax, batch["keypoints"][i, 0], skeleton, batch["visibility"][i, 0], image=batch["image"][i],
+                  color="white", linestyle="--", linewidth=1, markersize=2)
+        draw_pose(ax, pred[i], skeleton, batch["visibility"][i, 0] > 0)
+        ax.set_title(f"{'best' if rank < n // 2 else 'worst'}: {err[i]:.1f} px", fontsize=8)
+    plt.show()
+    return fig

@@ -1,0 +1,190 @@
+"""Codecs: one object per kind of training target, whose ``encode`` and ``decode`` share their parameters.
+
+A codec turns a batch's labels into what the loss compares with the model's output (``encode``) and
+the model's output back into poses in image pixels (``decode``), with the same sizes, strides and
+Gaussian widths both ways, so they can't drift apart. The paper-named functions they call live in
+:mod:`posecourse.targets` (``heatmap.encode``, ``paf.line_integral``, ``paf.assemble``, ...).
+
+=====================  ===========================  ======================================================
+codec                  ``encode(batch)`` -> loss kw  ``decode(output)``
+=====================  ===========================  ======================================================
+:class:`RegressionCodec`  ``N(y; b)`` (DeepPose)     ``N^{-1}``: ``(coords (N, K, 2), scores (N, K))``
+:class:`HeatmapCodec`  Gaussian belief maps          argmax + sub-pixel: ``(coords, scores)``
+:class:`PAFCodec`      belief maps + PAFs (OpenPose)  peaks + line integral + assembly: people per image
+=====================  ===========================  ======================================================
+
+``encode`` returns keyword arguments of the lecture's loss (:mod:`posecourse.losses`), so a training
+step is ``loss(outputs, **codec.encode(batch))`` for every family. ``decode_stages`` decodes every
+stage / stack of a multi-stage output (intermediate supervision makes each one a full prediction).
+A batch is a dict as from :func:`posecourse.data.collate`: ``keypoints (B, P, K, 2)`` image px,
+``visibility (B, P, K)``, ``image (B, 3, H, W)``.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from .geometry import denormalize, normalize
+from .skeletons import get_skeleton
+from .targets import heatmap, paf, regression
+
+__all__ = ["RegressionCodec", "HeatmapCodec", "PAFCodec"]
+
+
+def _stages(outputs) -> list:
+    """A model's output as a list over stages (a single tensor is one stage)."""
+    return list(outputs) if isinstance(outputs, (list, tuple)) else [outputs]
+
+
+def _size(value, name: str) -> tuple[int, int]:
+    h, w = (value, value) if isinstance(value, int) else tuple(value)
+    if not (isinstance(h, int) and isinstance(w, int) and h > 0 and w > 0):
+        raise ValueError(f"{name}: expected a positive int or (H, W), got {value!r}")
+    return h, w
+
+
+def _check_map(t: torch.Tensor, size: tuple[int, int], who: str) -> None:
+    if tuple(t.shape[-2:]) != size:
+        raise ValueError(f"{who}: the model's maps are {tuple(t.shape[-2:])}, the codec encodes {size} "
+                         "(build the codec with the model's output size)")
+
+
+@dataclass(frozen=True)
+class RegressionCodec:
+    """DeepPose's target: joints normalized by the person box, ``N(y; b) = (y - b_c) / (b_w, b_h)``.
+
+    The course's single-person images are crops around the person, so ``b`` is the whole image:
+    ``(x0, y0, w, h) = (-0.5, -0.5, W, H)`` (pixel centres at integers, the same convention as
+    :mod:`posecourse.geometry`), and ``N(y; b)`` lies in ``[-0.5, 0.5]`` inside the image.
+    """
+
+    input_size: tuple[int, int]  #: ``(H, W)`` of the model's input
+
+    def __post_init__(self):
+        object.__setattr__(self, "input_size", _size(self.input_size, "input_size"))
+
+    def box(self, n: int, device=None) -> torch.Tensor:
+        """The normalizing box of ``n`` images, ``(n, 4)`` as ``(x0, y0, w, h)``."""
+        return regression.image_box(self.input_size, n, device)
+
+    def encode(self, batch: dict) -> dict:
+        """``{"target": N(y; b) (B, K, 2), "visibility": (B, K)}`` of person 0 (kwargs of
+        :func:`posecourse.losses.coordinate_loss`)."""
+        kp = batch["keypoints"][:, 0]
+        return {"target": normalize(kp, self.box(kp.shape[0], kp.device)), "visibility": batch["visibility"][:, 0]}
+
+    def decode(self, outputs) -> tuple[torch.Tensor, torch.Tensor]:
+        """``N^{-1}``: normalized ``(B, K, 2)`` (or a cascade's list of them: the last) -> image px
+        ``(B, K, 2)`` and scores ``(B, K)`` (all 1: a regressor has no confidence)."""
+        return self.decode_stages(outputs)[-1]
+
+    def decode_stages(self, outputs) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        out = []
+        for norm in _stages(outputs):
+            norm = norm.float()
+            out.append((denormalize(norm, self.box(norm.shape[0], norm.device)), torch.ones(norm.shape[:2])))
+        return out
+
+
+@dataclass(frozen=True)
+class HeatmapCodec:
+    """Gaussian belief maps (CPM, Stacked Hourglass, HRNet) and their sub-pixel decoder.
+
+    ``encode`` places ``exp(-d^2 / 2 sigma^2)`` (``convention="hrnet"``) or ``exp(-d^2 / sigma^2)``
+    (``"cpm"``) at each joint, ``sigma`` in heatmap px, plus CPM's background map ``1 - max_j S_j``
+    as channel ``K`` (after the ``K`` joints) when ``background``. ``decode`` takes the argmax of each
+    joint map and refines it with ``method`` (see :func:`posecourse.targets.heatmap.decode`).
+    """
+
+    input_size: tuple[int, int]  #: ``(H, W)`` image px
+    heatmap_size: tuple[int, int]  #: ``(h, w)`` heatmap px
+    num_joints: int
+    sigma: float = 2.0
+    convention: str = "hrnet"
+    background: bool = False
+    method: str = "quarter"
+
+    def __post_init__(self):
+        object.__setattr__(self, "input_size", _size(self.input_size, "input_size"))
+        object.__setattr__(self, "heatmap_size", _size(self.heatmap_size, "heatmap_size"))
+        (H, W), (h, w) = self.input_size, self.heatmap_size
+        if H * w != W * h:
+            raise ValueError(f"heatmap_size: {self.heatmap_size} is not a uniform scaling of input_size {self.input_size}")
+
+    @property
+    def stride(self) -> float:
+        """Image px per heatmap px."""
+        return self.input_size[0] / self.heatmap_size[0]
+
+    def encode(self, batch: dict) -> dict:
+        """``{"target": (B, K[+1], h, w), "weight": (B, K[+1])}`` (kwargs of :func:`posecourse.losses.heatmap_loss`)."""
+        target, weight = heatmap.encode(batch["keypoints"], batch["visibility"], heatmap_size=self.heatmap_size,
+                                        stride=self.stride, sigma=self.sigma, convention=self.convention,
+                                        background=self.background)
+        return {"target": target, "weight": weight}
+
+    def decode(self, outputs, method: str | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Last stage ``(B, C, h, w)`` -> ``coords (B, K, 2)`` image px and ``scores (B, K)`` (the maxima)."""
+        return self.decode_stages(_stages(outputs)[-1:], method)[0]
+
+    def decode_stages(self, outputs, method: str | None = None) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        out = []
+        for hm in _stages(outputs):
+            _check_map(hm, self.heatmap_size, "HeatmapCodec.decode")
+            out.append(heatmap.decode(hm[:, :self.num_joints].float(), stride=self.stride, method=method or self.method))
+        return out
+
+
+@dataclass(frozen=True)
+class PAFCodec:
+    """OpenPose's targets: belief maps of every person's parts (with the background channel) and Part
+    Affinity Fields of the skeleton's limbs; ``decode`` = peaks + line integral + assembly into people.
+
+    ``limb_width`` is the PAF's half width ``sigma_l`` in heatmap px; ``sigma`` the belief maps' width.
+    """
+
+    input_size: tuple[int, int]
+    heatmap_size: tuple[int, int]
+    skeleton: str = "coco18"
+    sigma: float = 1.0
+    limb_width: float = 1.0
+    convention: str = "hrnet"
+
+    def __post_init__(self):
+        object.__setattr__(self, "input_size", _size(self.input_size, "input_size"))
+        object.__setattr__(self, "heatmap_size", _size(self.heatmap_size, "heatmap_size"))
+        get_skeleton(self.skeleton)  # a clear error for an unknown name
+
+    @property
+    def stride(self) -> float:
+        return self.input_size[0] / self.heatmap_size[0]
+
+    def encode(self, batch: dict) -> dict:
+        """Kwargs of :func:`posecourse.losses.openpose_loss`: ``heatmap_target (B, K + 1, h, w)``,
+        ``paf_target (B, 2L, h, w)`` and the masks ``W(p)`` (None: every synthetic person is annotated)."""
+        sk = get_skeleton(self.skeleton)
+        hm, _ = heatmap.encode(batch["keypoints"], batch["visibility"], heatmap_size=self.heatmap_size,
+                               stride=self.stride, sigma=self.sigma, convention=self.convention, background=True)
+        field = paf.encode(batch["keypoints"], batch["visibility"], sk.limbs, heatmap_size=self.heatmap_size,
+                           stride=self.stride, limb_width=self.limb_width)
+        return {"paf_target": field, "heatmap_target": hm, "paf_weight": None, "heatmap_weight": None}
+
+    def decode(self, outputs, **assemble_kw) -> list[np.ndarray]:
+        """The last stage's ``{"heatmaps", "paf"}`` of a batch -> one ``(P_i, K, 3)`` array (x, y image px,
+        score; score 0 for a missing part) per image."""
+        return self.decode_stages(_stages(outputs)[-1:], **assemble_kw)[0]
+
+    def decode_stages(self, outputs, **assemble_kw) -> list[list[np.ndarray]]:
+        sk = get_skeleton(self.skeleton)
+        out = []
+        for stage in _stages(outputs):
+            hm, field = stage["heatmaps"].float().cpu(), stage["paf"].float().cpu()
+            _check_map(hm, self.heatmap_size, "PAFCodec.decode")
+            people = []
+            for b in range(hm.shape[0]):
+                found = paf.assemble(hm[b], field[b], sk, stride=self.stride, **assemble_kw)
+                people.append(np.stack(found) if len(found) else np.zeros((0, sk.num_joints, 3)))
+            out.append(people)
+        return out

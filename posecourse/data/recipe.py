@@ -1,0 +1,86 @@
+"""A lecture's data: an endless seeded training stream and a fixed held-out set of synthetic images.
+
+Training images come from the generator seeded with ``seed`` (index ``i`` is image ``i``, so every
+step sees new images); the held-out images come from a *fixed* seed (:data:`VAL_SEED`) that training
+never uses, so metrics of different runs and of different lectures' models are comparable.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+
+from . import collate
+
+__all__ = ["DataRecipe", "Data", "VAL_SEED", "make_data"]
+
+VAL_SEED = 10_007  # the held-out stream; training seeds never reach it
+
+
+@dataclass(frozen=True)
+class DataRecipe:
+    """What the synthetic generator draws for a lecture.
+
+    ``skeleton``: the layout the model predicts; COCO-18 (OpenPose's, with a neck) is generated as
+    COCO-17 and converted. ``generator``: extra :class:`~posecourse.data.synthetic.SyntheticPoseDataset`
+    arguments (e.g. ``scale_range``). ``n_val``: held-out images.
+    """
+
+    image_size: int = 64
+    skeleton: str = "mpii16"
+    num_people: int | tuple[int, int] = 1
+    n_val: int = 256
+    generator: dict = field(default_factory=dict)
+
+    @property
+    def multi_person(self) -> bool:
+        return self.num_people != 1
+
+    @property
+    def source_skeleton(self) -> str:
+        return "coco17" if self.skeleton in ("coco17", "coco18") else self.skeleton
+
+
+@dataclass
+class Data:
+    """``train``: a DataLoader over the endless synthetic stream; ``val``: the collated held-out batch dict."""
+
+    train: torch.utils.data.DataLoader
+    val: dict
+    skeleton: str
+
+
+def _to_skeleton(batch: dict, skeleton: str) -> dict:
+    """Convert a collated batch's joints to ``skeleton`` (e.g. COCO-17 -> OpenPose's COCO-18)."""
+    from ..skeletons import convert_keypoints
+
+    if batch["skeleton"] == skeleton:
+        return batch
+    kp, vis = convert_keypoints(batch["keypoints"], batch["visibility"], batch["skeleton"], skeleton)
+    return {**batch, "keypoints": torch.as_tensor(kp, dtype=torch.float32),
+            "visibility": torch.as_tensor(vis, dtype=torch.float32), "skeleton": skeleton}
+
+
+class _Collate:
+    """``collate`` then convert to the recipe's skeleton (a class, not a lambda: DataLoader workers pickle it)."""
+
+    def __init__(self, skeleton: str):
+        self.skeleton = skeleton
+
+    def __call__(self, samples):
+        return _to_skeleton(collate(samples), self.skeleton)
+
+
+def make_data(recipe: DataRecipe, batch_size: int, seed: int = 0, n_val: int | None = None,
+              train_length: int = 10_000_000) -> Data:
+    """Training stream (seeded by ``seed``, batches of ``batch_size``) and held-out set (:data:`VAL_SEED`)."""
+    from .synthetic import SyntheticPoseDataset
+
+    kw = dict(image_size=recipe.image_size, num_people=recipe.num_people, skeleton=recipe.source_skeleton,
+              **recipe.generator)
+    train_set = SyntheticPoseDataset(train_length, seed=seed, **kw)
+    val_set = SyntheticPoseDataset(n_val or recipe.n_val, seed=VAL_SEED, **kw)
+    conv = _Collate(recipe.skeleton)
+    loader = torch.utils.data.DataLoader(train_set, batch_size=batch_size, shuffle=False, collate_fn=conv,
+                                         num_workers=0)
+    return Data(loader, conv([val_set[i] for i in range(len(val_set))]), recipe.skeleton)

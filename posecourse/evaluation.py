@@ -1,0 +1,206 @@
+"""Prediction and evaluation on held-out data: a model, its codec and its metric object.
+
+A lecture's metric is an object (:class:`PCK`, :class:`PCKh`, :class:`PDJ`, :class:`OKSAP`) called
+on what its codec decodes and the held-out batch::
+
+    prediction = lecture.codec.decode(predict(model, images))      # (coords, scores) or people
+    lecture.metric(prediction, batch)                              # {"metric", "value", ...}
+
+Single-person metrics compare person 0's joints ``(N, K, 2)``; OKS AP compares every person, with
+COCO's evaluation (exactly pycocotools' numbers, see :func:`posecourse.metrics.coco_keypoint_eval`).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from . import metrics
+from .skeletons import convert_keypoints, get_skeleton
+
+__all__ = ["PCK", "PCKh", "PDJ", "OKSAP", "predict", "evaluate", "evaluate_cascade", "predict_flip", "coco_format", "per_image_error"]
+
+
+def _person0(batch: dict):
+    return batch["keypoints"][:, 0], batch["visibility"][:, 0] > 0
+
+
+def _result(name: str, r) -> dict:
+    return {"metric": name, "value": float(r.mean), "per_joint": [float(v) for v in np.asarray(r.per_joint)]}
+
+
+@dataclass(frozen=True)
+class PCK:
+    """Percentage of Correct Keypoints: a joint is correct within ``alpha`` x the torso diameter (as CPM
+    reports on LSP and the course throughout). Called on ``(coords (N, K, 2), scores)`` and a batch."""
+
+    alpha: float = 0.2
+    skeleton: str = "mpii16"
+
+    @property
+    def name(self) -> str:
+        return f"PCK@{self.alpha}"
+
+    def __call__(self, prediction, batch: dict) -> dict:
+        gt, vis = _person0(batch)
+        return _result(self.name, metrics.pck(prediction[0], gt, vis, norm="torso", alpha=self.alpha,
+                                              skeleton=self.skeleton))
+
+
+@dataclass(frozen=True)
+class PCKh:
+    """PCK normalized by the head size (MPII). Synthetic people have no head box: the head size is the
+    upper-neck to head-top distance (see :func:`posecourse.metrics.pckh`)."""
+
+    alpha: float = 0.5
+    skeleton: str = "mpii16"
+
+    @property
+    def name(self) -> str:
+        return f"PCKh@{self.alpha}"
+
+    def __call__(self, prediction, batch: dict) -> dict:
+        gt, vis = _person0(batch)
+        return _result(self.name, metrics.pckh(prediction[0], gt, vis, alpha=self.alpha, skeleton=self.skeleton))
+
+
+@dataclass(frozen=True)
+class PDJ:
+    """DeepPose's Percentage of Detected Joints: within ``alpha`` x the torso diameter."""
+
+    alpha: float = 0.2
+    skeleton: str = "mpii16"
+
+    @property
+    def name(self) -> str:
+        return f"PDJ@{self.alpha}"
+
+    def __call__(self, prediction, batch: dict) -> dict:
+        gt, vis = _person0(batch)
+        return _result(self.name, metrics.pdj(prediction[0], gt, vis, alpha=self.alpha, skeleton=self.skeleton))
+
+
+@dataclass(frozen=True)
+class OKSAP:
+    """COCO's keypoint AP over OKS thresholds .50:.05:.95, on people per image (a list of ``(P_i, K, 3)``)."""
+
+    skeleton: str = "coco18"
+    name: str = "OKS AP"
+
+    def __call__(self, prediction, batch: dict) -> dict:
+        gt, dt = coco_format(batch, prediction, self.skeleton)
+        keys = ("AP", "AP50", "AP75", "APm", "APl", "AR", "AR50", "AR75", "ARm", "ARl")
+        stats = metrics.coco_keypoint_eval(gt, dt) if dt else {k: 0.0 for k in keys}
+        return {"metric": self.name, "value": float(max(stats["AP"], 0.0)), "stats": stats}
+
+
+def _cat(parts: list):
+    """Concatenate batched model outputs along the batch: tensors, lists over stages, dicts."""
+    first = parts[0]
+    if isinstance(first, torch.Tensor):
+        return torch.cat([p.float().cpu() for p in parts])
+    if isinstance(first, dict):
+        return {k: _cat([p[k] for p in parts]) for k in first}
+    return [_cat([p[i] for p in parts]) for i in range(len(first))]
+
+
+@torch.no_grad()
+def predict(model: torch.nn.Module, images: torch.Tensor, batch_size: int = 64):
+    """The model's raw output on ``images (N, 3, H, W)``, run in batches on the model's device and
+    gathered on the CPU in float32 (same structure as one call: a tensor, or a list over stages)."""
+    dev = next(model.parameters()).device
+    return _cat([model(images[i:i + batch_size].to(dev)) for i in range(0, len(images), batch_size)])
+
+
+def evaluate(model: torch.nn.Module, lecture, data) -> dict:
+    """The lecture's metric on ``data.val``; with several stages / stacks, ``per_stage`` values too."""
+    stages = lecture.codec.decode_stages(predict(model, data.val["image"]))
+    res = lecture.metric(stages[-1], data.val)
+    if len(stages) > 1:
+        res["per_stage"] = [lecture.metric(p, data.val)["value"] for p in stages]
+    return res
+
+
+@torch.no_grad()
+def predict_flip(model: torch.nn.Module, images: torch.Tensor, codec, skeleton: str, shift: float = 0.0,
+                 method: str | None = None, swap: bool = True) -> torch.Tensor:
+    """Flip-test keypoints ``(N, K, 2)``: average the heatmaps of the image and of its mirror image
+    (mirrored back, left/right channels swapped, shifted by ``shift`` heatmap px), then decode.
+
+    ``swap=False`` keeps the channels: right for the course's synthetic people, whose left/right cue
+    is a colour that a mirror does not swap (on real images always swap)."""
+    from .targets import heatmap
+
+    sk = get_skeleton(skeleton)
+    K = sk.num_joints
+    a, b = predict(model, images)[-1][:, :K], predict(model, images.flip(-1))[-1][:, :K]
+    hm = heatmap.flip_test(a, b, sk.flip_index if swap else np.arange(K), shift=shift)
+    return codec.decode(hm, method)[0]
+
+
+def per_image_error(pred: torch.Tensor, batch: dict) -> torch.Tensor:
+    """Mean pixel error over the labelled joints of person 0, per image ``(N,)`` (NaN-free)."""
+    gt, vis = _person0(batch)
+    d = (torch.as_tensor(pred, dtype=torch.float32) - gt).norm(dim=-1)
+    return (d * vis).sum(-1) / vis.sum(-1).clamp_min(1)
+
+
+def coco_format(batch: dict, people: list | None = None, skeleton: str = "coco18"):
+    """Ground truth of a collated multi-person batch (and optional predictions) as COCO dicts.
+
+    Joints are converted to COCO-17 (OpenPose's neck is dropped). GT ``area`` is the person box area
+    (the synthetic data have no segmentation masks); a detection's score is the mean score of its
+    found joints times the fraction of joints found.
+    """
+    kp, vis = batch["keypoints"], batch["visibility"]
+    if batch["skeleton"] != "coco17":
+        kp, vis = convert_keypoints(kp, vis, batch["skeleton"], "coco17")
+    kp, vis = np.asarray(kp, dtype=float), np.asarray(vis, dtype=float)
+    boxes = np.asarray(batch["boxes"], dtype=float)
+    images, anns = [], []
+    H, W = batch["image"].shape[-2:]
+    for i in range(kp.shape[0]):
+        images.append({"id": i + 1, "width": int(W), "height": int(H)})
+        for p in range(int(batch["num_people"][i])):
+            v = vis[i, p]
+            flat = np.concatenate([kp[i, p], v[:, None]], 1)
+            flat[v == 0] = 0
+            anns.append({"id": len(anns) + 1, "image_id": i + 1, "category_id": 1, "iscrowd": 0,
+                         "keypoints": flat.ravel().tolist(), "num_keypoints": int((v > 0).sum()),
+                         "bbox": boxes[i, p].tolist(), "area": float(boxes[i, p, 2] * boxes[i, p, 3])})
+    coco17 = get_skeleton("coco17")
+    gt = {"images": images, "annotations": anns, "categories": [{
+        "id": 1, "name": "person", "supercategory": "person", "keypoints": list(coco17.joints),
+        "skeleton": [list(limb) for limb in coco17.limbs]}]}
+    if people is None:
+        return gt
+    dt = []
+    for i, found in enumerate(people):
+        for person in found:
+            xy, s = person[:, :2], person[:, 2]
+            xy17, s17 = convert_keypoints(np.nan_to_num(xy)[None], s[None], skeleton, "coco17")
+            xy17, s17 = np.asarray(xy17)[0], np.asarray(s17)[0]
+            ok = s17 > 0
+            if not ok.any():
+                continue
+            flat = np.concatenate([xy17, np.where(ok, 1.0, 0.0)[:, None]], 1)
+            dt.append({"image_id": i + 1, "category_id": 1, "keypoints": flat.ravel().tolist(),
+                       "score": float(s17[ok].mean() * ok.mean())})
+    return gt, dt
+
+
+class _AllStages(torch.nn.Module):
+    """A DeepPose cascade whose output is every stage's estimate (a list of ``(B, K, 2)``)."""
+
+    def __init__(self, cascade):
+        super().__init__()
+        self.cascade = cascade
+
+    def forward(self, images):
+        return self.cascade.forward_stages(images)[0]
+
+
+def evaluate_cascade(cascade, lecture, data) -> dict:
+    """:func:`evaluate` of every stage of a DeepPose cascade (``per_stage``; ``value`` is the last)."""
+    return evaluate(_AllStages(cascade).eval(), lecture, data)

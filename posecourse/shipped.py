@@ -1,0 +1,66 @@
+"""The shipped checkpoints: each lecture's model trained longer, installed with the package.
+
+``posecourse/checkpoints/<lecture>.pt`` holds float32 weights and their metadata (steps, batch size,
+images, seed, seconds, held-out metric, torch version); ``<lecture>_32k.pt`` is the same run's snapshot
+after :data:`posecourse.lectures.COMPARE_IMAGES` training images, the common budget of lecture 5's
+comparison. They are package data, found through :mod:`importlib.resources`, so a ``pip install``ed
+course loads them as well as a source checkout. ``python -m posecourse_tools.checkpoints`` trains them.
+"""
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+
+import torch
+
+from .lectures import get_lecture
+from .utils import resolve_device
+
+__all__ = ["checkpoint_dir", "checkpoint_path", "load_trained", "checkpoint_meta", "shipped_checkpoint"]
+
+def checkpoint_dir() -> Path:
+    """The folder of the shipped checkpoints (inside the installed package; the checkpoint trainer
+    writes there by default)."""
+    return Path(str(resources.files("posecourse") / "checkpoints"))
+
+
+def checkpoint_path(lecture: str, images: int | None = None) -> Path:
+    """Path of ``lecture``'s shipped checkpoint, or of its snapshot after ``images`` training images."""
+    return checkpoint_dir() / get_lecture(lecture).checkpoint(images)
+
+
+def _read(path: Path, device) -> dict:
+    return torch.load(path, map_location=resolve_device(device), weights_only=True)
+
+
+def load_trained(lecture: str, device=None, images: int | None = None, with_meta: bool = False):
+    """The shipped model of ``lecture`` (with ``images``: its snapshot after that many training
+    images) on ``device`` (None: CUDA if present, else CPU), in eval mode; None if the file is absent.
+    ``with_meta=True``: ``(model, meta)`` (``(None, {})`` if absent) from one read of the file."""
+    lec = get_lecture(lecture)
+    path = checkpoint_path(lec.name, images)
+    if not path.exists():
+        return (None, {}) if with_meta else None
+    ck = _read(path, device)
+    model = lec.build_model()
+    model.load_state_dict(ck["model"])
+    model = model.to(resolve_device(device)).eval()
+    return (model, ck.get("meta", {})) if with_meta else model
+
+
+def checkpoint_meta(lecture: str, images: int | None = None) -> dict:
+    """The metadata saved with a shipped checkpoint; {} if the file is absent."""
+    path = checkpoint_path(lecture, images)
+    return _read(path, "cpu").get("meta", {}) if path.exists() else {}
+
+
+def shipped_checkpoint(lecture, data, device=None) -> dict | None:
+    """The lecture's shipped model evaluated like the live run: :func:`posecourse.evaluation.evaluate`'s
+    dict plus ``model``, ``steps``, ``images`` and ``train_seconds`` from its metadata; None if absent."""
+    from .evaluation import evaluate
+
+    model, meta = load_trained(lecture.name, device, with_meta=True)
+    if model is None:
+        return None
+    return {**evaluate(model, lecture, data), "model": model, "steps": int(meta.get("steps", 0)),
+            "images": int(meta.get("images", 0)), "train_seconds": float(meta.get("train_seconds", 0.0))}
