@@ -6,7 +6,11 @@ synthetic samples go through the same code. Geometry comes from :mod:`posecourse
 is resampled, keypoints and boxes are mapped with ``M``, keypoints that leave the image get
 visibility 0, and ``meta["affine"]`` (a ``(2, 3)`` tensor) accumulates the map from the
 original image's pixels to the current ones, so predictions can be taken back with
-:func:`posecourse.geometry.invert_affine`.
+:func:`posecourse.geometry.invert_affine`. A flip also swaps the left/right labels, so label ``k`` then
+sits on the mirror image of another physical joint: ``meta["source_joints"]`` (a ``(K,)`` long tensor,
+accumulated like the affine) says which original joint's point label ``k`` marks, and a prediction
+``p`` of label ``k`` is original joint ``source_joints[k]`` at ``invert_affine(affine) p``
+(:func:`posecourse.data.topdown.to_original` does both).
 
 Random transforms draw from the ``generator`` passed to ``__call__`` (a ``torch.Generator``);
 :class:`TransformedDataset` seeds one per index, so augmented sample ``i`` is reproducible.
@@ -18,8 +22,9 @@ from torch.utils.data import Dataset
 
 from ..geometry import (compose, crop_affine, expand_boxes, flip_images, flip_keypoints, flip_matrix, inside_image,
                         random_affine, warp_boxes, warp_images, warp_points)
+from ..skeletons import Skeleton, get_skeleton
 
-__all__ = ["apply_affine", "Compose", "CropToBox", "RandomAffine", "RandomFlip", "Resize", "TransformedDataset"]
+__all__ = ["layout", "apply_affine", "Compose", "CropToBox", "RandomAffine", "RandomFlip", "Resize", "TransformedDataset"]
 
 
 def _image_size(sample: dict) -> tuple[int, int]:
@@ -27,6 +32,19 @@ def _image_size(sample: dict) -> tuple[int, int]:
     if not isinstance(img, torch.Tensor) or img.dim() != 3:
         raise ValueError("sample: expected 'image' to be a (3, H, W) tensor")
     return int(img.shape[-2]), int(img.shape[-1])
+
+
+def layout(skeleton: str, joint_names=None) -> Skeleton:
+    """The :class:`~posecourse.skeletons.Skeleton` of a sample: a registered name, or (``"raw"``, as
+    CrowdPose's 14 joints) a layout built from ``meta["joint_names"]``, whose ``left_*``/``right_*``
+    names give the flip pairs. ``ValueError`` if neither is available."""
+    try:
+        return get_skeleton(skeleton)
+    except ValueError:
+        if not joint_names:
+            raise ValueError(f"skeleton {skeleton!r} is not a registered layout and the sample names no joints "
+                             "(meta['joint_names']), so left and right are unknown") from None
+        return Skeleton(name=str(skeleton), joints=tuple(joint_names), limbs=())
 
 
 def _with_affine(sample: dict, M: torch.Tensor) -> dict:
@@ -139,7 +157,8 @@ class RandomAffine:
 
 class RandomFlip:
     """Horizontal mirror with probability ``p``: image columns reversed, ``x' = W - 1 - x``, left/right joints
-    swapped (``Skeleton.flip_index``) so that labels keep naming the person's own side.
+    swapped (``Skeleton.flip_index``; an unregistered layout by its ``meta["joint_names"]``, see :func:`layout`)
+    so that labels keep naming the person's own side.
 
     Synthetic samples carry a left/right colour cue that a mirror puts on the wrong side, so they are
     refused (``ValueError``) unless ``allow_synthetic=True``.
@@ -159,12 +178,16 @@ class RandomFlip:
             return sample
         out = dict(sample)
         out["image"] = flip_images(sample["image"])
-        out["keypoints"], out["visibility"] = flip_keypoints(sample["keypoints"], sample["visibility"], W,
-                                                             sample["skeleton"])
+        skel = layout(sample["skeleton"], sample.get("meta", {}).get("joint_names"))
+        out["keypoints"], out["visibility"] = flip_keypoints(sample["keypoints"], sample["visibility"], W, skel)
         M = flip_matrix(W)
         boxes = torch.as_tensor(sample["boxes"], dtype=torch.float32)
         out["boxes"] = warp_boxes(boxes, M.expand(boxes.shape[0], 2, 3)) if boxes.shape[0] else boxes.clone()
-        out["meta"] = _with_affine(sample, M)
+        meta = _with_affine(sample, M)
+        perm = torch.as_tensor(skel.flip_index, dtype=torch.long)
+        prev = meta.get("source_joints")
+        meta["source_joints"] = perm if prev is None else torch.as_tensor(prev, dtype=torch.long)[perm]
+        out["meta"] = meta
         return out
 
     def __repr__(self) -> str:

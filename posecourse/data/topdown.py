@@ -1,0 +1,253 @@
+"""Top-down person crops from any real format: one sample per person box, at a fixed input size.
+
+The pipeline of the top-down papers (Hourglass, HRNet) on the course's geometry:
+
+1. the person box is grown by ``padding`` (1.25) and widened to the input's aspect ratio;
+2. training only: a random similarity about the crop centre (scale ``U(scale_range)``; rotation
+   ``U(-rot_deg, rot_deg)`` with probability ``rot_p``, as HRNet's 0.6), composed with the crop so
+   the image is resampled **once** from the original (no black corners where the photo has pixels);
+3. training only: a horizontal flip with probability ``flip_p`` that swaps left/right joints
+   (``Skeleton.flip_index``), so ``left_wrist`` still names the person's own left wrist.
+
+A sample is the dict of :mod:`posecourse.data` with ``P = 1``: ``image (3, H, W)``,
+``keypoints (1, K, 2)`` in crop pixels, ``visibility (1, K)`` (0 where a joint left the crop),
+``boxes (1, 4)`` (the person box in crop pixels), ``skeleton``; ``meta`` keeps the source's
+entries and adds ``affine`` (``(2, 3)``: original pixels -> crop pixels, flip included),
+``crop_box`` ``(4,)`` (the padded box in original pixels), ``flipped``, ``source_index`` and
+``person``, and after a flip ``source_joints`` (see :mod:`posecourse.data.transforms`).
+:func:`to_original` maps predictions back to the photo and its joint order.
+
+:func:`open_source` builds the per-person loader of a format from a dataset folder, so a command
+can say ``--data coco --data-root PATH``.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from torch.utils.data import Dataset
+
+from ..geometry import compose, crop_affine, expand_boxes, invert_affine, random_affine, warp_points
+from .transforms import RandomFlip, apply_affine, layout
+
+__all__ = ["TopDown", "to_original", "batch_to_original", "open_source", "skeleton_of", "FORMATS"]
+
+FORMATS = ("coco", "crowdpose", "mpii", "lsp", "flic")
+
+
+def _size(input_size) -> tuple[int, int]:
+    h, w = (input_size, input_size) if isinstance(input_size, int) else tuple(input_size)
+    if not (isinstance(h, int) and isinstance(w, int) and h > 0 and w > 0):
+        raise ValueError(f"input_size: expected an int or (H, W) of positive ints, got {input_size!r}")
+    return h, w
+
+
+class TopDown(Dataset):
+    """Person crops of ``source`` (a dataset of sample dicts), one per (sample, person) pair.
+
+    Args:
+        source: a dataset of :mod:`posecourse.data` samples. Per-person loaders (``P = 1``, e.g.
+            ``CocoKeypoints(per_person=True)``) are the fast case; with ``people_per_sample`` the
+            index covers several people per sample.
+        input_size: int or ``(H, W)`` of the crops (HRNet: ``(256, 192)``; Hourglass: 256).
+        padding: box growth factor before the aspect correction.
+        augment: draw the random scale/rotation/flip (training) or not (evaluation: crop only).
+        scale_range, rot_deg, rot_p, flip_p: the augmentation's ranges (HRNet COCO: scale factor
+            0.35, rotation 45 deg with probability 0.6, flip 0.5).
+        seed: augmentation of item ``i`` draws from a generator seeded with ``(seed, i, epoch)``
+            (:meth:`set_epoch` changes it per epoch), so every worker and every rank agrees.
+        people_per_sample: ``(N,)`` people count of each source sample when it is not 1.
+    """
+
+    def __init__(self, source, input_size=(256, 192), *, padding: float = 1.25, augment: bool = False,
+                 scale_range=(0.65, 1.35), rot_deg: float = 45.0, rot_p: float = 0.6, flip_p: float = 0.5,
+                 seed: int = 0, people_per_sample=None):
+        self.source = source
+        self.input_size = _size(input_size)
+        if not padding > 0:
+            raise ValueError(f"padding: expected a factor > 0, got {padding!r}")
+        for name, p in (("rot_p", rot_p), ("flip_p", flip_p)):
+            if not 0 <= p <= 1:
+                raise ValueError(f"{name}: expected a probability in [0, 1], got {p!r}")
+        random_affine(0, self.input_size, scale_range, rot_deg)  # validates the ranges
+        self.padding, self.augment = float(padding), bool(augment)
+        self.scale_range, self.rot_deg, self.rot_p, self.flip_p = tuple(scale_range), float(rot_deg), rot_p, flip_p
+        self.seed, self.epoch = int(seed), 0
+        self._flip = RandomFlip(p=flip_p)
+        if self.augment and flip_p > 0:
+            try:
+                layout(skeleton_of(source), getattr(source, "joint_names", None))
+            except ValueError as e:
+                raise ValueError(f"source: a flip cannot swap left/right joints: {e} (or pass flip_p=0)") from None
+        if people_per_sample is None:
+            self._items = [(i, 0) for i in range(len(source))]
+        else:
+            counts = [int(c) for c in people_per_sample]
+            if len(counts) != len(source):
+                raise ValueError(f"people_per_sample: {len(counts)} counts for {len(source)} source samples")
+            self._items = [(i, p) for i, c in enumerate(counts) for p in range(c)]
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def set_epoch(self, epoch: int) -> None:
+        """New augmentation draws for every item from this epoch on."""
+        self.epoch = int(epoch)
+
+    def crop_matrix(self, box, generator: torch.Generator | None = None) -> torch.Tensor:
+        """The ``(2, 3)`` original -> crop affine for a person ``box (4,)``: padded crop, then (if
+        ``augment``) the random scale/rotation about the crop centre. Flips are applied afterwards."""
+        H, W = self.input_size
+        crop_box = expand_boxes(torch.as_tensor(box, dtype=torch.float32), self.padding, aspect=W / H)
+        M = crop_affine(crop_box, (H, W))
+        if self.augment:
+            rotate = float(torch.rand((), generator=generator)) < self.rot_p
+            A = random_affine(1, (H, W), self.scale_range, self.rot_deg if rotate else 0.0, generator=generator)[0]
+            M = compose(A, M)
+        return M
+
+    def __getitem__(self, index: int) -> dict:
+        if not -len(self) <= index < len(self):
+            raise IndexError(f"index {index} out of range for {len(self)} person crops")
+        index = int(index) % len(self)
+        src_i, person = self._items[index]
+        sample = self.source[src_i]
+        P = int(sample["keypoints"].shape[0])
+        if not person < P:
+            raise ValueError(f"source sample {src_i}: has {P} people, the index expects person {person}")
+        one = {**sample, "keypoints": sample["keypoints"][person:person + 1],
+               "visibility": sample["visibility"][person:person + 1], "boxes": sample["boxes"][person:person + 1]}
+        box = one["boxes"][0]
+        if not (torch.isfinite(box).all() and box[2] > 0 and box[3] > 0):
+            where = sample.get("meta", {}).get("file_name", f"source sample {src_i}")
+            raise ValueError(f"{where}: person {person} has no usable box {box.tolist()} (w, h must be > 0)")
+        g = torch.Generator().manual_seed((self.seed * 1_000_003 + index) * 1_009 + self.epoch)
+        out = apply_affine(one, self.crop_matrix(box, g), self.input_size)
+        flipped = False
+        if self.augment and self.flip_p > 0:
+            unflipped = out
+            out = self._flip(out, g)  # RandomFlip returns its input unchanged when it does not flip
+            flipped = out is not unflipped
+        H, W = self.input_size
+        meta = dict(out["meta"])
+        meta.setdefault("source_joints", torch.arange(out["keypoints"].shape[1]))
+        meta.update(index=index, source_index=src_i, person=person, flipped=flipped,
+                    crop_box=expand_boxes(box, self.padding, aspect=W / H))
+        out["meta"] = meta
+        return out
+
+    def __repr__(self) -> str:
+        return (f"TopDown({len(self)} crops of {type(self.source).__name__}, input_size={self.input_size}, "
+                f"augment={self.augment})")
+
+
+def to_original(coords, affines, source_joints=None) -> torch.Tensor:
+    """Crop-pixel predictions back to the photo.
+
+    Args:
+        coords: ``(B, K, 2)`` predictions in crop pixels, joint ``k`` = label ``k`` of the crop.
+        affines: ``(B, 2, 3)``, the samples' ``meta["affine"]`` stacked.
+        source_joints: ``(B, K)`` long, the samples' ``meta["source_joints"]`` (``None``: no flips). A
+            flipped crop's label ``k`` marks the mirror image of original joint ``source_joints[k]``
+            (its left wrist is the photo's right wrist), so the labels are put back in place too.
+    Returns:
+        ``(B, K, 2)`` original pixels in the original joint order.
+    """
+    A = torch.as_tensor(affines, dtype=torch.float32)
+    c = torch.as_tensor(coords, dtype=torch.float32)
+    if A.dim() != 3 or A.shape[1:] != (2, 3) or c.dim() != 3 or c.shape[0] != A.shape[0] or c.shape[-1] != 2:
+        raise ValueError(f"to_original: expected coords (B, K, 2) and affines (B, 2, 3), got {tuple(c.shape)} "
+                         f"and {tuple(A.shape)}")
+    back = warp_points(c, invert_affine(A).to(c))
+    if source_joints is None:
+        return back
+    src = torch.as_tensor(source_joints, dtype=torch.long, device=back.device)
+    if src.shape != back.shape[:2]:
+        raise ValueError(f"source_joints: expected shape {tuple(back.shape[:2])}, got {tuple(src.shape)}")
+    return torch.empty_like(back).scatter_(1, src[..., None].expand_as(back), back)
+
+
+def batch_to_original(coords, batch: dict) -> torch.Tensor:
+    """:func:`to_original` with the affines and joint orders of a collated batch of crops (``batch["meta"]``)."""
+    metas = batch["meta"]
+    K = coords.shape[1]
+    affines = torch.stack([torch.as_tensor(m["affine"], dtype=torch.float32).cpu() for m in metas])
+    src = torch.stack([torch.as_tensor(m.get("source_joints", torch.arange(K)), dtype=torch.long).cpu() for m in metas])
+    return to_original(torch.as_tensor(coords).cpu(), affines, src)
+
+
+# --------------------------------------------------------------------------- dataset folders
+def _one(root: Path, patterns, what: str, exclude=("_det_", "results")) -> Path:
+    found = sorted({p for pat in patterns for p in root.glob(pat) if not any(x in p.name for x in exclude)})
+    if len(found) != 1:
+        names = ", ".join(str(p.relative_to(root)) for p in found) or "none"
+        raise ValueError(f"{root}: expected one {what} ({' or '.join(patterns)}), found {names}; "
+                         "pass the file explicitly (ann_file=..., --ann)")
+    return found[0]
+
+
+def _image_dir(root: Path, first_file: str | None, ann_file: Path) -> Path:
+    stem = ann_file.stem.split("_")[-1]  # person_keypoints_val2017 -> val2017
+    for d in (root / "images" / stem, root / stem, root / "images", root):
+        if first_file is None or (d / first_file).is_file():
+            return d
+    raise ValueError(f"{root}: no folder holds {first_file!r} (looked in images/{stem}, {stem}, images, .); "
+                     "pass img_dir=... (--img-dir)")
+
+
+def open_source(fmt: str, root, ann_file=None, img_dir=None):
+    """The per-person loader of a dataset folder (one sample per annotated person, ``P = 1``).
+
+    ``fmt``: ``"coco"`` / ``"crowdpose"`` (a keypoint JSON, ``annotations/`` or the folder itself),
+    ``"mpii"`` (the HRNet JSON or the release ``.mat``), ``"lsp"`` (``joints.mat``), ``"flic"``
+    (``examples.mat``); images in ``images/<split>``, ``<split>``, ``images`` or the folder itself.
+    People with no labelled joint are dropped (COCO, CrowdPose).
+    """
+    if fmt not in FORMATS:
+        raise ValueError(f"data: unknown format {fmt!r}; choose one of {FORMATS}")
+    root = Path(root)
+    if not root.is_dir():
+        raise FileNotFoundError(f"data root {root} is not a folder")
+    if fmt in ("coco", "crowdpose"):
+        ann = Path(ann_file) if ann_file else _one(root, ("*.json", "annotations/*.json"), "keypoint JSON")
+        if fmt == "crowdpose":
+            from .crowdpose import CrowdPoseKeypoints as Loader
+        else:
+            from .coco import CocoKeypoints as Loader
+        import json
+
+        with open(ann, encoding="utf-8") as f:
+            first = (json.load(f).get("images") or [{}])[0].get("file_name")
+        return Loader(ann, Path(img_dir) if img_dir else _image_dir(root, first, ann), per_person=True,
+                      min_keypoints=1)
+    if fmt == "mpii":
+        ann = Path(ann_file) if ann_file else _one(root, ("*.json", "*.mat", "annotations/*.json", "annot/*.mat"),
+                                                    "MPII annotation file")
+        if ann.suffix == ".mat":
+            from .mpii import MpiiMat
+
+            images = Path(img_dir) if img_dir else (root / "images" if (root / "images").is_dir() else root)
+            return MpiiMat(ann, images, per_person=True)
+        from .mpii import MpiiJson
+        import json
+
+        with open(ann, encoding="utf-8") as f:
+            data = json.load(f)
+        first = data[0].get("image") if isinstance(data, list) and data and isinstance(data[0], dict) else None
+        return MpiiJson(ann, Path(img_dir) if img_dir else _image_dir(root, first, ann))
+    mat = Path(ann_file) if ann_file else _one(root, ("joints.mat",) if fmt == "lsp" else ("examples.mat",),
+                                               f"{fmt.upper()} annotation file")
+    images = Path(img_dir) if img_dir else (root / "images" if (root / "images").is_dir() else root)
+    if fmt == "lsp":
+        from .lsp import LspJoints
+
+        return LspJoints(mat, images)
+    from .flic import FlicExamples
+
+    return FlicExamples(mat, images)
+
+
+def skeleton_of(source) -> str:
+    """The layout name of a source's samples (its ``skeleton`` attribute, else its first sample's)."""
+    name = getattr(source, "skeleton", None)
+    return name if isinstance(name, str) else source[0]["skeleton"]
