@@ -61,6 +61,9 @@ def test_hrnet_branches_and_exchange_units():
     head = arch.block("final_layer")
     assert (head.channels, *head.resolution) == tuple(out.shape[1:])
     assert arch.extras["parameters"] == sum(p.numel() for p in model.parameters())
+    model.train()
+    describe(model, (64, 64))
+    assert model.training  # describe() leaves the model's mode alone
 
 
 def test_hrnet_w32_paper_config_on_meta():
@@ -108,6 +111,10 @@ def test_hourglass_8_paper_config_on_meta():
     assert len(arch.of_type("head")) == 8 and len(arch.of_type("skip")) == 8 * 4
     assert {arch.block(n).resolution for n in arch.extras["heads"]} == {(64, 64)}
     assert arch.extras["parameters"] == OFFICIAL_PARAMS["hourglass_8"]
+    fig = draw_architecture(arch, max_stage=2)  # the stem and the first two stacks
+    shown = [b for b in arch.blocks if b.stage <= 2]
+    assert sum(isinstance(p, FancyBboxPatch) for p in fig.axes[0].patches) == len(shown) < len(arch.blocks)
+    assert "2 of 8 shown" in fig.axes[0].get_title()
 
 
 def test_cpm_stage_inputs_and_receptive_field():

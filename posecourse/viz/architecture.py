@@ -181,11 +181,11 @@ def _layers(b: _Builder, seq: nn.Sequential, prefix: str, col, row=None, stage=0
     return names
 
 
-def draw_architecture(arch: Architecture, ax=None, title: str | None = None):
-    """Draw ``arch`` with matplotlib (see :func:`.architecture_figure.draw_architecture`)."""
+def draw_architecture(arch: Architecture, ax=None, title: str | None = None, max_stage: int | None = None):
+    """Draw ``arch`` with matplotlib; returns the ``Figure`` (see :func:`.architecture_figure.draw_architecture`)."""
     from .architecture_figure import draw_architecture as draw
 
-    return draw(arch, ax=ax, title=title)
+    return draw(arch, ax=ax, title=title, max_stage=max_stage)
 
 
 def describe(model: nn.Module, input_size=TINY_SIZE) -> Architecture:

@@ -40,13 +40,32 @@ def _rf_panel(ax, arch) -> None:
     ax.tick_params(labelsize=7)
 
 
-def draw_architecture(arch, ax=None, title: str | None = None):
+def _first_stages(arch, max_stage: int):
+    """``arch`` restricted to the blocks of stages ``<= max_stage`` (0: stem) and the paths between them."""
+    import dataclasses
+
+    blocks = [b for b in arch.blocks if b.stage <= max_stage]
+    keep = {b.name for b in blocks}
+    paths = [p for p in arch.paths if p.src in keep and p.dst in keep]
+    rows = {b.row for b in blocks}
+    labels = {r: t for r, t in arch.row_labels.items() if r in rows}
+    return dataclasses.replace(arch, blocks=blocks, paths=paths, row_labels=labels)
+
+
+def draw_architecture(arch, ax=None, title: str | None = None, max_stage: int | None = None):
     """Draw ``arch`` into ``ax`` (or a new figure sized to it; for a CPM with a receptive-field panel
     beside it). Returns the ``Figure``. Block boxes are ``ax.patches`` in ``arch.blocks`` order,
-    followed by one arrow per path (in ``arch.paths`` order)."""
+    followed by one arrow per path (in ``arch.paths`` order). ``max_stage``: draw only the stem and
+    stages (stacks, cascade stages) up to this one, e.g. 2 of the paper's 8 hourglasses."""
     import matplotlib.pyplot as plt
     from matplotlib.lines import Line2D
     from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
+
+    shown = ""
+    if max_stage is not None:
+        last = max(b.stage for b in arch.blocks)
+        if max_stage < last:
+            arch, shown = _first_stages(arch, max_stage), f" (stages up to {max_stage} of {last} shown)"
 
     ncols = int(max(b.col for b in arch.blocks)) + 1
     nrows = int(max(b.row for b in arch.blocks)) + 1
@@ -90,5 +109,5 @@ def draw_architecture(arch, ax=None, title: str | None = None):
     ax.set_axis_off()
     params = arch.extras.get("parameters")
     ax.set_title(title or f"{arch.family}: input {arch.input_size[0]}x{arch.input_size[1]}"
-                 + (f", {params / 1e6:.2f} M parameters" if params else ""), fontsize=9)
+                 + (f", {params / 1e6:.2f} M parameters" if params else "") + shown, fontsize=9)
     return fig

@@ -189,7 +189,8 @@ def hrnet_viewer(model, image: torch.Tensor, title: str = "HRNet's exchange unit
     n_out = max(len(u.fuse_layers) for u in units)
     h = shapes[0].shape[-2]
     ks = [(f"Y_{k + 1} ({h // 2 ** k}x{h // 2 ** k})", k) for k in range(n_out)]
-    channels = [("largest variance", "max_var"), ("channel mean", "mean")] + [(f"channel {c}", c) for c in range(8)]
+    n_chan = min(8, shapes[0].shape[0])  # X_1 is the narrowest branch: these channels exist at every k
+    channels = [("largest variance", "max_var"), ("channel mean", "mean")] + [(f"channel {c}", c) for c in range(n_chan)]
     controls = {"unit": slider("unit", 0, len(units) - 1, 0), "k": dropdown("output k", ks),
                 "channel": dropdown("channel", channels)}
 
