@@ -60,6 +60,7 @@ def draw_architecture(arch, ax=None, title: str | None = None, max_stage: int | 
     import matplotlib.pyplot as plt
     from matplotlib.lines import Line2D
     from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
+    from matplotlib.path import Path as MplPath
 
     shown = ""
     if max_stage is not None:
@@ -93,9 +94,15 @@ def draw_architecture(arch, ax=None, title: str | None = None, max_stage: int | 
         a, c = arch.block(path.src), arch.block(path.dst)
         if path.kind in ("skip", "cascade") and a.row != c.row:
             rad = 0.0  # only the long same-row arrows need to bow around the boxes between them
+        style = dict(arrowstyle="-|>", mutation_scale=7, color=color, linestyle=ls, lw=0.8, zorder=1)
+        if c.col < a.col and c.row > a.row:  # back to the left and down (CPM: b_{t-1} -> stage t): through the row gap
+            ya, yc = -a.row * DY - H / 2, -c.row * DY + H / 2
+            ym = ya - (DY - H) / 2
+            verts = [(a.col * DX, ya), (a.col * DX, ym), (c.col * DX, ym), (c.col * DX, yc)]
+            ax.add_patch(FancyArrowPatch(path=MplPath(verts, [MplPath.MOVETO] + [MplPath.LINETO] * 3), **style))
+            continue
         ax.add_patch(FancyArrowPatch((a.col * DX, -a.row * DY), (c.col * DX, -c.row * DY), patchA=patches[path.src],
-                                     patchB=patches[path.dst], arrowstyle="-|>", mutation_scale=7, color=color,
-                                     linestyle=ls, lw=0.8, connectionstyle=f"arc3,rad={rad}", zorder=1))
+                                     patchB=patches[path.dst], connectionstyle=f"arc3,rad={rad}", **style))
     for row, text in arch.row_labels.items():
         ax.text(-0.6 * DX, -row * DY, text, ha="right", va="center", fontsize=7, style="italic")
     kinds = list(dict.fromkeys(p.kind for p in arch.paths))
