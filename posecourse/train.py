@@ -259,3 +259,7 @@ def train(model: nn.Module, loader, loss_fn: Callable[[Any, Any], torch.Tensor],
     if world > 1:
         dist.barrier()
     return history
+
+
+if __name__ == "__main__":
+    from .command import main; raise SystemExit(main())

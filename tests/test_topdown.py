@@ -48,7 +48,8 @@ def test_crop_is_a_course_sample(sources):
         assert K == {"coco": 17, "mpii": 16, "crowdpose": 14}[fmt]
         assert s["image"].shape == (3, 64, 48) and s["image"].dtype == torch.float32
         assert s["keypoints"].shape == (1, K, 2) and s["visibility"].shape == (1, K) and s["boxes"].shape == (1, 4)
-        assert {"affine", "source_joints", "crop_box", "flipped", "source_index", "person"} <= set(s["meta"])
+        assert {"affine", "source_joints", "crop_box", "flipped", "source_index", "person", "original_keypoints",
+                "original_visibility"} <= set(s["meta"])
         batch = collate([td[i] for i in range(min(4, len(td)))])
         assert batch["image"].shape[0] == min(4, len(td)) and batch["keypoints"].shape[1] == 1
 

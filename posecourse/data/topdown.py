@@ -14,7 +14,9 @@ A sample is the dict of :mod:`posecourse.data` with ``P = 1``: ``image (3, H, W)
 ``boxes (1, 4)`` (the person box in crop pixels), ``skeleton``; ``meta`` keeps the source's
 entries and adds ``affine`` (``(2, 3)``: original pixels -> crop pixels, flip included),
 ``crop_box`` ``(4,)`` (the padded box in original pixels), ``flipped``, ``source_index`` and
-``person``, and after a flip ``source_joints`` (see :mod:`posecourse.data.transforms`).
+``person``, ``original_keypoints (K, 2)`` / ``original_visibility (K,)`` (the annotation, for scoring in
+the photo's pixels) and ``source_joints (K,)`` (which original joint label ``k`` marks: a flip swaps
+them, see :mod:`posecourse.data.transforms`).
 :func:`to_original` maps predictions back to the photo and its joint order.
 
 :func:`open_source` builds the per-person loader of a format from a dataset folder, so a command
@@ -132,7 +134,8 @@ class TopDown(Dataset):
         meta = dict(out["meta"])
         meta.setdefault("source_joints", torch.arange(out["keypoints"].shape[1]))
         meta.update(index=index, source_index=src_i, person=person, flipped=flipped,
-                    crop_box=expand_boxes(box, self.padding, aspect=W / H))
+                    crop_box=expand_boxes(box, self.padding, aspect=W / H),
+                    original_keypoints=one["keypoints"][0].clone(), original_visibility=one["visibility"][0].clone())
         out["meta"] = meta
         return out
 

@@ -1,0 +1,248 @@
+"""The training / evaluation command: any lecture, any data, one process or many (``torchrun``).
+
+::
+
+    python -m posecourse.train --lecture 03_hourglass --data coco --data-root PATH --steps N --out DIR
+    torchrun --nproc_per_node=K -m posecourse.train --lecture 05_hrnet --data synthetic --steps N --out DIR
+
+``--data synthetic`` is the lecture's own synthetic stream; ``coco``, ``crowdpose``, ``mpii``, ``lsp``,
+``flic`` read a dataset folder (:func:`posecourse.data.topdown.open_source`) as top-down person crops
+(:class:`~posecourse.data.topdown.TopDown`: box crop, random scale/rotation, flips that swap left/right).
+``--batch-size`` is the **global** batch: with ``K`` processes each takes ``batch / K`` images per step
+from its share of a :class:`~torch.utils.data.DistributedSampler` (gloo on CPU, NCCL on CUDA), so one
+process and ``K`` processes see the same images per step. ``--preset paper`` swaps in the paper-size
+model at the paper's input size. ``--weights PATH`` evaluates given weights (an official checkpoint,
+see :func:`posecourse.models.load_official`, or one this command wrote) instead of training.
+
+Writes ``DIR/checkpoint.pt`` (``torch.load(weights_only=True)`` reads it; with the run's settings in
+``"command"``) and ``DIR/metrics.json``: the loss per step averaged over the processes (the global
+batch's loss), the sample split check (``samples``: images seen in the first epoch, duplicates across
+processes), and the lecture's metric after training (held-out synthetic images, or the real crops mapped
+back to the photo's pixels; ``eval_on`` says which).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import torch
+from torch.utils.data import DataLoader, DistributedSampler
+
+__all__ = ["main", "parse_args", "PRESETS", "EpochSampler"]
+
+REAL = ("coco", "crowdpose", "mpii", "lsp", "flic")
+#: ``--preset paper``: the paper-size model and its input size ``(H, W)`` (HRNet: its COCO 256 x 192 config)
+PRESETS = {"01_deeppose": ("deeppose_alexnet", (220, 220)), "02_cpm": ("cpm", (368, 368)),
+           "03_hourglass": ("hourglass_8", (256, 256)), "04_openpose": ("openpose_vgg19", (368, 368)),
+           "05_hrnet": ("hrnet_w32", (256, 192))}
+AMP = {"auto": "auto", "off": False, "on": True, "bf16": "bf16", "fp16": "fp16"}
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m posecourse.train", description=__doc__.split("\n\n")[0])
+    p.add_argument("--lecture", required=True, help="a lecture name or unique prefix, e.g. 03_hourglass or 03")
+    p.add_argument("--data", default="synthetic", choices=("synthetic",) + REAL)
+    p.add_argument("--data-root", type=Path, help="the dataset folder (real data)")
+    p.add_argument("--ann", type=Path, help="annotation file, if the folder holds several")
+    p.add_argument("--img-dir", type=Path, help="image folder, if not found beside the annotations")
+    p.add_argument("--eval-ann", type=Path, help="held-out annotations of the same format (default: the training "
+                   "annotations, un-augmented)")
+    p.add_argument("--steps", type=int, default=None, help="optimizer steps (default: the lecture's)")
+    p.add_argument("--batch-size", type=int, default=None, help="global batch, split over the processes")
+    p.add_argument("--lr", type=float, default=None)
+    p.add_argument("--preset", choices=("course", "paper"), default="course")
+    p.add_argument("--input-size", type=int, nargs="+", help="H [W] of the crops (default: the lecture's/preset's)")
+    p.add_argument("--out", type=Path, required=True, help="folder for checkpoint.pt and metrics.json")
+    p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
+    p.add_argument("--weights", type=Path, help="evaluate these weights (no training)")
+    p.add_argument("--flip-test", action="store_true", help="average with the mirrored image (on with --weights)")
+    p.add_argument("--device", default=None, help="auto (CUDA if present, else CPU), cpu, cuda, cuda:N")
+    p.add_argument("--amp", choices=tuple(AMP), default="auto")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--workers", type=int, default=0, help="DataLoader worker processes per training process")
+    p.add_argument("--val-size", type=int, default=None, help="held-out synthetic images (default: the lecture's)")
+    p.add_argument("--no-progress", action="store_true")
+    args = p.parse_args(argv)
+    for name in ("steps", "batch_size", "val_size"):
+        v = getattr(args, name)
+        if v is not None and v < (0 if name == "steps" else 1):
+            p.error(f"--{name.replace('_', '-')}: expected a positive number, got {v}")
+    if args.data in REAL and args.data_root is None:
+        p.error(f"--data {args.data} needs --data-root (the dataset folder)")
+    if args.weights is not None and args.resume:
+        p.error("--weights evaluates given weights; it cannot be combined with --resume")
+    return args
+
+
+class EpochSampler(DistributedSampler):
+    """A ``DistributedSampler`` that also tells the dataset the epoch (``set_epoch``), so seeded
+    augmentation (:class:`~posecourse.data.topdown.TopDown`) draws anew every epoch on every rank alike.
+    ``drop_last=True``: the ``n % world`` left-over images are skipped, never repeated on another rank."""
+
+    def __init__(self, dataset, num_replicas: int, rank: int, seed: int):
+        super().__init__(dataset, num_replicas=num_replicas, rank=rank, shuffle=True, seed=seed, drop_last=True)
+
+    def set_epoch(self, epoch: int) -> None:
+        super().set_epoch(epoch)
+        if hasattr(self.dataset, "set_epoch"):
+            self.dataset.set_epoch(epoch)
+
+
+class _Seen:
+    """The loss function, noting which samples (``meta["index"]``) this process trains on in its first epoch."""
+
+    def __init__(self, loss_fn, sampler: EpochSampler):
+        self.loss_fn, self.sampler, self.first_epoch, self.seen = loss_fn, sampler, None, []
+
+    def __call__(self, outputs, batch):
+        if self.first_epoch is None:
+            self.first_epoch = self.sampler.epoch
+        if self.sampler.epoch == self.first_epoch:
+            self.seen.extend(int(m["index"]) for m in batch["meta"])
+        return self.loss_fn(outputs, batch)
+
+
+def _world() -> tuple[int, int]:
+    return int(os.environ.get("RANK", "0")), int(os.environ.get("WORLD_SIZE", "1"))
+
+
+def _setup(args):
+    """The lecture record adapted to the data and preset: ``(lecture, skeleton, input_size)``."""
+    from .lectures import get_lecture
+
+    lec = get_lecture(args.lecture)
+    size = (lec.data.image_size, lec.data.image_size)
+    if args.preset == "paper":
+        model, size = PRESETS[lec.name]
+        lec = lec.replace(model=model)
+    if args.input_size:
+        if len(args.input_size) > 2:
+            raise ValueError(f"--input-size: expected H or H W, got {args.input_size}")
+        size = (args.input_size[0], args.input_size[-1])
+    if args.data in REAL and lec.data.multi_person:
+        raise ValueError(f"--lecture {lec.name}: bottom-up (multi-person) training on real images is not built yet; "
+                         "the real-data pipeline crops one person per sample (top-down lectures 01, 02, 03, 05)")
+    return lec, size
+
+
+def _codec(lec, model, size, num_joints):
+    """The lecture's codec at this input size and joint count (heatmap size from a dry run of the model)."""
+    from .codecs import HeatmapCodec, RegressionCodec
+
+    if isinstance(lec.codec, RegressionCodec):
+        return RegressionCodec(input_size=size)
+    if isinstance(lec.codec, HeatmapCodec):
+        was = model.training
+        with torch.no_grad():
+            out = model.eval()(torch.zeros(1, 3, *size, device=next(model.parameters()).device))
+        model.train(was)
+        out = out[-1] if isinstance(out, (list, tuple)) else out
+        return replace(lec.codec, input_size=size, heatmap_size=tuple(out.shape[-2:]), num_joints=num_joints)
+    if tuple(lec.codec.input_size) != tuple(size):
+        raise ValueError(f"--input-size: {lec.name}'s codec is built for {lec.codec.input_size}")
+    return lec.codec
+
+
+def _data(args, lec, size, steps, batch, rank, world):
+    """``(train dataset, collate, eval)`` where eval is a held-out synthetic batch or a TopDown dataset."""
+    from .data import collate
+    from .data.recipe import make_data
+    from .data.topdown import TopDown, open_source
+
+    if args.data == "synthetic":
+        d = make_data(lec.data, batch, seed=args.seed, train_length=max(steps, 1) * batch,
+                      n_val=(args.val_size or lec.data.n_val) if rank == 0 else 1)
+        return d.train.dataset, d.train.collate_fn, d.val
+    source = open_source(args.data, args.data_root, args.ann, args.img_dir)
+    train_set = TopDown(source, size, augment=True, seed=args.seed)
+    held = open_source(args.data, args.data_root, args.eval_ann, args.img_dir) if args.eval_ann else source
+    return train_set, collate, TopDown(held, size, augment=False)
+
+
+def _skeleton(dataset_or_batch):
+    from .data.topdown import skeleton_of
+    from .data.transforms import layout
+
+    if isinstance(dataset_or_batch, dict):
+        return layout(dataset_or_batch["skeleton"])
+    src = getattr(dataset_or_batch, "source", dataset_or_batch)
+    return layout(skeleton_of(src), getattr(src, "joint_names", None))
+
+
+def _load_weights(model, path: Path):
+    """A checkpoint of this command / :func:`posecourse.train.train` (``{"model": ...}``), else an official one."""
+    from .models import load_official
+
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    if isinstance(state, dict) and isinstance(state.get("model"), dict):
+        model.load_state_dict(state["model"])
+    else:
+        load_official(model, state)
+    return model
+
+
+def main(argv=None) -> int:
+    from . import realeval
+    from .fit import loss_function
+    from .train import train
+
+    args = parse_args(argv)
+    rank, world = _world()
+    lec, size = _setup(args)
+    steps = 0 if args.weights is not None else (lec.steps if args.steps is None else args.steps)
+    batch = args.batch_size or lec.batch_size
+    if batch % world:
+        raise ValueError(f"--batch-size {batch} is the global batch; it must divide by the {world} processes")
+    args.out.mkdir(parents=True, exist_ok=True)
+    ckpt = args.out / "checkpoint.pt"
+    if steps and ckpt.exists() and not args.resume:
+        raise ValueError(f"{ckpt} exists: pass --resume to continue it, or choose another --out")
+    if args.resume and not ckpt.is_file():
+        raise ValueError(f"--resume: no checkpoint at {ckpt}")
+
+    train_set, collate_fn, held = _data(args, lec, size, steps, batch, rank, world)
+    skel = _skeleton(held if args.data == "synthetic" else train_set)
+    torch.manual_seed(args.seed)  # the same initial weights in every process (DDP also broadcasts rank 0's)
+    model = lec.build_model(num_joints=skel.num_joints)
+    if args.weights is not None:
+        _load_weights(model, args.weights)
+    codec = _codec(lec, model, size, skel.num_joints)
+    sampler = EpochSampler(train_set, world, rank, args.seed)
+    loader = DataLoader(train_set, batch_size=batch // world, sampler=sampler, collate_fn=collate_fn,
+                        num_workers=args.workers, drop_last=True)
+    lecture = lec.replace(codec=codec)
+    seen = _Seen(loss_function(lecture), sampler)
+    t0 = time.perf_counter()
+    history = None
+    if steps:
+        history = train(model, loader, seen, max_steps=steps, lr=args.lr or lec.lr, device=args.device,
+                        amp=AMP[args.amp], checkpoint=ckpt, progress=not args.no_progress and rank == 0,
+                        seed=args.seed)
+    record = realeval.gather_run(history, seen, len(train_set), world)
+    if rank == 0:
+        flip = args.flip_test or args.weights is not None
+        result = realeval.evaluate(model.eval(), lecture, held, skel, flip=flip)
+        settings = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()}
+        info = {"lecture": lec.name, "data": args.data, "model": lec.model, "input_size": list(size),
+                "skeleton": skel.name, "num_joints": skel.num_joints, "world_size": world, "global_batch": batch,
+                "batch_per_process": batch // world, "steps": history.steps if history else 0,
+                "lr": args.lr or lec.lr, "seconds": round(time.perf_counter() - t0, 3), "flip_test": flip,
+                **record, "eval": result, "command": settings}
+        if history is not None:
+            realeval.annotate_checkpoint(ckpt, info)
+            info["checkpoint"] = str(ckpt)
+        (args.out / "metrics.json").write_text(json.dumps(info, indent=1))
+        print(f"{lec.name} on {args.data}: {result['metric']} = {result['value']:.4f} "
+              f"({info['steps']} steps, {world} process{'es' if world > 1 else ''}) -> {args.out}")
+    if world > 1 and torch.distributed.is_initialized():
+        torch.distributed.barrier()
+        torch.distributed.destroy_process_group()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

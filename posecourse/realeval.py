@@ -1,0 +1,128 @@
+"""What the command (:mod:`posecourse.command`) reports: the run's loss curve and sample split gathered
+from every process, and the lecture's metric on held-out synthetic images or on real person crops.
+
+Real crops are scored where the annotations live, in the photo's pixels: predictions in crop pixels go
+back through the crop's inverse affine (and a flipped crop's joint order), and are compared with the
+annotation as loaded. The lecture's metric keeps its definition with the data's layout (PCK@0.2 of the
+torso, PCKh@0.5 of the upper-neck/head-top segment where the layout has one, else PCK@0.2 of the
+torso); a layout that is not registered (CrowdPose) gets PCK@0.2 of the person's joint extent. COCO
+files are also scored with COCO's OKS AP on the ground-truth boxes (``oks_ap_gt_boxes``).
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import replace
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import torch
+import torch.distributed as dist
+
+__all__ = ["gather_run", "evaluate", "evaluate_crops", "annotate_checkpoint"]
+
+
+def gather_run(history, seen, dataset_size: int, world: int) -> dict:
+    """``loss_curve``: per step, the mean of the processes' losses (= the global batch's loss when they
+    weigh alike); ``samples``: images trained on in the first epoch, over all processes, and how many of
+    them more than one process (or step) took. Collective: every process must call it."""
+    if history is None:
+        return {"loss_curve": [], "samples": None}
+    mine = (list(history.losses), list(seen.seen))
+    parts = [mine]
+    if world > 1 and dist.is_initialized():
+        parts = [None] * world
+        dist.all_gather_object(parts, mine)
+    n = min(len(p[0]) for p in parts)
+    curve = [float(np.mean([p[0][i] for p in parts])) for i in range(n)]
+    every = [i for p in parts for i in p[1]]
+    return {"loss_curve": curve, "final_loss": curve[-1] if curve else None,
+            "samples": {"dataset_size": dataset_size, "seen_first_epoch": len(every),
+                        "unique_first_epoch": len(set(every)), "duplicates_first_epoch": len(every) - len(set(every)),
+                        "per_process": [len(p[1]) for p in parts]}}
+
+
+def _metric(lecture, skel):
+    """The lecture's metric for the data's layout ``skel`` (see the module note)."""
+    from .evaluation import PCK, PCKh
+    from .skeletons import SKELETONS
+
+    m = lecture.metric
+    if skel.name not in SKELETONS:
+        return None
+    if isinstance(m, PCKh) and skel.head is None:
+        return PCK(0.2, skel.name)
+    return replace(m, skeleton=skel.name) if hasattr(m, "skeleton") else m
+
+
+def _heatmaps_flip(model, images, codec, skel):
+    """The codec's decode of the flip-test average (mirror image's maps mirrored back, channels swapped)."""
+    from .evaluation import predict
+    from .targets import heatmap
+
+    K = skel.num_joints
+    a, b = predict(model, images)[-1][:, :K], predict(model, images.flip(-1))[-1][:, :K]
+    return codec.decode(heatmap.flip_test(a, b, skel.flip_index))
+
+
+def evaluate_crops(model, lecture, crops, skel, flip: bool = False, chunk: int = 32) -> dict:
+    """The metric of ``model`` on a :class:`~posecourse.data.topdown.TopDown` dataset (no augmentation),
+    in the photo's pixels; ``flip``: flip test (heatmap codecs). Adds ``oks_ap_gt_boxes`` for COCO files."""
+    from .codecs import HeatmapCodec
+    from .data import collate
+    from .data.topdown import batch_to_original
+    from .evaluation import predict
+    from . import metrics
+
+    if flip and not isinstance(lecture.codec, HeatmapCodec):
+        raise ValueError(f"--flip-test: {lecture.name}'s codec ({type(lecture.codec).__name__}) has no heatmaps to average")
+    preds, scores, gts, vis, metas = [], [], [], [], []
+    for start in range(0, len(crops), chunk):
+        batch = collate([crops[i] for i in range(start, min(start + chunk, len(crops)))])
+        coords, s = _heatmaps_flip(model, batch["image"], lecture.codec, skel) if flip else \
+            lecture.codec.decode(predict(model, batch["image"]))
+        preds.append(batch_to_original(coords, batch))
+        scores.append(torch.as_tensor(s, dtype=torch.float32))
+        gts.append(torch.stack([torch.as_tensor(m["original_keypoints"]) for m in batch["meta"]]))
+        vis.append(torch.stack([torch.as_tensor(m["original_visibility"]) for m in batch["meta"]]))
+        metas.extend(batch["meta"])
+    pred, score, gt, v = torch.cat(preds), torch.cat(scores), torch.cat(gts), torch.cat(vis)
+    metric = _metric(lecture, skel)
+    if metric is not None:
+        res = metric((pred, score), {"keypoints": gt[:, None], "visibility": v[:, None]})
+    else:
+        r = metrics.pck(pred, gt, v > 0, norm="bbox", alpha=0.2)
+        res = {"metric": "PCK@0.2 (joint extent)", "value": float(r.mean), "per_joint": [float(x) for x in r.per_joint]}
+    res["crops"] = len(crops)
+    source = getattr(crops, "source", None)
+    if skel.name == "coco17" and getattr(source, "source", "coco") == "coco" and hasattr(source, "ann_file"):
+        dt = [{"image_id": m["image_id"], "category_id": 1, "score": float(s.mean()),
+               "keypoints": torch.cat([p, s[:, None]], 1).flatten().tolist()} for m, p, s in zip(metas, pred, score)]
+        res["oks_ap_gt_boxes"] = metrics.coco_keypoint_eval(str(source.ann_file), dt)
+    return res
+
+
+def evaluate(model, lecture, held, skel, flip: bool = False) -> dict:
+    """Held-out synthetic batch (a dict) -> :func:`posecourse.evaluation.evaluate` (flip test without the
+    left/right swap: the synthetic people's side is a colour); real crops -> :func:`evaluate_crops`."""
+    from . import evaluation
+
+    if isinstance(held, dict):
+        if flip and not lecture.data.multi_person:
+            pred = evaluation.predict_flip(model, held["image"], lecture.codec, lecture.skeleton, swap=False)
+            return {**lecture.metric((pred, None), held), "flip_test": True}
+        return evaluation.evaluate(model, lecture, SimpleNamespace(val=held))
+    return evaluate_crops(model, lecture, held, skel, flip=flip)
+
+
+def annotate_checkpoint(path: Path, info: dict) -> None:
+    """Add the run's settings and result (``"run"``) to a :func:`posecourse.train.train` checkpoint, kept
+    readable with ``weights_only=True``; written atomically."""
+    from .train_checkpoint import to_plain
+
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    keep = {k: v for k, v in info.items() if k != "loss_curve"}
+    state["run"] = to_plain(keep, "run")
+    tmp = Path(str(path) + ".tmp")
+    torch.save(state, tmp)
+    os.replace(tmp, path)
