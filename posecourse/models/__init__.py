@@ -8,14 +8,21 @@ Output convention (what ``model(images)`` returns for ``images (B, 3, H, W)``):
   stage / stack (HRNet: a list of one), intermediate supervision sums over the list;
 - openpose: ``list[dict]``, one ``{"paf": (B, 2L, H', W'), "heatmaps": (B, C, H', W')}`` per stage;
 - deeppose: ``(B, K, 2)`` normalized coordinates ``N(y; b)``.
+
+Every model checks its input at the top of ``forward`` (:func:`check_images`: a 4-D floating-point
+tensor, 3 channels, the minimum size and divisibility its strides need, DeepPose's fixed size) and
+raises a ``ValueError`` naming the model, what it expects and what it got. The checks read shapes
+only, so they cost nothing, never synchronize a GPU and work on the meta device.
 """
 from __future__ import annotations
 
 from typing import Callable
 
+import torch
 import torch.nn as nn
 
-__all__ = ["register_model", "register_configs", "create_model", "list_models", "load_official", "OFFICIAL_PARAMS"]
+__all__ = ["register_model", "register_configs", "create_model", "list_models", "load_official", "OFFICIAL_PARAMS",
+           "check_images"]
 
 # Parameter counts of the official implementations (measured from their code; see
 # ../shared/reference/official_models.json for repo, commit and config of each figure).
@@ -67,7 +74,39 @@ def create_model(name: str, **kw) -> nn.Module:
     _load_all()
     if name not in _REGISTRY:
         raise ValueError(f"unknown model {name!r}; choose one of {sorted(_REGISTRY)}")
-    return _REGISTRY[name](**kw)
+    model = _REGISTRY[name](**kw)
+    model.config_name = name  # named in input errors (see check_images)
+    return model
+
+
+def model_label(model: nn.Module) -> str:
+    """``"hrnet_tiny (HRNet)"`` for a model from :func:`create_model`, else the class name."""
+    name = getattr(model, "config_name", None)
+    return f"{name} ({type(model).__name__})" if name else type(model).__name__
+
+
+def check_images(model: nn.Module, images, *, channels: int = 3, min_size: int = 1, multiple: int = 1,
+                 size: tuple[int, int] | None = None) -> None:
+    """Raise a ``ValueError`` unless ``images`` is a floating-point ``(B, channels, H, W)`` tensor with
+    ``H, W >= min_size``, both divisible by ``multiple``, and ``(H, W) == size`` when ``size`` is given.
+    Reads only shape and dtype (cheap, no GPU synchronization, fine on the meta device)."""
+    want = f"a float tensor (B, {channels}, H, W)"
+    if size is not None:
+        want += f" with (H, W) = {tuple(size)}"
+    else:
+        rules = ([f"H, W >= {min_size}"] if min_size > 1 else []) + \
+                ([f"divisible by {multiple}"] if multiple > 1 else [])
+        want += f" with {' and '.join(rules)}" if rules else ""
+    if not isinstance(images, torch.Tensor):
+        raise ValueError(f"{model_label(model)}: images: expected {want}, got a {type(images).__name__}")
+    got = f"shape {tuple(images.shape)}, {images.dtype}"
+    bad = images.dim() != 4 or not images.is_floating_point() or images.shape[1] != channels
+    if not bad:
+        H, W = images.shape[-2:]
+        bad = (tuple(size) != (H, W)) if size is not None else \
+            (min(H, W) < min_size or H % multiple != 0 or W % multiple != 0)
+    if bad:
+        raise ValueError(f"{model_label(model)}: images: expected {want}, got {got}")
 
 
 def _load_all() -> None:

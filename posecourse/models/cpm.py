@@ -26,7 +26,7 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
-from . import register_model
+from . import check_images, register_model
 
 __all__ = ["CPM", "cpm", "cpm_tiny", "center_map"]
 
@@ -131,9 +131,9 @@ class CPM(nn.Module):
 
     def forward(self, images: torch.Tensor, centermap: torch.Tensor | None = None) -> list[torch.Tensor]:
         """``images (B, 3, H, W)``, optional ``centermap (B, 1, H, W)`` (default: Gaussian at the image centre)
-        -> list of ``T`` belief maps ``(B, P + 1, ceil(H / 8), ceil(W / 8))``, stage 1 first."""
-        if images.dim() != 4 or images.shape[1] != 3:
-            raise ValueError(f"images: expected (B, 3, H, W), got {tuple(images.shape)}")
+        -> list of ``T`` belief maps ``(B, P + 1, H / s, W / s)``, stage 1 first; ``s = self.stride`` (8 in the
+        paper) must divide ``H`` and ``W`` (else the pooled centre map and the beliefs differ in size)."""
+        check_images(self, images, min_size=self.stride, multiple=self.stride)
         B, _, H, W = images.shape
         if centermap is None:
             centermap = center_map(B, H, W, self.center_sigma * H / 368, device=images.device, dtype=images.dtype)

@@ -29,7 +29,7 @@ import torch.nn.functional as F
 
 from ..geometry import denormalize, normalize
 from ..targets.regression import cascade_boxes, decode_displacement, encode_displacement, image_box
-from . import register_model
+from . import check_images, register_model
 
 __all__ = ["DeepPoseRegressor", "DeepPoseCascade", "deeppose_alexnet", "deeppose_tiny", "sub_boxes", "crop_sub_images"]
 
@@ -83,8 +83,8 @@ class DeepPoseRegressor(nn.Module):
         nn.init.normal_(self.regressor[-1].weight, std=1e-3)  # start near the box centre
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
-        if images.dim() != 4 or images.shape[1] != 3:
-            raise ValueError(f"images: expected (B, 3, H, W), got {tuple(images.shape)}")
+        """``images (B, 3, S, S)``, ``S = input_size`` (the fully connected layers fix it) -> ``(B, K, 2)``."""
+        check_images(self, images, size=(self.input_size, self.input_size))
         return self.regressor(self.features(images)).view(-1, self.num_joints, 2)
 
 
@@ -165,6 +165,9 @@ class DeepPoseCascade(nn.Module):
         return normalize(decode_displacement(displacement, denormalize(prev, frame), boxes), frame)
 
     def forward_stages(self, images: torch.Tensor):
+        """``images (B, 3, S, S)`` (``S``: stage 1's input size) -> (list of ``(B, K, 2)`` per stage, list of
+        ``(B, K, 4)`` sub-boxes per refinement stage)."""
+        check_images(self, images, size=(self.stages[0].input_size,) * 2)
         preds, all_boxes = [self.stages[0](images)], []
         for s in range(1, len(self.stages)):
             d, boxes = self.stage_displacement(s, images, preds[-1])

@@ -19,7 +19,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from . import register_configs
+from . import check_images, register_configs
 
 __all__ = ["Residual", "Hourglass", "StackedHourglass", "CONFIGS"]
 
@@ -96,7 +96,7 @@ class StackedHourglass(nn.Module):
                             inplanes=inplanes, num_feats=num_feats, depth=depth).items():
             if int(v) < 1:
                 raise ValueError(f"{name}: must be a positive integer, got {v}")
-        self.num_stacks = num_stacks
+        self.num_stacks, self.depth = num_stacks, depth
         ch = num_feats * 2
         self.conv1 = nn.Conv2d(3, inplanes, 7, stride=2, padding=3)
         self.bn1 = nn.BatchNorm2d(inplanes)
@@ -113,8 +113,10 @@ class StackedHourglass(nn.Module):
         self.score_ = nn.ModuleList(nn.Conv2d(num_joints, ch, 1) for _ in range(num_stacks - 1))
 
     def forward(self, images: torch.Tensor) -> list[torch.Tensor]:
-        if images.ndim != 4 or images.shape[1] != 3:
-            raise ValueError(f"images: expected (B, 3, H, W), got {tuple(images.shape)}")
+        """``images (B, 3, H, W)``, ``H, W`` divisible by ``4 * 2 ** depth`` (the stem's stride 4, then
+        ``depth`` halvings in each hourglass; 64 for the paper's depth 4) -> ``num_stacks`` maps ``(B, K, H/4, W/4)``."""
+        m = 4 * 2**self.depth
+        check_images(self, images, min_size=m, multiple=m)
         x = F.relu(self.bn1(self.conv1(images)))
         x = self.layer3(self.layer2(F.max_pool2d(self.layer1(x), 2, 2)))
         out = []

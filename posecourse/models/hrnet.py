@@ -21,7 +21,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from . import register_configs
+from . import check_images, register_configs
 
 __all__ = ["BasicBlock", "Bottleneck", "HighResolutionModule", "HRNet", "CONFIGS"]
 
@@ -165,7 +165,7 @@ class HRNet(nn.Module):
                 HighResolutionModule(num_blocks, widths, multi_scale_output=not (last_stage and m == num_modules - 1))
                 for m in range(num_modules)]))
             prev = widths
-        self.num_stages = len(stages)
+        self.num_stages, self.num_branches = len(stages), len(prev)
         self.final_layer = nn.Conv2d(prev[0], num_joints, 1)
 
     def exchange_units(self) -> list[HighResolutionModule]:
@@ -174,8 +174,10 @@ class HRNet(nn.Module):
         return [m for m in self.modules() if isinstance(m, HighResolutionModule)]
 
     def forward(self, images: torch.Tensor) -> list[torch.Tensor]:
-        if images.ndim != 4 or images.shape[1] != 3:
-            raise ValueError(f"images: expected (B, 3, H, W), got {tuple(images.shape)}")
+        """``images (B, 3, H, W)``, ``H, W`` divisible by ``4 * 2 ** (branches - 1)`` (32 with 4 branches: the
+        stem's stride 4, then each branch half the previous one, upsampled back exactly) -> ``[(B, K, H/4, W/4)]``."""
+        m = 4 * 2 ** (self.num_branches - 1)
+        check_images(self, images, min_size=m, multiple=m)
         x = F.relu(self.bn1(self.conv1(images)))
         x = F.relu(self.bn2(self.conv2(x)))
         xs = [self.layer1(x)]

@@ -20,7 +20,7 @@ from collections import OrderedDict
 import torch
 import torch.nn as nn
 
-from . import register_configs
+from . import check_images, register_configs
 
 __all__ = ["OpenPose", "CONFIGS"]
 
@@ -86,8 +86,9 @@ class OpenPose(nn.Module):
                     mlist.append(_branch(layers, c + n_paf + n_hm))
 
     def forward(self, images: torch.Tensor) -> list[dict[str, torch.Tensor]]:
-        if images.ndim != 4 or images.shape[1] != 3:
-            raise ValueError(f"images: expected (B, 3, H, W), got {tuple(images.shape)}")
+        """``images (B, 3, H, W)``, ``H, W >= stride`` -> per stage ``{"paf": (B, 2L, H // s, W // s),
+        "heatmaps": (B, K + 1, H // s, W // s)}`` (the trunk's 2x2 pools floor odd sizes)."""
+        check_images(self, images, min_size=self.stride)
         feats = self.features(images)
         out, x = [], feats
         for phi, rho in zip(self.L, self.S):
