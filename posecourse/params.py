@@ -171,7 +171,7 @@ def as_device(name: str, value: Any) -> torch.device:
         mps = getattr(torch.backends, "mps", None)
         if mps is None or not mps.is_available():
             raise ValueError(f"{name}: {value!r} asks for Apple MPS, which is not available here")
-    return resolve_device("auto") if dev is None else dev
+    return resolve_device(None) if dev is None else dev
 
 
 def as_seed(name: str, value: Any) -> int:
