@@ -137,3 +137,95 @@ def test_bad_input():
         paf.match_limb(np.zeros((2, 2)), "random")
     with pytest.raises(ValueError, match="paf_c"):
         paf.line_integral(torch.zeros(3, 4, 4), torch.zeros(1, 2), torch.ones(1, 2))
+
+
+# ---- bounded worst case: flat, saturated and random maps ------------------------------------------------
+def _naive_peaks(m, threshold, r=1):
+    """Brute force of find_peaks' rule: above threshold, earlier window pixels lower, later ones not
+    higher, at least one lower; (y, x) in raster order."""
+    H, W = m.shape
+    out = []
+    for y in range(H):
+        for x in range(W):
+            if not m[y, x] > threshold:
+                continue
+            ok, lower = True, False
+            for yy in range(max(0, y - r), min(H, y + r + 1)):
+                for xx in range(max(0, x - r), min(W, x + r + 1)):
+                    if (yy, xx) == (y, x):
+                        continue
+                    earlier = (yy, xx) < (y, x)
+                    ok &= m[yy, xx] < m[y, x] if earlier else m[yy, xx] <= m[y, x]
+                    lower |= m[yy, xx] < m[y, x]
+            if ok and lower:
+                out.append((y, x))
+    return out
+
+
+@settings(deadline=None, max_examples=30)
+@given(seed=st.integers(0, 2 ** 31), levels=st.sampled_from([0, 2, 3]), r=st.sampled_from([1, 2]),
+       size=st.tuples(st.integers(1, 9), st.integers(1, 9)))
+def test_find_peaks_rule_matches_brute_force_with_ties(seed, levels, r, size):
+    rng = np.random.default_rng(seed)
+    m = rng.integers(0, levels, (2, *size)) / max(levels - 1, 1) if levels else rng.random((2, *size))
+    peaks = paf.find_peaks(torch.from_numpy(m), threshold=0.1, nms_radius=r, subpixel=False)
+    for k in range(2):
+        assert [(int(y), int(x)) for x, y, _ in peaks[k].tolist()] == _naive_peaks(m[k], 0.1, r)
+
+
+@pytest.mark.parametrize("value", [0.05, 0.5, 1.0])
+@pytest.mark.parametrize("size", [(46, 46), (300, 200)])
+def test_constant_and_saturated_maps_have_no_peaks_and_no_people(value, size):
+    hm = torch.full((COCO18.num_joints, *size), value)
+    assert all(len(p) == 0 for p in paf.find_peaks(hm))
+    pf = torch.ones(2 * len(COCO18.limbs), *size)
+    assert paf.assemble(hm, pf, COCO18) == []
+
+
+def test_saturated_plateaus_give_one_peak_each():
+    ys, xs = np.mgrid[:40, :60]
+    blob = lambda cx, cy: np.exp(-((xs - cx) ** 2 + (ys - cy) ** 2) / 8.0)  # noqa: E731
+    m = np.minimum(3 * np.maximum(blob(15, 20), blob(45.5, 10)), 1.0)       # clipped: flat tops
+    peaks = paf.find_peaks(torch.from_numpy(m)[None], subpixel=False)[0]
+    tops = [(int(x), int(y)) for x, y, _ in peaks.tolist()]
+    assert len(tops) == 2 and all(m[y, x] == 1.0 for x, y in tops)
+    assert tops == sorted(tops, key=lambda p: (p[1], p[0]))                 # raster order
+    assert all(np.argwhere(m[max(y - 1, 0):y + 2, max(x - 1, 0):x + 2] == 1.0)[0].tolist() == [min(y, 1), min(x, 1)]
+               for x, y in tops)                                             # first pixel of its plateau
+
+
+def test_random_maps_are_capped_and_assembly_stays_bounded():
+    g = torch.Generator().manual_seed(0)
+    hm = torch.rand(COCO18.num_joints, 120, 100, generator=g)
+    pf = torch.rand(2 * len(COCO18.limbs), 120, 100, generator=g) * 2 - 1
+    full = paf.find_peaks(hm, max_peaks=10 ** 6)
+    assert min(len(p) for p in full) > 1000                                  # plenty of local maxima
+    capped = paf.find_peaks(hm, max_peaks=7)
+    assert [len(p) for p in capped] == [7] * COCO18.num_joints
+    for f, c in zip(full, capped):
+        assert torch.equal(c[:, 2].sort().values, f[:, 2].sort().values[-7:])  # the 7 highest
+    assert len(paf.find_peaks(hm)[0]) == paf.MAX_PEAKS
+    people = paf.assemble(hm, pf, COCO18)
+    assert len(people) <= COCO18.num_joints * paf.MAX_PEAKS // 2           # each peak in at most one person
+    assert all(p.shape == (COCO18.num_joints, 3) and (~np.isnan(p[:, 0])).sum() >= 2 for p in people)
+    with pytest.raises(ValueError, match="max_peaks"):
+        paf.find_peaks(hm, max_peaks=0)
+
+
+def test_non_finite_maps():
+    hm = torch.zeros(COCO18.num_joints, 30, 30)
+    hm[3, 4, 5] = float("nan")
+    with pytest.raises(ValueError, match="heatmaps"):
+        paf.find_peaks(hm)
+    hm[3, 4, 5] = float("-inf")                                              # just low: no error
+    assert all(len(p) == 0 for p in paf.find_peaks(hm))
+    gt = _people(1, 0)
+    vis = torch.ones(1, 1, COCO18.num_joints)
+    hm, _ = hmap.encode(gt[None], vis, (ROWS * CELL, COLS * CELL), stride=1.0, sigma=1.0)
+    pf = paf.encode(gt[None], vis, COCO18, (ROWS * CELL, COLS * CELL), stride=1.0)
+    pf[0, :, 0, 0] = float("nan")                                            # never sampled: ignored
+    assert len(paf.assemble(hm[0], pf[0], COCO18)) == 1
+    neck = gt[0, COCO18.index("neck")].round().long()
+    pf[0, :, neck[1], neck[0]] = float("nan")                                # on limbs' sample points
+    with pytest.raises(ValueError, match="pafs: NaN/inf where limb"):
+        paf.assemble(hm[0], pf[0], COCO18)

@@ -13,13 +13,13 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from scipy.optimize import linear_sum_assignment
 
 from ..skeletons import Skeleton, get_skeleton
 from .heatmap import _people, to_heatmap, to_image
+from .peaks import MAX_PEAKS, _find_peaks, _numpy, find_peaks
 
-__all__ = ["encode", "find_peaks", "line_integral", "match_limb", "assemble"]
+__all__ = ["encode", "find_peaks", "line_integral", "match_limb", "assemble", "MAX_PEAKS"]
 
 
 def _limbs(limbs) -> torch.Tensor:
@@ -71,78 +71,50 @@ def encode(keypoints, visibility, limbs, heatmap_size, stride: float = 8.0, limb
     return torch.stack([fx, fy], dim=2).flatten(1, 2)                  # (B, 2L, H, W)
 
 
-def find_peaks(heatmaps, threshold: float = 0.1, nms_radius: int = 1, subpixel: bool = True) -> list[torch.Tensor]:
-    """Local maxima of each ``(K, H, W)`` heatmap above ``threshold`` (max-pool NMS in a ``2r+1`` window).
+def _sample_dots(paf: np.ndarray, chan: np.ndarray, a: np.ndarray, b: np.ndarray, num_samples: int,
+                 which=slice(None)) -> np.ndarray:
+    """``L_c(p(u)) . unit(b - a)`` at ``num_samples`` evenly spaced points of each segment; ``(N, S)``
+    (or only the samples ``which``, bit-identical to those columns of the full result).
 
-    ``subpixel`` refines each peak per axis by the vertex of a parabola through the log-values of
-    the peak and its two neighbours (exact for a Gaussian). Returns ``K`` tensors ``(N_k, 3)`` of
-    ``x, y, score`` in heatmap px.
+    ``paf`` is ``(C, H, W)``; segment ``n`` reads channels ``chan[n]`` (x) and ``chan[n] + 1`` (y).
+    The field is read by bilinear interpolation between pixel centres, points clamped to the map
+    (as ``grid_sample(..., align_corners=True, padding_mode="border")``; OpenPose's Python demo rounds
+    to the nearest pixel instead, which drops end samples of limbs only a few pixels long). Only the
+    ``4 N S`` pixels around the samples are read, never the whole map.
     """
-    hm = torch.as_tensor(heatmaps)
-    hm = hm.float() if not torch.is_floating_point(hm) else hm
-    if hm.dim() != 3:
-        raise ValueError(f"heatmaps: expected (K, H, W), got {tuple(hm.shape)}")
-    if not torch.isfinite(hm).all():
-        raise ValueError("heatmaps: contain NaN/inf")
-    r = int(nms_radius)
-    if r < 1:
-        raise ValueError(f"nms_radius: expected >= 1, got {nms_radius}")
-    pooled = F.max_pool2d(hm.unsqueeze(0), 2 * r + 1, stride=1, padding=r).squeeze(0)
-    k, y, x = torch.nonzero((hm == pooled) & (hm > threshold), as_tuple=True)
-    score = hm[k, y, x]
-    xy = torch.stack([x, y], dim=-1).to(hm.dtype)
-    if subpixel and len(k):
-        H, W = hm.shape[-2:]
-        L = torch.log(hm.clamp(min=1e-10))
-        c = L[k, y, x]
-        offs = []
-        for ax, n in ((0, W), (1, H)):
-            i = xy[:, ax].long()
-            lo, hi = (i - 1).clamp(0, n - 1), (i + 1).clamp(0, n - 1)
-            lm = L[k, y, lo] if ax == 0 else L[k, lo, x]
-            lp = L[k, y, hi] if ax == 0 else L[k, hi, x]
-            curv = lm - 2 * c + lp
-            ok = (i > 0) & (i < n - 1) & (curv < -1e-9)
-            off = 0.5 * (lm - lp) / torch.where(ok, curv, -torch.ones_like(curv))
-            offs.append((off * ok).clamp(-0.5, 0.5))
-        xy = xy + torch.stack(offs, dim=-1)
-    out = torch.cat([xy, score.unsqueeze(-1)], dim=-1)
-    return [out[k == j] for j in range(hm.shape[0])]
-
-
-def _sample_dots(paf_c: torch.Tensor, a: torch.Tensor, b: torch.Tensor, num_samples: int) -> torch.Tensor:
-    """``L_c(p(u)) . unit(b - a)`` at ``num_samples`` evenly spaced points; ``(N, S)``.
-
-    The field is read by bilinear interpolation between pixel centres (OpenPose's Python demo rounds
-    to the nearest pixel instead, which drops end samples of limbs only a few pixels long).
-    """
-    H, W = paf_c.shape[-2:]
-    u = torch.linspace(0, 1, num_samples, device=a.device, dtype=a.dtype)
-    p = a[:, None] + u[None, :, None] * (b - a)[:, None]                 # (N, S, 2)
-    scale = torch.tensor([2 / max(W - 1, 1), 2 / max(H - 1, 1)], device=p.device, dtype=p.dtype)
-    grid = (p * scale - 1).unsqueeze(0)                                  # (1, N, S, 2), align_corners=True
-    field = F.grid_sample(paf_c.unsqueeze(0), grid, mode="bilinear", padding_mode="border",
-                          align_corners=True)[0]                         # (2, N, S)
+    H, W = paf.shape[-2:]
+    flat = paf.reshape(-1)
+    u = np.linspace(0, 1, num_samples, dtype=a.dtype)[which]
     d = b - a
-    unit = d / d.norm(dim=-1, keepdim=True).clamp(min=1e-6)
+    px = np.clip(a[:, None, 0] + u * d[:, None, 0], 0, W - 1)            # (N, S)
+    py = np.clip(a[:, None, 1] + u * d[:, None, 1], 0, H - 1)
+    x0, y0 = np.floor(px), np.floor(py)
+    fx, fy = px - x0, py - y0
+    x0, y0 = x0.astype(np.int64), y0.astype(np.int64)
+    x1, y1 = np.minimum(x0 + 1, W - 1), np.minimum(y0 + 1, H - 1)
+    base = chan[:, None].astype(np.int64) * (H * W)
+    r0, r1 = base + y0 * W, base + y1 * W
+    field = [(1 - fy) * ((1 - fx) * flat[r0 + x0 + o] + fx * flat[r0 + x1 + o])
+             + fy * ((1 - fx) * flat[r1 + x0 + o] + fx * flat[r1 + x1 + o]) for o in (0, H * W)]
+    unit = d / np.maximum(np.linalg.norm(d, axis=-1, keepdims=True), 1e-6)
     return field[0] * unit[:, 0, None] + field[1] * unit[:, 1, None]
 
 
 def line_integral(paf_c, a, b, num_samples: int = 10) -> torch.Tensor:
     """Connection scores ``E`` ``(N,)`` for candidate limbs ``a -> b`` (``(N, 2)`` heatmap px each),
     the mean over ``num_samples`` points of ``L_c(p(u)) . (b - a)/|b - a|``; ``paf_c`` is ``(2, H, W)``."""
-    paf_c = torch.as_tensor(paf_c)
-    if paf_c.dim() != 3 or paf_c.shape[0] != 2:
-        raise ValueError(f"paf_c: expected (2, H, W), got {tuple(paf_c.shape)}")
-    a = torch.as_tensor(a, dtype=paf_c.dtype, device=paf_c.device).reshape(-1, 2)
-    b = torch.as_tensor(b, dtype=paf_c.dtype, device=paf_c.device).reshape(-1, 2)
+    f = _numpy(paf_c, "paf_c")
+    if f.ndim != 3 or f.shape[0] != 2:
+        raise ValueError(f"paf_c: expected (2, H, W), got {tuple(f.shape)}")
+    a = _numpy(a, "a").astype(f.dtype).reshape(-1, 2)
+    b = _numpy(b, "b").astype(f.dtype).reshape(-1, 2)
     if a.shape != b.shape:
         raise ValueError(f"b: shape {tuple(b.shape)} differs from a {tuple(a.shape)}")
-    if not (torch.isfinite(a).all() and torch.isfinite(b).all()):
+    if not (np.isfinite(a).all() and np.isfinite(b).all()):
         raise ValueError("a, b: contain NaN/inf")
     if num_samples < 2:
         raise ValueError(f"num_samples: expected >= 2, got {num_samples}")
-    return _sample_dots(paf_c, a, b, num_samples).mean(dim=-1)
+    return torch.from_numpy(_sample_dots(f, np.zeros(len(a), np.int64), a, b, num_samples).mean(-1))
 
 
 def match_limb(scores, method: str = "greedy") -> np.ndarray:
@@ -152,7 +124,7 @@ def match_limb(scores, method: str = "greedy") -> np.ndarray:
     ``"optimal"``: maximum total score (``scipy.optimize.linear_sum_assignment``).
     Returns ``(M, 2)`` int index pairs ``(i, j)``.
     """
-    s = np.asarray(torch.as_tensor(scores).detach().cpu(), dtype=np.float64)
+    s = _numpy(scores, "scores").astype(np.float64)
     if s.ndim != 2:
         raise ValueError(f"scores: expected (Na, Nb), got shape {s.shape}")
     ok = np.isfinite(s)
@@ -174,9 +146,47 @@ def match_limb(scores, method: str = "greedy") -> np.ndarray:
     raise ValueError(f"method: expected 'greedy' or 'optimal', got {method!r}")
 
 
+_CHUNK = 1 << 15     # candidate connections scored per step (bounds the temporaries to a few MB)
+
+
+def _score_pairs(paf, limb, a, b, H, num_samples, paf_threshold, min_fraction, sk) -> np.ndarray:
+    """Scores ``(N,)`` (float64) of candidate connections ``a -> b`` (``(N, 2)``) of limbs ``limb``
+    (``(N,)``), NaN where a criterion of :func:`assemble` fails.
+
+    Most candidates join parts of different people, so a few interior samples are read first: a
+    candidate already failing more of them than ``min_fraction`` allows cannot pass and is dropped
+    before its full line integral (an exact shortcut: the result is the same)."""
+    S = num_samples
+    score = np.full(len(limb), np.nan)
+    allowed = max((f for f in range(S + 1) if np.float64(S - f) / S >= min_fraction), default=-1)
+    if allowed < 0:
+        return score
+    probe = np.unique(np.round(np.linspace(1, S - 2, allowed + 1)).astype(np.int64))
+    keep = np.arange(len(limb))
+    if len(probe) == allowed + 1 and S > 2:
+        dots = _sample_dots(paf, 2 * limb, a, b, S, probe)
+        _check_finite(dots, limb, sk)
+        keep = np.flatnonzero((dots <= paf_threshold).sum(-1) <= allowed)
+    limb, a, b = limb[keep], a[keep], b[keep]
+    dots = _sample_dots(paf, 2 * limb, a, b, S)                           # (N', S)
+    _check_finite(dots, limb, sk)
+    length = np.linalg.norm(b - a, axis=-1)
+    e = dots.mean(-1) + np.minimum(0.5 * H / np.maximum(length, 1e-6) - 1, 0)
+    ok = ((dots > paf_threshold).mean(-1) >= min_fraction) & (e > 0) & (length > 1e-6)
+    score[keep] = np.where(ok, e, np.nan)
+    return score
+
+
+def _check_finite(dots, limb, sk):
+    if not np.isfinite(dots).all():
+        c = int(limb[~np.isfinite(dots).all(-1)][0])
+        j1, j2 = sk.limbs[c]
+        raise ValueError(f"pafs: NaN/inf where limb {c} ({sk.joints[j1]}-{sk.joints[j2]}) is sampled")
+
+
 def assemble(heatmaps, pafs, skeleton, threshold: float = 0.1, paf_threshold: float = 0.05,
              num_samples: int = 10, min_fraction: float = 0.8, nms_radius: int = 1, method: str = "greedy",
-             min_joints: int = 2, stride: float | None = None) -> list[np.ndarray]:
+             min_joints: int = 2, stride: float | None = None, max_peaks: int = MAX_PEAKS) -> list[np.ndarray]:
     """People in one image from its heatmaps and PAFs (OpenPose's bottom-up parsing).
 
     Args:
@@ -185,62 +195,85 @@ def assemble(heatmaps, pafs, skeleton, threshold: float = 0.1, paf_threshold: fl
         skeleton: a :class:`~posecourse.skeletons.Skeleton` or its name.
         threshold: peak threshold; ``paf_threshold`` / ``min_fraction``: a candidate connection needs
             ``min_fraction`` of its samples with ``L . v > paf_threshold`` and a positive score
-            (``E`` plus OpenPose's length prior ``min(0.5 H / |b - a| - 1, 0)``).
+            (``E`` plus OpenPose's length prior ``min(0.5 H / |b - a| - 1, 0)``); a connection between
+            two peaks at the same point (length 0) is never made.
         method: limb matching, ``"greedy"`` or ``"optimal"``.
         min_joints: people with fewer joints are dropped.
         stride: if given, return image px (centre-aligned); else heatmap px.
+        max_peaks: peaks kept per joint (:func:`find_peaks`), which bounds the work per limb by
+            ``max_peaks^2 * num_samples`` whatever the maps hold.
     Returns:
         list of ``(K, 3)`` arrays ``x, y, score`` (NaN x/y and score 0 for a missing joint).
+
+    Cost: one pass over the heatmaps (:func:`find_peaks`); the PAFs are read only at the sample points
+    of candidate limbs (a NaN/inf there raises ``ValueError``; elsewhere it is never looked at).
     """
     sk = get_skeleton(skeleton)
     K, limbs = sk.num_joints, sk.limbs
-    hm = torch.as_tensor(heatmaps)
-    paf = torch.as_tensor(pafs).to(hm.dtype if torch.is_floating_point(hm) else torch.float32)
-    if hm.dim() != 3 or hm.shape[0] not in (K, K + 1):
+    hm, paf = _numpy(heatmaps, "heatmaps"), _numpy(pafs, "pafs")
+    if hm.ndim != 3 or hm.shape[0] not in (K, K + 1):
         raise ValueError(f"heatmaps: expected ({K} or {K + 1}, H, W), got {tuple(hm.shape)}")
-    if paf.dim() != 3 or paf.shape[0] != 2 * len(limbs) or paf.shape[1:] != hm.shape[1:]:
+    if paf.ndim != 3 or paf.shape[0] != 2 * len(limbs) or paf.shape[1:] != hm.shape[1:]:
         raise ValueError(f"pafs: expected ({2 * len(limbs)}, {hm.shape[1]}, {hm.shape[2]}), got {tuple(paf.shape)}")
-    if not torch.isfinite(paf).all():
-        raise ValueError("pafs: contain NaN/inf")
-    peaks = find_peaks(hm[:K], threshold, nms_radius)
+    if num_samples < 2:
+        raise ValueError(f"num_samples: expected >= 2, got {num_samples}")
+    if int(nms_radius) < 1 or not (isinstance(max_peaks, int) and max_peaks >= 1):
+        raise ValueError(f"nms_radius / max_peaks: expected >= 1, got {nms_radius!r} / {max_peaks!r}")
+    allpk, n_pk = _find_peaks(hm[:K], threshold, int(nms_radius), True, max_peaks)
     H = hm.shape[1]
-    people: list[np.ndarray] = []       # each (K,) peak index per joint, -1 = missing
+    # every candidate connection of every limb at once: limb c pairs peaks[j1] x peaks[j2] (row-major)
+    start = np.cumsum(n_pk) - n_pk
+    lt = np.asarray(limbs, dtype=np.int64).reshape(-1, 2)
+    na, nb = n_pk[lt[:, 0]], n_pk[lt[:, 1]]
+    n_pair = na * nb
+    bounds = np.cumsum(n_pair) - n_pair
+    limb = np.repeat(np.arange(len(lt)), n_pair)
+    local = np.arange(n_pair.sum()) - np.repeat(bounds, n_pair)
+    ia, ib = start[lt[limb, 0]] + local // nb[limb], start[lt[limb, 1]] + local % nb[limb]
+    xy = allpk[:, :2].astype(paf.dtype)
+    score = np.concatenate([np.zeros(0)] + [
+        _score_pairs(paf, limb[s:s + _CHUNK], xy[ia[s:s + _CHUNK]], xy[ib[s:s + _CHUNK]], H, num_samples,
+                     paf_threshold, min_fraction, sk) for s in range(0, len(limb), _CHUNK)])
+    live = set(np.flatnonzero(np.bincount(limb[np.isfinite(score)], minlength=len(lt))).tolist())
+    peaks = np.split(allpk, np.cumsum(n_pk)[:-1])
+
+    people: list[list[int] | None] = []     # per person: peak index per joint, -1 = missing
+    owner: dict[tuple[int, int], int] = {}  # (joint, peak) -> person
     for c, (j1, j2) in enumerate(limbs):
-        pa, pb = peaks[j1], peaks[j2]
-        if not len(pa) or not len(pb):
+        if c not in live:
             continue
-        a = pa[:, None, :2].expand(-1, len(pb), -1).reshape(-1, 2)
-        b = pb[None, :, :2].expand(len(pa), -1, -1).reshape(-1, 2)
-        dots = _sample_dots(paf[2 * c:2 * c + 2], a, b, num_samples)
-        length = (b - a).norm(dim=-1).clamp(min=1e-6)
-        e = dots.mean(-1) + torch.clamp(0.5 * H / length - 1, max=0)
-        ok = ((dots > paf_threshold).float().mean(-1) >= min_fraction) & (e > 0)
-        scores = torch.where(ok, e, torch.full_like(e, float("nan"))).view(len(pa), len(pb))
-        for i, j in match_limb(scores, method):
-            owners = [n for n, q in enumerate(people) if q[j1] == i or q[j2] == j]
+        scores = score[bounds[c]:bounds[c] + n_pair[c]].reshape(na[c], nb[c])
+        for i, j in match_limb(scores, method).tolist():
+            owners = sorted({owner[key] for key in ((j1, i), (j2, j)) if key in owner})
             if not owners:
-                q = np.full(K, -1, dtype=np.int64)
+                q = [-1] * K
                 q[j1], q[j2] = i, j
                 people.append(q)
+                owner[j1, i] = owner[j2, j] = len(people) - 1
             elif len(owners) == 1:
-                q = people[owners[0]]
-                if q[j1] == -1:
-                    q[j1] = i
-                if q[j2] == -1:
-                    q[j2] = j
+                n = owners[0]
+                q = people[n]
+                for jj, pi in ((j1, i), (j2, j)):
+                    if q[jj] == -1:
+                        q[jj] = pi
+                        owner[jj, pi] = n
             else:
                 q1, q2 = people[owners[0]], people[owners[1]]
-                if not ((q1 >= 0) & (q2 >= 0)).any():      # disjoint parts of one person: merge
-                    people[owners[0]] = np.maximum(q1, q2)
-                    del people[owners[1]]
+                if not any(u >= 0 and v >= 0 for u, v in zip(q1, q2)):   # disjoint parts of one person
+                    for jj, pi in enumerate(q2):
+                        if pi >= 0:
+                            q1[jj] = pi
+                            owner[jj, pi] = owners[0]
+                    people[owners[1]] = None
     out = []
     for q in people:
-        if (q >= 0).sum() < min_joints:
+        if q is None or sum(v >= 0 for v in q) < min_joints:
             continue
         res = np.full((K, 3), np.nan)
         res[:, 2] = 0.0
-        for k in np.nonzero(q >= 0)[0]:
-            res[k] = peaks[k][q[k]].detach().cpu().numpy()
+        for k, pi in enumerate(q):
+            if pi >= 0:
+                res[k] = peaks[k][pi]
         if stride is not None:
             res[:, :2] = to_image(torch.from_numpy(res[:, :2]), stride).numpy()
         out.append(res)
