@@ -174,15 +174,18 @@ def _skeleton(dataset_or_batch):
 
 
 def _load_weights(model, path: Path):
-    """A checkpoint of this command / :func:`posecourse.train.train` (``{"model": ...}``), else an official one."""
+    """A checkpoint of this command / :func:`posecourse.train.train` (``{"model": ...}``), else an official
+    one (:func:`posecourse.models.load_official`). Returns whether it was official."""
     from .models import load_official
 
+    if not Path(path).is_file():
+        raise FileNotFoundError(f"--weights: no file at {path}")
     state = torch.load(path, map_location="cpu", weights_only=True)
     if isinstance(state, dict) and isinstance(state.get("model"), dict):
         model.load_state_dict(state["model"])
-    else:
-        load_official(model, state)
-    return model
+        return False
+    load_official(model, state)
+    return True
 
 
 def main(argv=None) -> int:
@@ -208,8 +211,7 @@ def main(argv=None) -> int:
     skel = _skeleton(held if args.data == "synthetic" else train_set)
     torch.manual_seed(args.seed)  # the same initial weights in every process (DDP also broadcasts rank 0's)
     model = lec.build_model(num_joints=skel.num_joints)
-    if args.weights is not None:
-        _load_weights(model, args.weights)
+    official = _load_weights(model, args.weights) if args.weights is not None else False
     codec = _codec(lec, model, size, skel.num_joints)
     sampler = EpochSampler(train_set, world, rank, args.seed)
     loader = DataLoader(train_set, batch_size=batch // world, sampler=sampler, collate_fn=collate_fn,
@@ -225,12 +227,13 @@ def main(argv=None) -> int:
     record = realeval.gather_run(history, seen, len(train_set), world)
     if rank == 0:
         flip = args.flip_test or args.weights is not None
-        result = realeval.evaluate(model.eval(), lecture, held, skel, flip=flip)
+        result = realeval.evaluate(model.eval(), lecture, held, skel, flip=flip, official=official)
         settings = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()}
         info = {"lecture": lec.name, "data": args.data, "model": lec.model, "input_size": list(size),
                 "skeleton": skel.name, "num_joints": skel.num_joints, "world_size": world, "global_batch": batch,
                 "batch_per_process": batch // world, "steps": history.steps if history else 0,
                 "lr": args.lr or lec.lr, "seconds": round(time.perf_counter() - t0, 3), "flip_test": flip,
+                "official_weights": official,
                 **record, "eval": result, "command": settings}
         if history is not None:
             realeval.annotate_checkpoint(ckpt, info)

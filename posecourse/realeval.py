@@ -55,19 +55,26 @@ def _metric(lecture, skel):
     return replace(m, skeleton=skel.name) if hasattr(m, "skeleton") else m
 
 
-def _heatmaps_flip(model, images, codec, skel):
-    """The codec's decode of the flip-test average (mirror image's maps mirrored back, channels swapped)."""
+def _heatmaps_flip(model, images, codec, skel, shift: int = 0):
+    """The codec's decode of the flip-test average (mirror image's maps mirrored back, channels swapped,
+    shifted ``shift`` heatmap px)."""
     from .evaluation import predict
     from .targets import heatmap
 
     K = skel.num_joints
     a, b = predict(model, images)[-1][:, :K], predict(model, images.flip(-1))[-1][:, :K]
-    return codec.decode(heatmap.flip_test(a, b, skel.flip_index))
+    return codec.decode(heatmap.flip_test(a, b, skel.flip_index, shift=shift))
 
 
-def evaluate_crops(model, lecture, crops, skel, flip: bool = False, chunk: int = 32) -> dict:
+#: official weights trained on integer-centred heatmaps (HRNet's code: centre ``int(x / s + 0.5)``, see
+#: :mod:`posecourse.targets.heatmap`): their flip test shifts 1 px and heatmap px ``j`` is crop px ``j * s``
+INTEGER_CENTRED = ("hrnet_w32", "hrnet_w48")
+
+
+def evaluate_crops(model, lecture, crops, skel, flip: bool = False, official: bool = False, chunk: int = 32) -> dict:
     """The metric of ``model`` on a :class:`~posecourse.data.topdown.TopDown` dataset (no augmentation),
-    in the photo's pixels; ``flip``: flip test (heatmap codecs). Adds ``oks_ap_gt_boxes`` for COCO files."""
+    in the photo's pixels; ``flip``: flip test (heatmap codecs); ``official``: official weights of a
+    model in :data:`INTEGER_CENTRED` (their heatmap convention). Adds ``oks_ap_gt_boxes`` for COCO files."""
     from .codecs import HeatmapCodec
     from .data import collate
     from .data.topdown import batch_to_original
@@ -76,11 +83,14 @@ def evaluate_crops(model, lecture, crops, skel, flip: bool = False, chunk: int =
 
     if flip and not isinstance(lecture.codec, HeatmapCodec):
         raise ValueError(f"--flip-test: {lecture.name}'s codec ({type(lecture.codec).__name__}) has no heatmaps to average")
+    integer = official and lecture.model in INTEGER_CENTRED
     preds, scores, gts, vis, metas = [], [], [], [], []
     for start in range(0, len(crops), chunk):
         batch = collate([crops[i] for i in range(start, min(start + chunk, len(crops)))])
-        coords, s = _heatmaps_flip(model, batch["image"], lecture.codec, skel) if flip else \
+        coords, s = _heatmaps_flip(model, batch["image"], lecture.codec, skel, shift=int(integer)) if flip else \
             lecture.codec.decode(predict(model, batch["image"]))
+        if integer:  # course decode: (j + 0.5) s - 0.5; the official convention: j s
+            coords = coords - (lecture.codec.stride / 2 - 0.5)
         preds.append(batch_to_original(coords, batch))
         scores.append(torch.as_tensor(s, dtype=torch.float32))
         gts.append(torch.stack([torch.as_tensor(m["original_keypoints"]) for m in batch["meta"]]))
@@ -94,6 +104,8 @@ def evaluate_crops(model, lecture, crops, skel, flip: bool = False, chunk: int =
         r = metrics.pck(pred, gt, v > 0, norm="bbox", alpha=0.2)
         res = {"metric": "PCK@0.2 (joint extent)", "value": float(r.mean), "per_joint": [float(x) for x in r.per_joint]}
     res["crops"] = len(crops)
+    if integer:
+        res["conventions"] = "integer-centred heatmaps (HRNet code): flip shift 1 px, heatmap px j = crop px j * stride"
     source = getattr(crops, "source", None)
     if skel.name == "coco17" and getattr(source, "source", "coco") == "coco" and hasattr(source, "ann_file"):
         dt = [{"image_id": m["image_id"], "category_id": 1, "score": float(s.mean()),
@@ -102,7 +114,7 @@ def evaluate_crops(model, lecture, crops, skel, flip: bool = False, chunk: int =
     return res
 
 
-def evaluate(model, lecture, held, skel, flip: bool = False) -> dict:
+def evaluate(model, lecture, held, skel, flip: bool = False, official: bool = False) -> dict:
     """Held-out synthetic batch (a dict) -> :func:`posecourse.evaluation.evaluate` (flip test without the
     left/right swap: the synthetic people's side is a colour); real crops -> :func:`evaluate_crops`."""
     from . import evaluation
@@ -112,7 +124,7 @@ def evaluate(model, lecture, held, skel, flip: bool = False) -> dict:
             pred = evaluation.predict_flip(model, held["image"], lecture.codec, lecture.skeleton, swap=False)
             return {**lecture.metric((pred, None), held), "flip_test": True}
         return evaluation.evaluate(model, lecture, SimpleNamespace(val=held))
-    return evaluate_crops(model, lecture, held, skel, flip=flip)
+    return evaluate_crops(model, lecture, held, skel, flip=flip, official=official)
 
 
 def annotate_checkpoint(path: Path, info: dict) -> None:

@@ -1,0 +1,141 @@
+"""The training / evaluation command on every ``--data``: the shared real samples (COCO, MPII, CrowdPose),
+LSP and FLIC folders written here in their release layouts, resuming, official weights from the
+manifests (no download), and its errors. Runs in-process (one process; see test_ddp.py for torchrun)."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from scipy.io import savemat
+
+from posecourse.command import main
+from posecourse.lectures import get_lecture
+
+
+def _metrics(out):
+    return json.loads((out / "metrics.json").read_text())
+
+
+def _reloads(out, lecture: str, num_joints: int):
+    state = torch.load(out / "checkpoint.pt", weights_only=True)
+    model = get_lecture(lecture).build_model(num_joints=num_joints)
+    model.load_state_dict(state["model"])  # strict: every tensor of the lecture's model is there
+    return state
+
+
+@pytest.mark.parametrize("fmt, lecture, K, crops, metric", [
+    ("coco", "03_hourglass", 17, 12, "PCK@0.2"),  # COCO-17 has no head segment: PCKh falls back to PCK
+    ("mpii", "05_hrnet", 16, 5, "PCK@0.2"),
+    ("crowdpose", "02_cpm", 14, 4, "PCK@0.2 (joint extent)"),
+])
+def test_real_samples_train_and_evaluate(shared_data, tmp_path, fmt, lecture, K, crops, metric):
+    out = tmp_path / fmt
+    assert main(["--lecture", lecture, "--data", fmt, "--data-root", str(shared_data / fmt), "--steps", "2",
+                 "--batch-size", "2", "--out", str(out), "--no-progress"]) == 0
+    m = _metrics(out)
+    assert m["steps"] == 2 and len(m["loss_curve"]) == 2 and m["num_joints"] == K
+    assert m["samples"]["duplicates_first_epoch"] == 0 and m["samples"]["dataset_size"] == crops
+    assert m["eval"]["metric"] == metric and m["eval"]["crops"] == crops and 0 <= m["eval"]["value"] <= 1
+    if fmt == "coco":
+        assert set(m["eval"]["oks_ap_gt_boxes"]) >= {"AP", "AP50", "AR"}
+    state = _reloads(out, lecture, K)
+    assert state["step"] == 2 and state["run"]["data"] == fmt and state["run"]["eval"]["metric"] == metric
+
+
+def _image(path, w=96, h=128):
+    rng = np.random.default_rng(len(str(path)))
+    Image.fromarray(rng.integers(0, 255, (h, w, 3), dtype=np.uint8)).save(path)
+
+
+def _standing(n, K, rng):
+    """``(n, K, 2)`` 1-based joints spread over a 96 x 128 frame (a rough standing figure plus noise)."""
+    base = np.stack([np.linspace(30, 66, K), np.linspace(15, 115, K)], -1)
+    return base[None] + rng.normal(0, 3, (n, K, 2)) + 1
+
+
+def test_lsp_folder(tmp_path):
+    rng = np.random.default_rng(0)
+    (tmp_path / "images").mkdir()
+    xy = _standing(4, 14, rng)  # (N, 14, 2)
+    savemat(tmp_path / "joints.mat", {"joints": np.concatenate([xy.transpose(2, 1, 0), np.zeros((1, 14, 4))], 0)})
+    for n in range(1, 5):
+        _image(tmp_path / "images" / f"im{n:04d}.jpg")
+    out = tmp_path / "run"
+    assert main(["--lecture", "01_deeppose", "--data", "lsp", "--data-root", str(tmp_path), "--steps", "2",
+                 "--batch-size", "2", "--out", str(out), "--no-progress"]) == 0
+    m = _metrics(out)
+    assert m["skeleton"] == "lsp14" and m["eval"]["metric"] == "PDJ@0.2" and m["eval"]["crops"] == 4
+    _reloads(out, "01_deeppose", 14)
+
+
+def test_flic_folder(tmp_path):
+    rng = np.random.default_rng(1)
+    (tmp_path / "images").mkdir()
+    recs = []
+    for i in range(4):
+        coords = np.full((2, 29), np.nan)
+        coords[:, [0, 1, 2, 3, 4, 5, 6, 9]] = _standing(1, 8, rng)[0].T
+        recs.append({"coords": coords, "filepath": f"f{i}.jpg", "imgdims": np.array([128.0, 96.0, 3.0]),
+                     "torsobox": np.array([20.0, 20.0, 70.0, 100.0]), "istrain": 1.0, "istest": 0.0})
+        _image(tmp_path / "images" / f"f{i}.jpg")
+    arr = np.zeros((1, 4), dtype=[(k, object) for k in recs[0]])
+    for i, r in enumerate(recs):
+        for k, v in r.items():
+            arr[0, i][k] = v
+    savemat(tmp_path / "examples.mat", {"examples": arr})
+    out = tmp_path / "run"
+    assert main(["--lecture", "05_hrnet", "--data", "flic", "--data-root", str(tmp_path), "--steps", "2",
+                 "--batch-size", "2", "--out", str(out), "--no-progress"]) == 0
+    m = _metrics(out)
+    assert m["skeleton"] == "mpii16" and m["eval"]["metric"] == "PCK@0.2" and m["eval"]["crops"] == 4
+
+
+def test_resume_continues_the_run(tmp_path):
+    args = ["--lecture", "01", "--steps", "2", "--batch-size", "4", "--val-size", "8", "--out", str(tmp_path),
+            "--no-progress"]
+    assert main(args) == 0
+    with pytest.raises(ValueError, match="exists: pass --resume"):
+        main(args)
+    assert main([*args[:2], "--steps", "3", *args[4:], "--resume"]) == 0
+    m = _metrics(tmp_path)
+    assert m["steps"] == 3 and len(m["loss_curve"]) == 3
+    assert torch.load(tmp_path / "checkpoint.pt", weights_only=True)["step"] == 3
+
+
+def test_official_weights_evaluate_with_flip_test(shared_data, shared_reference, tmp_path):
+    """A file in the official HRNet layout (the manifest's keys and shapes, random values) is loaded strictly
+    into hrnet_w32 and evaluated on the COCO crops with the flip test; nothing is trained or written but
+    the metrics."""
+    layout = json.loads((shared_reference / "hrnet_w32_state_dict.json").read_text())
+    g = torch.Generator().manual_seed(0)
+    state = {k: (torch.zeros((), dtype=torch.long) if k.endswith("num_batches_tracked")
+                 else torch.ones(shape) if k.endswith("running_var")  # BatchNorm variances must be positive
+                 else 0.01 * torch.randn(*shape, generator=g)) for k, shape in layout}
+    path = tmp_path / "pose_hrnet_w32_256x192.pth"
+    torch.save(state, path)
+    out = tmp_path / "eval"
+    assert main(["--lecture", "05_hrnet", "--preset", "paper", "--input-size", "64", "--data", "coco",
+                 "--data-root", str(shared_data / "coco"), "--weights", str(path), "--out", str(out),
+                 "--no-progress"]) == 0
+    m = _metrics(out)
+    assert m["model"] == "hrnet_w32" and m["official_weights"] and m["flip_test"] and m["steps"] == 0
+    assert m["eval"]["crops"] == 12 and "integer-centred" in m["eval"]["conventions"]
+    assert sorted(p.name for p in out.iterdir()) == ["metrics.json"]
+
+
+def test_clear_errors(tmp_path, shared_data):
+    with pytest.raises(SystemExit):
+        main(["--lecture", "03", "--data", "coco", "--out", str(tmp_path)])  # no --data-root
+    with pytest.raises(ValueError, match="lecture: unknown"):
+        main(["--lecture", "99_nope", "--out", str(tmp_path)])
+    with pytest.raises(ValueError, match="bottom-up"):
+        main(["--lecture", "04_openpose", "--data", "coco", "--data-root", str(shared_data / "coco"),
+              "--out", str(tmp_path)])
+    with pytest.raises(ValueError, match="--resume: no checkpoint"):
+        main(["--lecture", "01", "--steps", "1", "--out", str(tmp_path / "new"), "--resume"])
+    with pytest.raises(FileNotFoundError, match="--weights: no file"):
+        main(["--lecture", "01", "--weights", str(tmp_path / "missing.pth"), "--val-size", "2",
+              "--out", str(tmp_path / "w")])
