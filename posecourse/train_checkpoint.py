@@ -113,7 +113,7 @@ def save_checkpoint(path, model: nn.Module, optimizer: torch.optim.Optimizer | N
         "model": _unwrap(model).state_dict(),
         "optimizer": optimizer.state_dict() if optimizer is not None else None,
         "optimizer_type": _type_name(optimizer) if optimizer is not None else None,
-        "optimizer_defaults": to_plain(optimizer.defaults, "optimizer.defaults") if optimizer is not None else None,
+        "optimizer_defaults": _settings(optimizer) if optimizer is not None else None,
         "scheduler": scheduler.state_dict() if scheduler is not None else None,
         "scheduler_type": _type_name(scheduler) if scheduler is not None else None,
         "scaler": scaler.state_dict() if scaler is not None and scaler.is_enabled() else None,
@@ -134,8 +134,21 @@ def save_checkpoint(path, model: nn.Module, optimizer: torch.optim.Optimizer | N
     os.replace(tmp, path)
 
 
+def _plain_or_type(value):
+    """Settings as comparable plain data; a value :func:`to_plain` cannot convert (a callable in a custom
+    optimizer's defaults, say) is compared by its type only."""
+    try:
+        return to_plain(value)
+    except ValueError:
+        return f"<{_type_name(value)}>"
+
+
+def _settings(optimizer: torch.optim.Optimizer) -> dict:
+    return {k: _plain_or_type(v) for k, v in optimizer.defaults.items()}
+
+
 def _same(a, b) -> bool:
-    a, b = to_plain(a), to_plain(b)
+    a, b = _plain_or_type(a), _plain_or_type(b)
     if isinstance(a, float) and isinstance(b, float) and math.isnan(a) and math.isnan(b):
         return True
     return a == b
@@ -167,7 +180,7 @@ def _check_optimizer(state: dict, optimizer: torch.optim.Optimizer, path, schedu
                          "with the same optimizer class, or train into a new checkpoint path")
     defaults = state.get("optimizer_defaults")
     if defaults is not None:
-        now = to_plain(optimizer.defaults)
+        now = _settings(optimizer)
         diff = [f"{k}={now.get(k)!r} here, {defaults.get(k)!r} in the checkpoint" for k in sorted(set(defaults) | set(now))
                 if not _same(defaults.get(k), now.get(k))]
         if diff:
