@@ -10,7 +10,7 @@ from __future__ import annotations
 _EXPORTS = {
     "generate": "notebooks", "validate": "notebooks", "cell_signature": "notebooks", "export": "notebooks",
     "feedback": "notebooks", "tool_env": "notebooks", "autograde": "grader", "IsolationError": "session",
-    "WorkerFailed": "session",
+    "WorkerFailed": "session", "isolation_problem": "session",
 }
 
 __all__ = sorted(_EXPORTS)

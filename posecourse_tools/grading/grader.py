@@ -264,7 +264,10 @@ def autograde(course: Path | str, assignment: str, students: list[str] | None = 
         print("WARNING: --unsafe-no-isolation: student code runs unconfined as this user; trusted submissions only",
               file=sys.stderr)
     else:
-        Worker(course, None, isolated=True).close()      # raises IsolationError, with the reason, before anything
+        try:                                   # IsolationError (with the reason) before anyone is graded
+            Worker(course, None, isolated=True, start_timeout=120).close()
+        except WorkerFailed as exc:
+            raise IsolationError(f"the sandbox did not start: {exc}") from None
     db = f"sqlite:///{course / 'gradebook.db'}"
     with Gradebook(db) as gb:
         names = [nb.name for nb in gb.find_assignment(assignment).notebooks]

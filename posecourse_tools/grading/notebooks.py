@@ -74,10 +74,11 @@ def export(course: Path | str, path: Path | str) -> list[dict]:
         return list(csv.DictReader(f))
 
 
-def feedback(course: Path | str, assignment: str) -> Path:
+def feedback(course: Path | str, assignment: str, student: str | None = None) -> Path:
     """``nbgrader generate_feedback`` (HTML per student in ``course/feedback``; it shows the hidden tests)."""
     course = Path(course).resolve()
-    subprocess.run([sys.executable, "-m", "nbgrader", "generate_feedback", assignment, "--force",
+    only = [f"--student={student}"] if student else []
+    subprocess.run([sys.executable, "-m", "nbgrader", "generate_feedback", assignment, "--force", *only,
                     f"--CourseDirectory.root={course}", "--log-level=ERROR"], cwd=course, check=True,
                    capture_output=True, text=True, env=tool_env())
     return course / "feedback"

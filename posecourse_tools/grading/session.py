@@ -24,6 +24,7 @@ from .sandbox import SETUP_FAILED
 MAX_LINE = 64 * 2 ** 20        # bytes in one message from the worker
 MAX_LOG = 64 * 2 ** 10         # bytes of the worker's stdout/stderr kept for the instructor
 WORKER_UID = 65534             # nobody
+UNSHARE = "unshare"            # util-linux
 ISOLATION_HELP = ("the worker needs root, util-linux `unshare` (PID, mount, network, IPC namespaces) and "
                   "`setpriv`; run the grader as root on Linux (a VM or a privileged container), or pass "
                   "--unsafe-no-isolation to grade trusted submissions without a sandbox")
@@ -82,7 +83,7 @@ class Worker:
             cfg = {"root": str(self.scratch / "root"), "files": str(student), "course": str(course),
                    "ro": readonly_paths(course), "uid": WORKER_UID, "gid": WORKER_UID, "tmpfs_mb": tmpfs_mb,
                    "python": sys.executable, "pythonpath": str(tools.parent), "rlimits": limits}
-            cmd = ["unshare", "--pid", "--fork", "--kill-child", "--mount", "--net", "--ipc", "--uts", "--",
+            cmd = [UNSHARE, "--pid", "--fork", "--kill-child", "--mount", "--net", "--ipc", "--uts", "--",
                    sys.executable, "-m", "posecourse_tools.grading.sandbox", json.dumps(cfg)]
             preexec = None
         else:
@@ -93,8 +94,14 @@ class Worker:
                 import resource
                 for name, value in limits.items():
                     resource.setrlimit(getattr(resource, name), (value, value))
-        self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                     cwd=student, env=env, start_new_session=True, preexec_fn=preexec)
+        try:
+            self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                         cwd=student, env=env, start_new_session=True, preexec_fn=preexec)
+        except OSError as exc:
+            shutil.rmtree(self.scratch, ignore_errors=True)
+            if isolated:
+                raise IsolationError(f"cannot start {cmd[0]}: {exc}; " + ISOLATION_HELP) from None
+            raise
         self.lines: queue.Queue = queue.Queue()
         threading.Thread(target=self._read_stdout, daemon=True).start()
         self.stderr_done = threading.Thread(target=self._read_stderr, daemon=True)
@@ -164,8 +171,13 @@ class Worker:
     def run_cells(self, cells: list[tuple[str, str]], cell_timeout: float, deadline: float) -> dict[str, str]:
         """Execute the notebook's code cells; returns ``{cell_id: error text}`` for cells that raised (untrusted)."""
         self._send({"cells": [list(c) for c in cells], "cell_timeout": cell_timeout})
-        ready = self._receive(min(deadline, time.monotonic() + cell_timeout * (len(cells) + 2)),
-                              "running the notebook's cells")
+        ready, doing = {}, "starting the notebook's cells"
+        for step in range(len(cells) + 1):     # one {"cell": id} per cell, then "ready": each cell gets its time
+            ready = self._receive(min(deadline, time.monotonic() + cell_timeout + 2), doing)
+            if step < len(cells) and ready.get("cell") == cells[step][0]:
+                doing = f"running cell {cells[step][0]}"
+                continue
+            break
         errors = ready.get("ready", {}).get("errors") if isinstance(ready.get("ready"), dict) else None
         if not isinstance(errors, dict):
             self.kill()
@@ -215,6 +227,15 @@ class Worker:
                 pass
         self.stderr_done.join(timeout=5)
         shutil.rmtree(self.scratch, ignore_errors=True)
+
+
+def isolation_problem(course: Path | str = "/nonexistent-course") -> str | None:
+    """``None`` when a sandboxed worker starts here, else the reason it cannot (for skips and the CLI)."""
+    try:
+        Worker(Path(course).resolve(), None, isolated=True, start_timeout=120).close()
+    except (IsolationError, WorkerFailed) as exc:
+        return str(exc)
+    return None
 
 
 class StudentError(Exception):

@@ -32,7 +32,7 @@ class WireError(ValueError):
 def _array(a: np.ndarray, **tags) -> dict:
     if a.dtype.kind not in "biuf":
         raise WireError(f"arrays must have a numeric dtype, got dtype {a.dtype}")
-    a = np.ascontiguousarray(a, dtype=a.dtype.newbyteorder("<") if a.dtype.itemsize > 1 else a.dtype)
+    a = np.array(a, dtype=a.dtype.newbyteorder("<") if a.dtype.itemsize > 1 else a.dtype, order="C", copy=True)
     out = {"dtype": a.dtype.str, "shape": list(a.shape), "b64": base64.b64encode(a.tobytes()).decode()}
     out.update({k: True for k, v in tags.items() if v})
     return {"nd": out}

@@ -6,6 +6,7 @@ beyond what :func:`.wire.decode` accepts: values, never verdicts. Protocol (one 
 
     worker -> grader  {"hello": {"uid", "gid", "nnp", "pid"}}        (before any student code runs)
     grader -> worker  {"cells": [[cell_id, source], ...], "cell_timeout": s}
+    worker -> grader  {"cell": cell_id}                               (before each cell: per-cell time limits)
     worker -> grader  {"ready": {"errors": {cell_id: "Type: message"}}}
     grader -> worker  {"id": n, "call": name, "args": [...], "kwargs": {...}}
     worker -> grader  {"id": n, "ok": value} | {"id": n, "error": "Type: message"}
@@ -74,6 +75,7 @@ def main() -> None:
     shell = InteractiveShell.instance(config=config)
     errors = {}
     for cell_id, source in setup["cells"]:
+        send({"cell": cell_id})
         try:
             _alarm(timeout)
             result = shell.run_cell(source, store_history=False, silent=False)
