@@ -77,6 +77,13 @@ def to_device(batch: Any, device: torch.device, non_blocking: bool = False) -> A
 
 
 def _amp_dtype(amp, device: torch.device):
+    if isinstance(amp, str) and amp.strip().lower() in ("auto", "bf16", "fp16"):
+        amp = amp.strip().lower()
+    elif isinstance(amp, str):  # papermill's "False" / "true" / "0"
+        try:
+            amp = as_bool("amp", amp)
+        except ValueError:
+            raise ValueError(f"amp: expected 'auto', True, False, 'bf16' or 'fp16', got {amp!r}") from None
     if amp == "auto":
         amp = device.type == "cuda"
     if amp in (False, None):

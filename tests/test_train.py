@@ -262,6 +262,10 @@ def test_amp_choice(monkeypatch):
     monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: False)
     assert _amp_dtype(True, cuda) is torch.float16  # older GPUs: fp16 with a GradScaler
     assert _amp_dtype("bf16", cuda) is torch.bfloat16
+    assert _amp_dtype("False", cuda) is None and _amp_dtype(" AUTO ", cpu) is None  # papermill strings
+    assert _amp_dtype("true", cuda) is torch.float16
+    with pytest.raises(ValueError, match="^amp: expected"):
+        _amp_dtype("maybe", cpu)
     with pytest.raises(ValueError, match="amp"):
         _amp_dtype("int8", cuda)
 
