@@ -19,7 +19,7 @@ from .data.recipe import DataRecipe
 from .evaluation import OKSAP, PCK, PDJ, PCKh
 from .skeletons import get_skeleton
 
-__all__ = ["Lecture", "LECTURES", "get_lecture", "COMPARE_IMAGES"]
+__all__ = ["Lecture", "RunSettings", "LECTURES", "get_lecture", "COMPARE_IMAGES"]
 
 #: Lecture 5's common training budget (images) at which it compares all five models: each shipped
 #: checkpoint run saves a snapshot after this many images.
@@ -52,6 +52,8 @@ class Lecture:
     exercise: str
     smoke_steps: int = 5
     model_kw: dict = field(default_factory=dict)
+    #: further step budgets of the lecture's side experiments (e.g. DeepPose's cascade stage), by name
+    extra_steps: dict = field(default_factory=dict)
 
     @property
     def skeleton(self) -> str:
@@ -76,9 +78,40 @@ class Lecture:
 
         return create_model(self.model, **{"num_joints": self.num_joints, **self.model_kw, **kw})
 
+    def settings(self, seed=0, train_steps=None, device="auto", smoke=False, results_path=None) -> "RunSettings":
+        """Validate a notebook's parameters (papermill passes command-line values as strings) and resolve
+        them: ``train_steps=None`` is this lecture's ``steps`` (``smoke_steps`` in smoke mode)."""
+        from .params import as_bool, as_device, as_optional_int, as_seed
+
+        smoke = as_bool("smoke", smoke)
+        steps = as_optional_int("train_steps", train_steps, minimum=1)
+        steps = steps if steps is not None else (self.smoke_steps if smoke else self.steps)
+        path = None if results_path in (None, "", "None") else str(results_path)
+        return RunSettings(as_seed("seed", seed), steps, as_device("device", device), smoke, path, self)
+
     def replace(self, **changes) -> "Lecture":
         """A copy with some fields changed (e.g. a smaller held-out set for a test)."""
         return replace(self, **changes)
+
+
+@dataclass(frozen=True)
+class RunSettings:
+    """A notebook run's validated parameters (see :meth:`Lecture.settings`)."""
+
+    seed: int
+    steps: int
+    device: Any
+    smoke: bool
+    results_path: str | None
+    lecture: Lecture
+
+    def extra(self, name: str) -> int:
+        """The step budget of side experiment ``name`` (``smoke_steps`` in smoke mode)."""
+        return self.lecture.smoke_steps if self.smoke else self.lecture.extra_steps[name]
+
+    def __str__(self) -> str:
+        return (f"{self.lecture.name}: {self.steps:,} optimizer steps of {self.lecture.batch_size} images, "
+                f"seed {self.seed}, device {self.device}{' (smoke run)' if self.smoke else ''}")
 
 
 # Single-person lectures use person-centred images: the figure fills 75-90 % of the frame, like the
@@ -95,7 +128,10 @@ LECTURES: dict[str, Lecture] = {lec.name: lec for lec in [
     Lecture("01_deeppose", "DeepPose: regression of normalized joint coordinates, and the cascade",
             "Toshev & Szegedy, CVPR 2014", model="deeppose_tiny", codec=RegressionCodec(input_size=64),
             loss=losses.coordinate_loss, metric=PDJ(0.2), minimum=0.40, data=_SINGLE,
-            steps=573, batch_size=32, lr=1e-3, checkpoint_steps=4_500, exercise="ex01_deeppose"),
+            steps=573, batch_size=32, lr=1e-3, checkpoint_steps=4_500, exercise="ex01_deeppose",
+            # the cascade stage: about 40 % of stage 1's time (each of its steps sees 16 sub-images per image);
+            # the raw-pixel pitfall: the same short budget for both targets
+            extra_steps={"cascade": 115, "pitfall": 86}),
     Lecture("02_cpm", "Convolutional Pose Machines: belief maps, stages, receptive field",
             "Wei, Ramakrishna, Kanade & Sheikh, CVPR 2016", model="cpm_tiny",
             codec=_heatmaps(sigma=1.5, background=True, method="dark"), loss=losses.heatmap_loss,

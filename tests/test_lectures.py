@@ -215,3 +215,27 @@ def test_shipped_checkpoints_are_trained_longer_and_their_numbers_hold(name):
     assert result["value"] == pytest.approx(full["value"], abs=0.01)
     assert result["value"] >= snap["value"] - 0.01  # training longer did not make it worse
     assert result["value"] >= lec.minimum  # the shipped model meets the live run's minimum
+
+
+def test_settings_validate_papermill_strings():
+    lec = get_lecture("03_hourglass")
+    s = lec.settings(seed="3", train_steps=None, device="auto", smoke="False", results_path="None")
+    assert (s.seed, s.steps, s.smoke, s.results_path) == (3, lec.steps, False, None)
+    assert lec.settings(smoke="true").steps == lec.smoke_steps and lec.settings(train_steps="12").steps == 12
+    for kw, name in (({"smoke": "maybe"}, "smoke"), ({"train_steps": "2.5"}, "train_steps"),
+                     ({"train_steps": 0}, "train_steps"), ({"device": "gpu7"}, "device"), ({"seed": "x"}, "seed")):
+        with pytest.raises(ValueError, match=name):
+            lec.settings(**kw)
+    assert get_lecture("01").settings().extra("cascade") == get_lecture("01").extra_steps["cascade"]
+
+
+def test_show_source_renders_the_running_code():
+    from posecourse.targets import paf
+    from posecourse.viz.source import source_html, source_text
+
+    text = source_text(paf.line_integral)
+    assert text.startswith("def line_integral(") and "posecourse.targets.paf.line_integral" in source_html(paf.line_integral)
+    part = source_text(paf.assemble, start="def assemble", stop='"""')
+    assert part.splitlines()[0].startswith("def assemble") and '"""' not in part.splitlines()[-1]
+    with pytest.raises(ValueError, match="start"):
+        source_text(paf.assemble, start="no such line")

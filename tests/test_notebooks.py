@@ -18,15 +18,17 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 LECTURES = sorted((ROOT / "lectures").glob("0*.ipynb"))
-REQUIRED = {"seed", "train_seconds", "device", "smoke", "results_path"}
+REQUIRED = {"seed", "train_steps", "device", "smoke", "results_path"}
 
 
 def _code_cells(nb):
     return [c for c in nb.cells if c.cell_type == "code"]
 
 
-def test_five_lectures_exist():
-    assert [p.stem for p in LECTURES] == ["01_deeppose", "02_cpm", "03_hourglass", "04_openpose", "05_hrnet"]
+def test_every_lecture_record_has_its_notebook():
+    from posecourse.lectures import LECTURES as RECORDS
+
+    assert [p.stem for p in LECTURES] == list(RECORDS)
 
 
 @pytest.mark.parametrize("path", LECTURES, ids=lambda p: p.stem)
@@ -39,7 +41,8 @@ def test_parameters_cell(path):
     ns: dict = {}
     exec(first.source, ns)  # literals only (papermill injects overrides after this cell)
     assert ns["device"] == "auto" and ns["smoke"] is False and ns["results_path"] is None
-    assert ns["train_seconds"] > 0
+    assert ns["train_steps"] is None, "the default budget is the lecture record's steps (posecourse.lectures)"
+    assert "seconds" not in first.source.replace("not seconds", ""), "budgets are optimizer steps, never seconds"
 
 
 @pytest.mark.parametrize("path", LECTURES, ids=lambda p: p.stem)
