@@ -158,7 +158,8 @@ def train(model: nn.Module, loader, loss_fn: Callable[[Any, Any], torch.Tensor],
             ``ValueError`` saying what differs); saved after every epoch and at the end. A run stopped by
             ``max_steps`` inside an epoch resumes at the start of the next epoch (the loader's position is
             not saved), so split runs at epoch ends to repeat a single run exactly.
-        progress: a ``tqdm.auto`` bar on rank 0.
+        progress: a text ``tqdm`` bar on rank 0, on stdout, updated at most every 2 s: it ends as one finished
+            line in a stored notebook (a widget bar would be stored as an empty red widget without its state).
         seed: seeds Python/NumPy/torch (and the distributed sampler).
     Returns:
         :class:`History`.
@@ -196,14 +197,17 @@ def train(model: nn.Module, loader, loss_fn: Callable[[Any, Any], torch.Tensor],
 
     bar = None
     if progress and rank == 0:
-        from tqdm.auto import tqdm
+        import sys
+
+        from tqdm import tqdm
 
         total = None
         if epochs is not None and hasattr(loader, "__len__"):
             total = max(0, epochs - history.epochs) * len(loader)
         if max_steps is not None:
             total = min(total or math.inf, max(0, max_steps - history.steps))
-        bar = tqdm(total=None if total == math.inf else total, desc="train", leave=True)
+        bar = tqdm(total=None if total == math.inf else total, desc="train", leave=True, file=sys.stdout,
+                   mininterval=2.0, dynamic_ncols=False, ncols=100)
 
     def out_of_budget() -> bool:
         return max_steps is not None and history.steps >= max_steps  # the same count on every rank
