@@ -53,12 +53,15 @@ def parse_args(argv=None) -> argparse.Namespace:
                    "annotations, un-augmented)")
     p.add_argument("--steps", type=int, default=None, help="optimizer steps (default: the lecture's)")
     p.add_argument("--batch-size", type=int, default=None, help="global batch, split over the processes")
-    p.add_argument("--lr", type=float, default=None)
+    p.add_argument("--lr", type=float, default=None, help="Adam's learning rate (default: the lecture's)")
+    p.add_argument("--lr-drops", type=int, nargs="+", default=(), metavar="STEP",
+                   help="multiply the learning rate by 0.1 at these steps (HRNet: at 170/210 and 200/210 of the run)")
     p.add_argument("--preset", choices=("course", "paper"), default="course")
     p.add_argument("--input-size", type=int, nargs="+", help="H [W] of the crops (default: the lecture's/preset's)")
     p.add_argument("--out", type=Path, required=True, help="folder for checkpoint.pt and metrics.json")
     p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
     p.add_argument("--weights", type=Path, help="evaluate these weights (no training)")
+    p.add_argument("--init", type=Path, help="start training from these weights (fine-tuning; optimizer fresh)")
     p.add_argument("--flip-test", action="store_true", help="average with the mirrored image (on with --weights)")
     p.add_argument("--device", default=None, help="auto (CUDA if present, else CPU), cpu, cuda, cuda:N")
     p.add_argument("--amp", choices=tuple(AMP), default="auto")
@@ -67,14 +70,18 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--val-size", type=int, default=None, help="held-out synthetic images (default: the lecture's)")
     p.add_argument("--no-progress", action="store_true")
     args = p.parse_args(argv)
+    if any(s < 1 for s in args.lr_drops):
+        p.error(f"--lr-drops: expected steps >= 1, got {list(args.lr_drops)}")
     for name in ("steps", "batch_size", "val_size"):
         v = getattr(args, name)
         if v is not None and v < (0 if name == "steps" else 1):
             p.error(f"--{name.replace('_', '-')}: expected a positive number, got {v}")
     if args.data in REAL and args.data_root is None:
         p.error(f"--data {args.data} needs --data-root (the dataset folder)")
-    if args.weights is not None and args.resume:
-        p.error("--weights evaluates given weights; it cannot be combined with --resume")
+    if args.weights is not None and (args.resume or args.init is not None):
+        p.error("--weights evaluates given weights; it cannot be combined with --resume or --init")
+    if args.init is not None and args.resume:
+        p.error("--init starts a new run from weights; --resume continues OUT/checkpoint.pt (choose one)")
     return args
 
 
@@ -179,7 +186,7 @@ def _load_weights(model, path: Path):
     from .models import load_official
 
     if not Path(path).is_file():
-        raise FileNotFoundError(f"--weights: no file at {path}")
+        raise FileNotFoundError(f"--weights/--init: no file at {path}")
     state = torch.load(path, map_location="cpu", weights_only=True)
     if isinstance(state, dict) and isinstance(state.get("model"), dict):
         model.load_state_dict(state["model"])
@@ -211,8 +218,12 @@ def main(argv=None) -> int:
     skel = _skeleton(held if args.data == "synthetic" else train_set)
     torch.manual_seed(args.seed)  # the same initial weights in every process (DDP also broadcasts rank 0's)
     model = lec.build_model(num_joints=skel.num_joints)
-    official = _load_weights(model, args.weights) if args.weights is not None else False
+    given = args.weights if args.weights is not None else args.init
+    official = _load_weights(model, given) if given is not None else False
     codec = _codec(lec, model, size, skel.num_joints)
+    if steps and len(train_set) < batch:
+        raise ValueError(f"--batch-size {batch}: the training data has only {len(train_set)} samples "
+                         f"({args.data} at {args.data_root}); use a smaller global batch")
     sampler = EpochSampler(train_set, world, rank, args.seed)
     loader = DataLoader(train_set, batch_size=batch // world, sampler=sampler, collate_fn=collate_fn,
                         num_workers=args.workers, drop_last=True)
@@ -221,9 +232,12 @@ def main(argv=None) -> int:
     t0 = time.perf_counter()
     history = None
     if steps:
-        history = train(model, loader, seen, max_steps=steps, lr=args.lr or lec.lr, device=args.device,
-                        amp=AMP[args.amp], checkpoint=ckpt, progress=not args.no_progress and rank == 0,
-                        seed=args.seed)
+        optimizer = torch.optim.Adam(model.parameters(), lr=args.lr or lec.lr)
+        scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, sorted(args.lr_drops), 0.1) \
+            if args.lr_drops else None
+        history = train(model, loader, seen, max_steps=steps, optimizer=optimizer, scheduler=scheduler,
+                        device=args.device, amp=AMP[args.amp], checkpoint=ckpt,
+                        progress=not args.no_progress and rank == 0, seed=args.seed)
     record = realeval.gather_run(history, seen, len(train_set), world)
     if rank == 0:
         flip = args.flip_test or args.weights is not None
@@ -232,7 +246,8 @@ def main(argv=None) -> int:
         info = {"lecture": lec.name, "data": args.data, "model": lec.model, "input_size": list(size),
                 "skeleton": skel.name, "num_joints": skel.num_joints, "world_size": world, "global_batch": batch,
                 "batch_per_process": batch // world, "steps": history.steps if history else 0,
-                "lr": args.lr or lec.lr, "seconds": round(time.perf_counter() - t0, 3), "flip_test": flip,
+                "lr": args.lr or lec.lr, "train_seconds": round(history.seconds, 3) if history else 0.0,
+                "seconds": round(time.perf_counter() - t0, 3), "flip_test": flip,
                 "official_weights": official,
                 **record, "eval": result, "command": settings}
         if history is not None:

@@ -93,6 +93,13 @@ def test_flic_folder(tmp_path):
     assert m["skeleton"] == "mpii16" and m["eval"]["metric"] == "PCK@0.2" and m["eval"]["crops"] == 4
 
 
+def test_learning_rate_drops(tmp_path):
+    assert main(["--lecture", "01", "--steps", "3", "--batch-size", "2", "--val-size", "2", "--lr", "0.01",
+                 "--lr-drops", "2", "--out", str(tmp_path), "--no-progress"]) == 0
+    lrs = torch.load(tmp_path / "checkpoint.pt", weights_only=True)["history"]["lrs"]
+    np.testing.assert_allclose(lrs, [0.01, 0.01, 0.001])
+
+
 def test_resume_continues_the_run(tmp_path):
     args = ["--lecture", "01", "--steps", "2", "--batch-size", "4", "--val-size", "8", "--out", str(tmp_path),
             "--no-progress"]
@@ -136,6 +143,9 @@ def test_clear_errors(tmp_path, shared_data):
               "--out", str(tmp_path)])
     with pytest.raises(ValueError, match="--resume: no checkpoint"):
         main(["--lecture", "01", "--steps", "1", "--out", str(tmp_path / "new"), "--resume"])
-    with pytest.raises(FileNotFoundError, match="--weights: no file"):
+    with pytest.raises(ValueError, match="only 5 samples"):
+        main(["--lecture", "05", "--data", "mpii", "--data-root", str(shared_data / "mpii"), "--batch-size", "8",
+              "--steps", "1", "--out", str(tmp_path / "big")])
+    with pytest.raises(FileNotFoundError, match="--weights/--init: no file"):
         main(["--lecture", "01", "--weights", str(tmp_path / "missing.pth"), "--val-size", "2",
               "--out", str(tmp_path / "w")])
