@@ -327,3 +327,257 @@ def test_coco_roundtrip_property(tmp_path_factory, people):
     assert s["keypoints"].shape == (len(people), 17, 2)
     np.testing.assert_array_equal(s["visibility"].numpy(), arr[..., 2])
     np.testing.assert_array_equal(s["keypoints"].numpy(), np.where(arr[..., 2:] > 0, arr[..., :2], 0))
+
+
+# ----------------------------------------------------------------------------- issue 16: bad values
+@pytest.mark.parametrize("token", ["NaN", "Infinity", "-Infinity", "null"])
+def test_coco_labelled_joint_with_non_finite_coordinate_raises(tmp_path, token):
+    """Today NaN / null / Infinity became a labelled joint at (0, 0): the file, record, field and joint are named."""
+    path = _coco_json(tmp_path)
+    path.write_text(path.read_text().replace('"keypoints": [1, 2, 2, 3, 4, 1', f'"keypoints": [1, 2, 2, {token}, 4, 1'))
+    with pytest.raises(ValueError, match=r"ann.json: annotation 0: 'keypoints' joint 1 \(j1\) is labelled but its x"):
+        CocoKeypoints(path, tmp_path)
+
+
+def test_coco_unlabelled_joint_may_hold_null(tmp_path):
+    """v = 0 means 'not labelled' in COCO: its coordinates, null included, are ignored and come out as 0."""
+    path = _coco_json(tmp_path, lambda d: d["annotations"][0].update(keypoints=[1, 2, 2, None, None, 0, 5, 6, 1]))
+    s = CocoKeypoints(path, tmp_path)[0]
+    np.testing.assert_array_equal(s["visibility"][0].numpy(), [2, 0, 1])
+    np.testing.assert_array_equal(s["keypoints"][0].numpy(), [[1, 2], [0, 0], [5, 6]])
+
+
+@pytest.mark.parametrize("x,y", [(1e9, 3), (-7, 3), (3, 24.6), (32.6, 3)])
+def test_coco_labelled_joint_outside_the_image_raises(tmp_path, x, y):
+    path = _coco_json(tmp_path, lambda d: d["annotations"][0].update(keypoints=[1, 2, 2, x, y, 2, 0, 0, 0]))
+    with pytest.raises(ValueError, match=r"annotation 0: 'keypoints' joint 1 \(j1\) is labelled but .* outside"):
+        CocoKeypoints(path, tmp_path)
+    # without the image size in the file the check happens when the image is loaded
+    path = _coco_json(tmp_path, lambda d: (d["annotations"][0].update(keypoints=[1, 2, 2, x, y, 2, 0, 0, 0]),
+                                           d["images"][0].pop("height"), d["images"][0].pop("width")))
+    with pytest.raises(ValueError, match=r"annotation 0: 'keypoints' joint 1 \(j1\) is labelled but .* outside"):
+        CocoKeypoints(path, tmp_path)[0]
+    ok = CocoKeypoints(_coco_json(tmp_path, lambda d: d["annotations"][0].update(
+        keypoints=[0, 0, 2, 31, 23, 2, 31.5, 23.5, 1])), tmp_path)[0]  # the image's extent, half a pixel of slack
+    assert ok["visibility"][0].tolist() == [2, 2, 1]
+
+
+def test_coco_duplicate_image_id_raises(tmp_path):
+    """Today the second image record took the id and its annotations landed on the wrong image."""
+    _img(tmp_path / "y.jpg")
+    path = _coco_json(tmp_path, lambda d: d["images"].append({"id": 1, "file_name": "y.jpg", "height": 24, "width": 32}))
+    with pytest.raises(ValueError, match=r"ann.json: image 1: duplicate 'id' 1 \(also image 0\)"):
+        CocoKeypoints(path, tmp_path)
+
+
+def test_coco_duplicate_annotation_id_raises(tmp_path):
+    path = _coco_json(tmp_path, lambda d: d["annotations"].append(dict(d["annotations"][0])))
+    with pytest.raises(ValueError, match=r"ann.json: annotation 1: duplicate 'id' 7 \(also annotation 0\)"):
+        CocoKeypoints(path, tmp_path)
+
+
+@pytest.mark.parametrize("mutate,message", [
+    (lambda d: d["images"][0].update(id=[1]), r"image 0: 'id' is \[1\]"),
+    (lambda d: d["annotations"][0].update(image_id={"a": 1}), r"annotation 0: 'image_id' \{'a': 1\} is not in 'images'"),
+    (lambda d: d["images"][0].update(height="24"), r"image 0: 'height' is '24'"),
+    (lambda d: d["images"][0].update(file_name=None), r"image 0: 'file_name' is None"),
+    (lambda d: d["annotations"][0].update(iscrowd="yes"), r"annotation 0: 'iscrowd' is 'yes', expected 0 or 1"),
+    (lambda d: d["annotations"][0].update(bbox=[1, float("nan"), 3, 4]), r"annotation 0: 'bbox' is \[1.0, nan"),
+    (lambda d: d["annotations"][0].update(bbox=[1, 2, -3, 4]), r"annotation 0: 'bbox' is \[1.0, 2.0, -3.0"),
+    (lambda d: d["annotations"][0].update(area=float("inf")), r"annotation 0: 'area' is inf"),
+    (lambda d: d["annotations"][0].update(keypoints=[1, 2, 2, "3", 4, 1, 0, 0, 0]), r"annotation 0: 'keypoints' is not numeric"),
+    (lambda d: d["annotations"][0].update(keypoints=[1, 2, None, 3, 4, 1, 0, 0, 0]),
+     r"annotation 0: 'keypoints' visibility flags must be 0, 1, 2; joint 0 \(j0\) has nan"),
+    (lambda d: d["annotations"][0].pop("id"), r"annotation 0: missing field 'id'"),
+    (lambda d: d.update(annotations={"a": 1}), r"ann.json: 'annotations' is dict, expected a list"),
+    (lambda d: d["annotations"].append(5), r"ann.json: annotation 1: expected an object, got int 5"),
+    (lambda d: d.update(categories=[{"id": 1, "keypoints": [1, 2, 3]}]), r"category 0: 'keypoints' must be a list of joint names"),
+])
+def test_coco_bad_fields_name_file_record_and_field(tmp_path, mutate, message):
+    with pytest.raises(ValueError, match="ann.json: .*" + message if not message.startswith("ann.json") else message):
+        CocoKeypoints(_coco_json(tmp_path, mutate), tmp_path)
+
+
+def _truncated_jpeg(path):
+    rng = np.random.default_rng(0)
+    Image.fromarray(rng.integers(0, 255, (48, 64, 3), dtype=np.uint8)).save(path, quality=90)
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+
+
+def test_truncated_or_corrupt_image_fails_with_its_name(tmp_path):
+    """Today PIL's 'image file is truncated' came without the file's name."""
+    path = _coco_json(tmp_path, lambda d: d["images"][0].update(file_name="cut.jpg", height=48, width=64))
+    _truncated_jpeg(tmp_path / "cut.jpg")
+    with pytest.raises(ValueError, match=r"ann.json: image 0 \(id 1\): image .*cut.jpg is not a readable image"):
+        CocoKeypoints(path, tmp_path)[0]
+    (tmp_path / "cut.jpg").write_bytes(b"\x89PNG not really")
+    with pytest.raises(ValueError, match=r"cut.jpg is not a readable image"):
+        CocoKeypoints(path, tmp_path)[0]
+    entry = {"image": "cut.jpg", "joints": [[5.0, 6.0]] * 16, "joints_vis": [1] * 16, "center": [5.0, 5.0], "scale": 0.1}
+    _truncated_jpeg(tmp_path / "cut.jpg")
+    (tmp_path / "m.json").write_text(json.dumps([entry]))
+    with pytest.raises(ValueError, match=r"m.json: annotation 0: image .*cut.jpg is not a readable image"):
+        MpiiJson(tmp_path / "m.json", tmp_path)[0]
+
+
+_ENTRY = {"image": "a.jpg", "joints": [[5.0, 6.0]] * 16, "joints_vis": [1] * 16, "center": [5.0, 5.0], "scale": 0.1}
+
+
+@pytest.mark.parametrize("change,message", [
+    ({"joints": [[5.0, 6.0]] * 3 + [[float("nan"), 6.0]] + [[5.0, 6.0]] * 12},
+     r"annotation 0: 'joints' joint 3 \(left_hip\) is labelled but its x = nan is not a finite number"),
+    ({"joints": [[5.0, None]] + [[5.0, 6.0]] * 15}, r"annotation 0: 'joints' joint 0 \(right_ankle\) is labelled but its y = nan"),
+    ({"joints": [[5.0, 6.0]] * 15 + [[float("inf"), 6.0]]}, r"'joints' joint 15 \(left_wrist\) is labelled but its x = inf"),
+    ({"joints_vis": [1] * 15 + [2]}, r"annotation 0: 'joints_vis' visibility flags must be 0, 1; joint 15 \(left_wrist\) has 2"),
+    ({"joints_vis": [1] * 15 + [None]}, r"'joints_vis' visibility flags must be 0, 1; joint 15 \(left_wrist\) has nan"),
+    ({"scale": 0}, r"annotation 0: 'scale' is 0.0, expected finite and > 0"),
+    ({"scale": float("nan")}, r"annotation 0: 'scale' is nan"),
+    ({"center": [float("inf"), 1.0]}, r"annotation 0: 'center' is \[inf, 1.0\], expected finite"),
+    ({"joints": [["5", 6.0]] * 16}, r"annotation 0: 'joints' is not numeric"),
+    ({"image": ""}, r"annotation 0: 'image' must be a file name string"),
+])
+def test_mpii_json_bad_values_raise(tmp_path, change, message):
+    (tmp_path / "m.json").write_text(json.dumps([dict(_ENTRY, **change)]))
+    with pytest.raises(ValueError, match="m.json: .*" + message if "m.json" not in message else message):
+        MpiiJson(tmp_path / "m.json", tmp_path)
+
+
+def test_mpii_json_unlabelled_joint_may_hold_anything_numeric_and_far_joints_raise(tmp_path):
+    _img(tmp_path / "a.jpg")
+    joints = [[5.0, 6.0]] * 16
+    joints[2] = [None, float("nan")]
+    (tmp_path / "m.json").write_text(json.dumps([dict(_ENTRY, joints=joints, joints_vis=[1, 1, 0] + [1] * 13)]))
+    s = MpiiJson(tmp_path / "m.json", tmp_path)[0]
+    assert s["visibility"][0, 2] == 0 and s["keypoints"][0, 2].tolist() == [0, 0]
+    joints[2] = [1e7, 6.0]  # labelled, far beyond the 32 x 24 image (more than one image size out)
+    (tmp_path / "m.json").write_text(json.dumps([dict(_ENTRY, joints=joints)]))
+    with pytest.raises(ValueError, match=r"m.json: annotation 0: 'keypoints' joint 2 \(right_hip\) is labelled but .* outside"):
+        MpiiJson(tmp_path / "m.json", tmp_path)[0]
+
+
+def _mpii_rect_mat(tmp_path, points, **rect):
+    _img(tmp_path / "a.jpg")
+    r = _rect(points)
+    r.update(rect)
+    path = tmp_path / "rel.mat"
+    savemat(path, {"RELEASE": {"annolist": _structs([{"image": {"name": "a.jpg"}, "annorect": _structs([r])}]),
+                               "img_train": np.array([[1]]), "single_person": np.zeros((1, 1), dtype=object)}})
+    return path
+
+
+@pytest.mark.parametrize("points,rect,message", [
+    ([_point(0, 5, 6, 1) | {"x": np.zeros((0, 0))}], {}, r"point\(1\) \(joint 0, right_ankle\): 'x, y' is \[nan, 6.0\]"),
+    ([_point(0, 5, 6, 1), _point(3, float("inf"), 6, 1)], {}, r"point\(2\) \(joint 3, left_hip\): 'x, y' is \[inf, 6.0\]"),
+    ([_point(4, 5, 6, 1), _point(4, 7, 8, 1)], {}, r"point\(2\): duplicate joint 'id' 4 \(left_knee\)"),
+    ([_point(0, 5, 6, 7)], {}, r"point\(1\): 'is_visible' is \[7\], expected 0, 1 or empty"),
+    ([_point(0, 5, 6, 1)], {"x1": float("nan")}, r"annorect\(1\): 'x1, y1, x2, y2 \(head box\)' is \[nan"),
+    ([_point(0, 5, 6, 1)], {"scale": 0.0}, r"annorect\(1\): 'scale' is 0.0, expected finite and > 0"),
+    ([_point(0, 5, 6, 1)], {"objpos": {"x": float("nan"), "y": 3.0}}, r"annorect\(1\).objpos: 'x, y' is \[nan, 3.0\]"),
+])
+def test_mpii_mat_bad_values_raise(tmp_path, points, rect, message):
+    with pytest.raises(ValueError, match=r"rel.mat: annolist\(1\).*" + message):
+        MpiiMat(_mpii_rect_mat(tmp_path, points, **rect), tmp_path)
+
+
+def test_mpii_mat_text_visibility_flags_and_bad_release_fields(tmp_path):
+    s = MpiiMat(_mpii_rect_mat(tmp_path, [_point(0, 5, 6, "1"), _point(1, 7, 8, "0")]), tmp_path)[0]
+    assert s["visibility"][0, :3].tolist() == [2, 1, 0]  # text '1' / '0' as in parts of the release
+    path = _write_mpii(tmp_path)
+    rel = {"annolist": _structs([{"image": {"name": "a.jpg"}, "annorect": _structs([_rect([_point(0, 5, 6, 1)])])}])}
+    savemat(path, {"RELEASE": dict(rel, img_train=np.array([[float("nan")]]), single_person=np.zeros((1, 1), object))})
+    with pytest.raises(ValueError, match=r"RELEASE: 'img_train' visibility flags must be 0, 1"):
+        MpiiMat(path, tmp_path)
+    single = np.empty((1, 1), dtype=object)
+    single[0, 0] = np.array([[3]])
+    savemat(path, {"RELEASE": dict(rel, img_train=np.array([[1]]), single_person=single)})
+    with pytest.raises(ValueError, match=r"single_person\(1\) lists rects \[3.0\], .*annolist\(1\) has rects 1..1"):
+        MpiiMat(path, tmp_path, single_person=True)
+
+
+def test_lsp_bad_values_raise_and_unlabelled_may_be_nan(tmp_path):
+    xy = np.full((2, 14, 2), 5.0)
+    flag = np.zeros((14, 2))
+    joints = np.concatenate([xy, flag[None]], 0)  # 3 x 14 x 2, LSP: every joint labelled
+    joints[0, 4, 1] = np.nan
+    savemat(tmp_path / "joints.mat", {"joints": joints})
+    with pytest.raises(ValueError, match=r"joints.mat: image 2: 'joints' joint 4 \(left_knee\) is labelled but its x = nan"):
+        LspJoints(tmp_path / "joints.mat", tmp_path)
+    joints[0, 4, 1], joints[2, 6, 0] = 5.0, 2.0
+    savemat(tmp_path / "joints.mat", {"joints": joints})
+    with pytest.raises(ValueError, match=r"image 1: 'joints' visibility flags must be 0, 1; joint 6 \(right_wrist\) has 2"):
+        LspJoints(tmp_path / "joints.mat", tmp_path)
+    joints[2, 6, 0], joints[1, 0, 0] = 0.0, 1e8
+    savemat(tmp_path / "joints.mat", {"joints": joints})
+    _img(tmp_path / "im0001.jpg")
+    with pytest.raises(ValueError, match=r"joints.mat: image 1: 'keypoints' joint 0 \(right_ankle\) is labelled but .* outside"):
+        LspJoints(tmp_path / "joints.mat", tmp_path)[0]
+    ext = np.concatenate([np.full((14, 2, 1), 5.0), np.ones((14, 1, 1))], 1)  # 14 x 3 x 1, flag 1 = labelled
+    ext[3, :, 0] = [np.nan, np.inf, 0.0]  # extended: flag 0 = unlabelled, coordinates ignored
+    savemat(tmp_path / "joints.mat", {"joints": ext})
+    _img(tmp_path / "im00001.jpg")
+    s = LspJoints(tmp_path / "joints.mat", tmp_path)[0]
+    assert s["visibility"][0, 3] == 0 and s["keypoints"][0, 3].tolist() == [0, 0]
+
+
+def test_flic_bad_values_raise(tmp_path):
+    def write(edit):
+        path = _write_flic(tmp_path)
+        from scipy.io import loadmat
+        ex = loadmat(path)["examples"]
+        edit(ex[0, 0])
+        savemat(path, {"examples": ex})
+        return path
+    with pytest.raises(ValueError, match=r"examples.mat: examples\(1\): 'coords' slot 3: \(x, y\) = \[inf"):
+        FlicExamples(write(lambda e: e["coords"].__setitem__((0, 2), np.inf)), tmp_path)
+    with pytest.raises(ValueError, match=r"examples\(1\): 'coords' slot 2: \(x, y\) = \[2.0, nan\]"):
+        FlicExamples(write(lambda e: e["coords"].__setitem__((1, 1), np.nan)), tmp_path)
+    with pytest.raises(ValueError, match=r"examples\(1\): 'torsobox' is \[nan"):
+        FlicExamples(write(lambda e: e["torsobox"].__setitem__((0, 0), np.nan)), tmp_path)
+    with pytest.raises(ValueError, match=r"examples.mat: examples\(1\): 'keypoints' joint 13 \(left_shoulder\) is labelled but"):
+        FlicExamples(write(lambda e: e["coords"].__setitem__((0, 0), -1e6)), tmp_path)[0]
+
+
+# ----------------------------------------------------------------------------- CrowdPose
+def test_crowdpose_loader_real_sample(shared_data):
+    from posecourse.data.crowdpose import CROWDPOSE14, CrowdPoseKeypoints
+
+    ann = shared_data / "crowdpose" / "test_crowdpose.json"
+    raw = json.loads(ann.read_text())
+    ds = CrowdPoseKeypoints(ann, shared_data / "crowdpose")
+    assert len(ds) == 2 and ds.num_joints == 14 and tuple(raw["categories"][0]["keypoints"]) == CROWDPOSE14
+    for i, im in enumerate(raw["images"]):
+        s = ds[i]
+        assert s["meta"]["source"] == "crowdpose" and s["meta"]["image_id"] == im["id"]
+        assert s["meta"]["crowd_index"] == im["crowdIndex"] and s["meta"]["joint_names"] == CROWDPOSE14
+        assert s["keypoints"].shape == (sum(a["image_id"] == im["id"] for a in raw["annotations"]), 14, 2)
+    levels = {lv: len(CrowdPoseKeypoints(ann, shared_data / "crowdpose", crowd_level=lv)) for lv in ("easy", "medium", "hard")}
+    assert levels == {"easy": 0, "medium": 2, "hard": 0}  # crowdIndex 0.33 and 0.39
+    with pytest.raises(ValueError, match="crowd_level"):
+        CrowdPoseKeypoints(ann, shared_data / "crowdpose", crowd_level="crowded")
+    with pytest.raises(ValueError, match=r"test_coco.json: categories: CrowdPose has the 14 joints"):
+        CrowdPoseKeypoints(shared_data / "coco" / "test_coco.json", shared_data / "coco")
+
+
+def test_crowdpose_bad_crowd_index_and_level_boundaries(tmp_path):
+    from posecourse.data.crowdpose import CROWDPOSE14, CrowdPoseKeypoints
+
+    def write(*indices):
+        _img(tmp_path / "x.jpg")
+        images = [{"id": i, "file_name": "x.jpg", "height": 24, "width": 32, "crowdIndex": ci} for i, ci in enumerate(indices)]
+        anns = [{"id": 10 + i, "image_id": i, "bbox": [1, 2, 3, 4], "iscrowd": 0, "keypoints": [5, 6, 2] * 14}
+                for i in range(len(indices))]
+        (tmp_path / "cp.json").write_text(json.dumps({"images": images, "annotations": anns,
+                                                      "categories": [{"id": 1, "keypoints": list(CROWDPOSE14)}]}))
+        return tmp_path / "cp.json"
+    ds = CrowdPoseKeypoints(write(0.0, 0.1, 0.5, 0.8, 1.0), tmp_path)
+    assert [s["meta"]["crowd_index"] for s in ds] == [0.0, 0.1, 0.5, 0.8, 1.0]
+    got = {lv: [ds.crowd_index[p] for p, _ in CrowdPoseKeypoints(tmp_path / "cp.json", tmp_path, crowd_level=lv)._items]
+           for lv in ("easy", "medium", "hard")}
+    assert got == {"easy": [0.0, 0.1], "medium": [0.5, 0.8], "hard": [1.0]}
+    for bad in (float("nan"), 1.5, -0.1, "0.3", True):
+        with pytest.raises(ValueError, match=r"cp.json: image 1: 'crowdIndex' is"):
+            CrowdPoseKeypoints(write(0.2, bad), tmp_path)
+    ds = CrowdPoseKeypoints(write(0.2, None), tmp_path)
+    assert np.isnan(ds[1]["meta"]["crowd_index"])
+    with pytest.raises(ValueError, match=r"cp.json: image 1: no 'crowdIndex'"):
+        CrowdPoseKeypoints(tmp_path / "cp.json", tmp_path, crowd_level="hard")

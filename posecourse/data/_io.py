@@ -158,7 +158,7 @@ def check_joints(keypoints: np.ndarray, labelled: np.ndarray, record, name: str,
             if bad is outside:
                 problem += f" [{lo[n, c]:g}, {hi[n, c]:g}]"
             raise ValueError(f"{record(int(n))}: {name!r} {_joint(k, names)} is labelled but its "
-                             f"{'xy'[c]} = {kp[n, k, c]!r} is {problem}")
+                             f"{'xy'[c]} = {float(kp[n, k, c])!r} is {problem}")
 
 
 def frame_bounds(height, width, margin: float = FRAME_MARGIN, pad: float = 0.0) -> tuple[np.ndarray, np.ndarray]:

@@ -197,7 +197,7 @@ class CocoKeypoints(Dataset):
             kept = np.flatnonzero(keep)
             order = kept[np.argsort(owner[kept], kind="stable")]
             counts = np.bincount(owner[kept], minlength=len(self.images))
-            self._items = list(enumerate(np.split(order, np.cumsum(counts)[:-1])))
+            self._items = list(enumerate(np.split(order, np.cumsum(counts)[:-1])))[:len(self.images)]  # 0 images: 0
             if skip_empty:
                 self._items = [it for it in self._items if len(it[1])]
 
