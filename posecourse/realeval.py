@@ -82,7 +82,8 @@ def evaluate_crops(model, lecture, crops, skel, flip: bool = False, official: bo
     from . import metrics
 
     if flip and not isinstance(lecture.codec, HeatmapCodec):
-        raise ValueError(f"--flip-test: {lecture.name}'s codec ({type(lecture.codec).__name__}) has no heatmaps to average")
+        raise ValueError(f"--flip-test: {lecture.name}'s codec ({type(lecture.codec).__name__}) has no heatmaps "
+                         "to average")
     integer = official and lecture.model in INTEGER_CENTRED
     preds, scores, gts, vis, metas = [], [], [], [], []
     for start in range(0, len(crops), chunk):

@@ -24,7 +24,8 @@ from ..geometry import (compose, crop_affine, expand_boxes, flip_images, flip_ke
                         random_affine, warp_boxes, warp_images, warp_points)
 from ..skeletons import Skeleton, get_skeleton
 
-__all__ = ["layout", "apply_affine", "Compose", "CropToBox", "RandomAffine", "RandomFlip", "Resize", "TransformedDataset"]
+__all__ = ["layout", "apply_affine", "Compose", "CropToBox", "RandomAffine", "RandomFlip", "Resize",
+           "TransformedDataset"]
 
 
 def _image_size(sample: dict) -> tuple[int, int]:
