@@ -234,3 +234,38 @@ def test_oks_bit_identical_to_computeOks():
         np.testing.assert_array_equal(ours, ev.ious[img["id"], 1])
         checked += 1
     assert checked > 0
+
+
+def test_duplicate_image_ids_match_pycocotools():
+    gt, dt = synthetic(21, 4, 4, 6, 0.1, 0.1, False, False, False, False)
+    gt["images"] = gt["images"] + gt["images"][:2] + [dict(gt["images"][0], file_name="other.jpg")]
+    assert_same(gt, dt)
+
+
+def test_duplicate_annotation_ids_match_pycocotools():
+    gt, dt = synthetic(22, 4, 5, 10, 0.0, 0.0, False, False, False, False)
+    anns = gt["annotations"]
+    assert len(anns) >= 8 and len({a["image_id"] for a in anns}) >= 3
+    ref_before = coco_keypoint_eval(gt, dt)
+    anns[1]["id"] = anns[0]["id"]                              # same image or neighbouring one
+    anns[-1]["id"] = anns[2]["id"]                             # across images: the last one wins
+    out = assert_same(gt, dt)
+    assert out != ref_before                                   # the substitution changes the result
+    # the winner lies on an image that is not evaluated: every copy drops out
+    gt2 = copy.deepcopy(gt)
+    gt2["annotations"].append(dict(gt2["annotations"][3], image_id=10 ** 6))
+    assert_same(gt2, dt)
+
+
+@settings(deadline=None, max_examples=40)
+@given(seed=st.integers(0, 2**31), n_dup=st.integers(1, 6), two_cats=st.booleans(), p_crowd=st.sampled_from([0.0, 0.3]))
+def test_parity_random_duplicate_annotation_ids(seed, n_dup, two_cats, p_crowd):
+    gt, dt = synthetic(seed, 4, 5, 8, p_crowd, 0.2, False, False, False, two_cats)
+    anns = gt["annotations"]
+    if len(anns) < 2 or not dt:
+        return
+    rng = np.random.default_rng(seed)
+    for _ in range(n_dup):
+        i, j = rng.integers(len(anns), size=2)
+        anns[i]["id"] = anns[j]["id"]
+    assert_same(gt, dt)

@@ -4,9 +4,14 @@ Gives the same ten numbers as ``pycocotools``' ``COCOeval(gt, loadRes(dt), 'keyp
 followed by ``evaluate(); accumulate(); summarize()`` (``stats[0..9]``), without importing it.
 The semantics reproduced (read from ``pycocotools/coco.py`` and ``cocoeval.py``):
 
-* Images: every ``gt["images"]`` id (sorted, unique); categories: every ``gt["categories"]``
-  id. GT annotations on other images/categories are dropped, detections of other categories
-  are dropped, detections on images not in ``gt["images"]`` are an error (``loadRes`` asserts).
+* Images: every ``gt["images"]`` id (sorted, unique: a repeated image id is one image);
+  categories: every ``gt["categories"]`` id. GT annotations on other images/categories are
+  dropped, detections of other categories are dropped, detections on images not in
+  ``gt["images"]`` are an error (``loadRes`` asserts).
+* Repeated GT annotation ids (reproduced, not rejected): pycocotools indexes annotations by id
+  (the last one of an id wins) and loads the evaluated GT by id, so every annotation sharing an id
+  is replaced by a copy of the last one with that id, on that one's image and category (the copies
+  all count; one on an image or category not evaluated drops out).
 * Detections (``loadRes``): ids are ``1..D`` by position; if the *first* result has a
   non-empty ``bbox`` every detection's area is ``w * h`` of its bbox, otherwise the area is
   the extent ``(max x - min x) * (max y - min y)`` over *all* its keypoints (visible or not).
@@ -145,6 +150,11 @@ def coco_keypoint_eval(gt, dt, *, sigmas=None, max_dets: int = 20) -> dict:
     # ---- ground truth, in pycocotools' order: by category, image, then file order
     try:
         anns = [a for a in gt["annotations"] if a["image_id"] in img_of and a["category_id"] in cat_of]
+        by_id = {a["id"]: a for a in gt["annotations"]}  # COCO.anns: the last annotation of an id wins
+        if len(by_id) != len(gt["annotations"]):  # duplicate ids: getAnnIds -> loadAnns substitutes
+            anns.sort(key=lambda a: img_of[a["image_id"]])  # imgToAnns chained over sorted image ids
+            anns = [by_id[a["id"]] for a in anns]
+            anns = [a for a in anns if a["image_id"] in img_of and a["category_id"] in cat_of]
         g_grp = np.array([cat_of[a["category_id"]] * NI + img_of[a["image_id"]] for a in anns], dtype=np.int64)
         g_kp = _floats([a["keypoints"] for a in anns], 3 * K, "gt keypoints", finite=False).reshape(-1, K, 3)
         if not (np.isfinite(g_kp[..., 2]).all() and np.isfinite(g_kp[g_kp[..., 2] > 0, :2]).all()):
