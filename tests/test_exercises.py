@@ -1,11 +1,18 @@
 """The exercise notebooks: exercises/ is exactly what nbgrader generates from solutions/, solutions score full
-marks, released student versions score zero on every graded cell, and every graded cell can fail."""
+marks (in a kernel, as a student runs them, and through the grader), released student versions score zero on every
+graded cell, every hidden check has a message, and the five notebooks state the same conventions."""
 from __future__ import annotations
+
+import ast
+import re
+import shutil
+import subprocess
+import sys
 
 import nbformat
 import pytest
 
-from posecourse import grading
+from posecourse_tools import grading
 
 LECTURES = ["ex01_deeppose", "ex02_cpm", "ex03_hourglass", "ex04_openpose", "ex05_hrnet"]
 
@@ -31,6 +38,29 @@ def test_solution_format(repo_root, name):
             assert "assert" in cell.source.split("### BEGIN HIDDEN TESTS")[0], f"{m['grade_id']} has no visible test"
 
 
+@pytest.mark.parametrize("name", LECTURES)
+def test_every_check_has_a_message_a_student_can_act_on(repo_root, name):
+    nb = nbformat.read(repo_root / "solutions" / f"{name}.ipynb", as_version=4)
+    for cell in nb.cells:
+        if cell.metadata.get("nbgrader", {}).get("grade"):
+            source = re.sub(r"### (BEGIN|END) HIDDEN TESTS", "", cell.source)
+            bare = [ast.unparse(node) for node in ast.walk(ast.parse(source))
+                    if isinstance(node, ast.Assert) and node.msg is None]
+            assert not bare, f"{name}/{cell.metadata.nbgrader.grade_id}: asserts without a message: {bare}"
+
+
+def test_one_convention_across_the_exercises(repo_root):
+    intros = []
+    for name in LECTURES:
+        nb = nbformat.read(repo_root / "solutions" / f"{name}.ipynb", as_version=4)
+        intro = nb.cells[0].source
+        assert "**Conventions" in intro, f"{name}: the first cell must state the conventions"
+        intros.append(intro[intro.index("**Conventions"):])
+    assert len(set(intros)) == 1, "the conventions block differs between exercises"
+    for phrase in ("`(x, y)`", "`(B, K, H, W)`", "`v > 0`", "`(x0, y0, w, h)`"):
+        assert phrase in intros[0], f"the conventions block should state {phrase}"
+
+
 def test_exercises_are_not_stale(repo_root, tmp_path):
     fresh = grading.generate(repo_root / "solutions", tmp_path)
     for path in fresh:
@@ -45,6 +75,33 @@ def test_student_version_has_no_solution_or_hidden_test(repo_root, name):
     text = (repo_root / "exercises" / f"{name}.ipynb").read_text()
     assert "BEGIN SOLUTION" not in text and "HIDDEN TESTS" not in text
     assert "raise NotImplementedError()" in text
+
+
+@pytest.mark.slow
+def test_grader_gives_solutions_full_marks_and_releases_zero(repo_root, tmp_path):
+    """All five notebooks through the grader (checks in the grader, code in a worker). The solutions are trusted
+    code, so where no sandbox is available this runs the worker unisolated, as --unsafe-no-isolation does."""
+    course = tmp_path / "course"
+    (course / "source" / "ps").mkdir(parents=True)
+    for name in LECTURES:
+        shutil.copy(repo_root / "solutions" / f"{name}.ipynb", course / "source" / "ps")
+    subprocess.run([sys.executable, "-m", "nbgrader", "generate_assignment", "ps", "--force", "--create",
+                    f"--CourseDirectory.root={course}", "--log-level=ERROR"], cwd=course, check=True,
+                   capture_output=True, env=grading.tool_env())
+    for student, folder in (("solution", "source"), ("release", "release")):
+        (course / "submitted" / student / "ps").mkdir(parents=True)
+        for name in LECTURES:
+            nb = nbformat.read(course / folder / "ps" / f"{name}.ipynb", as_version=4)
+            for cell in nb.cells:
+                cell.source = re.sub(r"\s*### (BEGIN|END) SOLUTION", "", cell.source)
+            nbformat.write(nb, course / "submitted" / student / "ps" / f"{name}.ipynb")
+    unsafe = grading.isolation_problem() is not None
+    status = grading.autograde(course, "ps", cell_timeout=60, wall_timeout=600, unsafe_no_isolation=unsafe,
+                               log=lambda line: None)
+    rows = {r["student_id"]: r for r in grading.export(course, tmp_path / "grades.csv")}
+    assert status == {"release": "ok", "solution": "ok"}, status
+    assert float(rows["solution"]["raw_score"]) == float(rows["solution"]["max_score"]) > 0, rows["solution"]
+    assert float(rows["release"]["raw_score"]) == 0.0, rows["release"]
 
 
 @pytest.mark.slow
