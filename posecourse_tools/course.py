@@ -39,6 +39,7 @@ def run_lecture(name: str, root: Path, out_dir: Path, *, smoke: bool, seed: int,
     path = root / lec.notebook
     if not path.is_file():
         raise FileNotFoundError(f"{name}: notebook {path} not found")
+    out_dir.mkdir(parents=True, exist_ok=True)
     results = out_dir / f"{name}.json"
     results.unlink(missing_ok=True)
     target = path.with_name(f".{path.stem}.executing.ipynb") if inplace else out_dir / path.name

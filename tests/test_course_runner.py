@@ -1,0 +1,54 @@
+"""posecourse_tools.course: results table, minimums, and --inplace writing only successful runs (atomically)."""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from posecourse_tools import course  # noqa: E402
+
+
+def _notebook(path: Path, value: str, fail: bool = False) -> None:
+    """A stand-in lecture: a parameters cell, then a cell writing the results JSON (or raising)."""
+    nb = nbformat.v4.new_notebook()
+    params = nbformat.v4.new_code_cell("seed = 0\nsmoke = False\nresults_path = None")
+    params.metadata["tags"] = ["parameters"]
+    body = ("import json\n" + ("raise RuntimeError('boom')\n" if fail else "") +
+            f"json.dump({{'lecture': '01_deeppose', 'metric': 'PDJ@0.2', 'value': {value}, 'train_seconds': 1.0, "
+            "'steps': 3}, open(results_path, 'w'))")
+    nb.cells = [params, nbformat.v4.new_code_cell(body)]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    nbformat.write(nb, path)
+
+
+@pytest.mark.slow
+def test_inplace_replaces_only_after_a_successful_run(tmp_path):
+    stored = tmp_path / "lectures" / "01_deeppose.ipynb"
+    for value, fail, error in (("0.9", True, "boom"), ("0.1", False, "below the minimum")):
+        _notebook(stored, value, fail)
+        before = stored.read_bytes()
+        with pytest.raises(Exception, match=error):
+            course.run_lecture("01_deeppose", tmp_path, tmp_path / "out", smoke=False, seed=0, inplace=True)
+        assert stored.read_bytes() == before, "a failed run must leave the stored lecture untouched"
+        assert sorted(p.name for p in stored.parent.iterdir()) == ["01_deeppose.ipynb"]  # no temporary left
+    _notebook(stored, "0.9")
+    res = course.run_lecture("01_deeppose", tmp_path, tmp_path / "out", smoke=False, seed=0, inplace=True)
+    assert res["value"] == 0.9 and res["seconds"] > 0
+    nb = nbformat.read(stored, as_version=4)
+    assert all(c.execution_count for c in nb.cells) and "papermill" not in nb.metadata
+    assert not any("injected-parameters" in c.metadata.get("tags", []) for c in nb.cells)
+    table = course.format_table([res])
+    assert "01_deeppose" in table and "0.900" in table and "total" in table
+
+
+def test_main_rejects_an_unknown_lecture(capsys):
+    with pytest.raises(SystemExit):
+        course.main(["--only", "nope"])
+    assert "no lecture matches" in capsys.readouterr().err
