@@ -146,3 +146,53 @@ def test_single_person_without_occluders_is_fully_visible_in_frame():
         x, y = s["keypoints"][0].unbind(-1)
         inside = (x >= -0.5) & (x < 63.5) & (y >= -0.5) & (y < 63.5)
         assert torch.equal(s["visibility"][0], torch.where(inside, 2.0, 0.0))
+
+
+# ----------------------------------------------------------------------------- issue 16: parameters
+@pytest.mark.parametrize("kw,name", [
+    ({"length": True}, "length"), ({"length": 4.0}, "length"), ({"length": -1}, "length"),
+    ({"image_size": 64.0}, "image_size"), ({"image_size": "64"}, "image_size"), ({"image_size": (64, 64, 3)}, "image_size"),
+    ({"image_size": (64, 2000)}, "image_size"),
+    ({"num_people": "2"}, "num_people"), ({"num_people": True}, "num_people"), ({"num_people": (1, 2, 3)}, "num_people"),
+    ({"num_people": (3, 1)}, "num_people"), ({"num_people": 2.0}, "num_people"), ({"num_people": 10**6}, "num_people"),
+    ({"scale_range": (0.5,)}, "scale_range"), ({"scale_range": (float("nan"), 1)}, "scale_range"),
+    ({"scale_range": (0.5, float("inf"))}, "scale_range"), ({"scale_range": (0, 1)}, "scale_range"),
+    ({"scale_range": "big"}, "scale_range"), ({"scale_range": (0.9, 0.5)}, "scale_range"),
+    ({"rotation_deg": float("nan")}, "rotation_deg"), ({"rotation_deg": float("inf")}, "rotation_deg"),
+    ({"rotation_deg": "25"}, "rotation_deg"), ({"pose_range": "0.5"}, "pose_range"),
+    ({"pose_range": float("nan")}, "pose_range"), ({"back_prob": None}, "back_prob"),
+    ({"occlusion": 1.5}, "occlusion"), ({"clutter": None}, "clutter"),
+    ({"seed": -1}, "seed"), ({"seed": 1.5}, "seed"), ({"seed": "abc"}, "seed"),
+    ({"bank_size": 0}, "bank_size"), ({"bank_size": 2.5}, "bank_size"),
+    ({"bank_size": 1024, "image_size": 1024}, "bank_size"),
+    ({"distractors": float("inf")}, "distractors"), ({"distractors": float("nan")}, "distractors"),
+    ({"skeleton": 5}, "skeleton"), ({"skeleton": ["coco17"]}, "skeleton"),
+])
+def test_bad_parameters_raise_value_error_naming_them(kw, name):
+    """Today several of these failed later with TypeError / IndexError, or produced NaN joints silently."""
+    with pytest.raises(ValueError, match=f"^{name}: "):
+        SyntheticPoseDataset(4, **kw) if "length" not in kw else SyntheticPoseDataset(**kw)
+
+
+@settings(deadline=None, max_examples=40)
+@given(st.fixed_dictionaries({}, optional={
+    "image_size": st.one_of(st.integers(16, 96), st.sampled_from([64.0, "64", (64, 48), [48, 64], None])),
+    "num_people": st.one_of(st.integers(-1, 3), st.sampled_from([(1, 2), [2, 1], "1", 1.0, True])),
+    "scale_range": st.one_of(st.tuples(st.floats(-1, 2), st.floats(-1, 2)), st.sampled_from([0.5, (0.5,), None])),
+    "rotation_deg": st.one_of(st.floats(allow_nan=True, allow_infinity=True), st.sampled_from(["5", None])),
+    "pose_range": st.one_of(st.floats(-0.5, 1.5), st.sampled_from([float("nan"), "1"])),
+    "distractors": st.one_of(st.floats(-1, 5), st.sampled_from([float("inf"), None])),
+    "seed": st.one_of(st.integers(-2, 2**40), st.sampled_from([0.5, "0"])),
+    "bank_size": st.one_of(st.integers(-1, 3), st.sampled_from([1.0, None])),
+}))
+def test_any_parameters_give_a_sound_dataset_or_a_named_value_error(kw):
+    try:
+        ds = SyntheticPoseDataset(2, **kw)
+    except ValueError as e:
+        assert str(e).split(":")[0] in kw, e  # the message starts with the offending parameter's name
+        return
+    s = ds[1]
+    assert torch.isfinite(s["keypoints"]).all() and torch.isfinite(s["boxes"]).all()
+    assert set(s["visibility"].unique().tolist()) <= {0.0, 1.0, 2.0}
+    with pytest.raises(TypeError, match="index must be an integer"):
+        ds[0.5]

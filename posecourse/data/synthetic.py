@@ -51,6 +51,7 @@ JOINTS = (
 )
 _J = {n: i for i, n in enumerate(JOINTS)}
 MAX_PEOPLE, MAX_SCALE, MAX_DISTRACTORS = 64, 4.0, 64.0  # parameter caps: rendering cost grows with each
+MAX_BANK_BYTES = 2**30  # the texture bank (bank_size x 3 x S x S float32, S = 1.5 x image side) stays below 1 GiB
 
 # Body proportions as fractions of the figure height h (head top to ankles when upright).
 _LEN = dict(torso=0.30, neck=0.055, head=0.13, shoulder=0.11, hip=0.075,
@@ -369,7 +370,8 @@ class SyntheticPoseDataset(Dataset):
         distractors: mean number of unattached limb-like capsules per image, 0..64 (part of the
             background bank: random crops, flips and colour shifts of it make each image's background).
         occlusion: probability per person of a rectangle drawn over one of its joints, 0..1.
-        bank_size: number of pre-generated background textures, 1..1024.
+        bank_size: number of pre-generated background textures, 1..1024, and the bank (float32
+            textures of 1.5x the image side) under 1 GiB.
 
     Items: ``image (3, H, W)`` float32 in [0, 1], ``keypoints (P, K, 2)``, ``visibility (P, K)`` in
     {0, 1, 2}, ``boxes (P, 4)`` (x0, y0, w, h; not clipped to the image), ``skeleton``, ``meta``
@@ -404,6 +406,10 @@ class SyntheticPoseDataset(Dataset):
                        pose_range=unit["pose_range"], back_prob=unit["back_prob"], occlusion=unit["occlusion"])
         self.clutter, self.distractors = unit["clutter"], number("distractors", distractors, 0.0, MAX_DISTRACTORS)
         self.bank_size = integer("bank_size", bank_size, 1, 1024)
+        side = max(size) + max(size) // 2
+        if self.bank_size * 3 * side * side * 4 > MAX_BANK_BYTES:
+            raise ValueError(f"bank_size: {self.bank_size} textures of {side}x{side} px (for image_size {size}) "
+                             f"would take {self.bank_size * 12 * side * side / 2**30:.1f} GiB, above 1 GiB; use fewer")
         self._index = np.array([JOINTS.index(n) for n in skel.joints])
         self._bank = None
 
