@@ -581,3 +581,13 @@ def test_crowdpose_bad_crowd_index_and_level_boundaries(tmp_path):
     assert np.isnan(ds[1]["meta"]["crowd_index"])
     with pytest.raises(ValueError, match=r"cp.json: image 1: no 'crowdIndex'"):
         CrowdPoseKeypoints(tmp_path / "cp.json", tmp_path, crowd_level="hard")
+
+
+def test_loader_arguments_are_checked(tmp_path, shared_data):
+    savemat(tmp_path / "joints.mat", {"joints": np.zeros((3, 14, 2))})
+    for fmt in ("im.jpg", "{x}.jpg", "{1}.jpg", 5):
+        with pytest.raises(ValueError, match="name_format"):
+            LspJoints(tmp_path / "joints.mat", tmp_path, name_format=fmt)
+    for bad in (-1, 1.5, "1"):
+        with pytest.raises(ValueError, match="min_keypoints"):
+            CocoKeypoints(shared_data / "coco" / "test_coco.json", shared_data / "coco", min_keypoints=bad)

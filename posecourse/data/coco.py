@@ -25,6 +25,7 @@ from torch.utils.data import Dataset
 
 from ..skeletons import SKELETONS
 from ._io import _short, check_flags, check_index, check_joints, field, frame_bounds, load_image, make_sample, numeric, read_json
+from ._params import integer
 
 __all__ = ["CocoKeypoints", "COCO_BOX_OFFSET", "COCO_PAD"]
 
@@ -102,6 +103,7 @@ class CocoKeypoints(Dataset):
                  per_person: bool = False, skip_empty: bool = False):
         self.ann_file, self.img_dir = Path(ann_file), Path(img_dir)
         self.per_person = per_person
+        min_keypoints = integer("min_keypoints", min_keypoints, 0)
         name = self.ann_file.name
         data = read_json(self.ann_file)
         if not isinstance(data, dict):

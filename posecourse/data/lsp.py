@@ -77,6 +77,12 @@ class LspJoints(Dataset):
             keep = numbers <= 1000 if split == "train" else numbers > 1000
             arr, vis, flag, numbers = arr[keep], vis[keep], flag[keep], numbers[keep]
         self.name_format = name_format or ("im{:05d}.jpg" if extended else "im{:04d}.jpg")
+        try:
+            if not isinstance(self.name_format, str) or self.name_format.format(1) == self.name_format:
+                raise ValueError
+        except (ValueError, KeyError, IndexError, AttributeError, TypeError):
+            raise ValueError(f"name_format: expected a format string with one number field such as "
+                             f"'im{{:04d}}.jpg', got {name_format!r}") from None
         self.keypoints = arr[..., :2] + MATLAB_OFFSET  # (N, K, 2) 0-based
         self.visibility = vis  # (N, K)
         self.flag = flag
