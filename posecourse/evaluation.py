@@ -12,6 +12,7 @@ COCO's evaluation (exactly pycocotools' numbers, see :func:`posecourse.metrics.c
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 import torch
@@ -31,54 +32,49 @@ def _result(name: str, r) -> dict:
 
 
 @dataclass(frozen=True)
-class PCK:
-    """Percentage of Correct Keypoints: a joint is correct within ``alpha`` x the torso diameter (as CPM
-    reports on LSP and the course throughout). Called on ``(coords (N, K, 2), scores)`` and a batch."""
+class _SinglePerson:
+    """A metric of person 0's joints: called on ``(coords (N, K, 2), scores)`` and a batch."""
 
-    alpha: float = 0.2
+    alpha: float
     skeleton: str = "mpii16"
+    label: ClassVar[str] = ""
 
     @property
     def name(self) -> str:
-        return f"PCK@{self.alpha}"
+        return f"{self.label}@{self.alpha}"
 
     def __call__(self, prediction, batch: dict) -> dict:
         gt, vis = _person0(batch)
-        return _result(self.name, metrics.pck(prediction[0], gt, vis, norm="torso", alpha=self.alpha,
-                                              skeleton=self.skeleton))
+        return _result(self.name, self.score(prediction[0], gt, vis))
 
 
-@dataclass(frozen=True)
-class PCKh:
+class PCK(_SinglePerson):
+    """Percentage of Correct Keypoints: a joint is correct within ``alpha`` x the torso diameter (as CPM
+    reports on LSP and the course throughout)."""
+
+    label = "PCK"
+
+    def score(self, pred, gt, vis):
+        return metrics.pck(pred, gt, vis, norm="torso", alpha=self.alpha, skeleton=self.skeleton)
+
+
+class PCKh(_SinglePerson):
     """PCK normalized by the head size (MPII). Synthetic people have no head box: the head size is the
     upper-neck to head-top distance (see :func:`posecourse.metrics.pckh`)."""
 
-    alpha: float = 0.5
-    skeleton: str = "mpii16"
+    label = "PCKh"
 
-    @property
-    def name(self) -> str:
-        return f"PCKh@{self.alpha}"
-
-    def __call__(self, prediction, batch: dict) -> dict:
-        gt, vis = _person0(batch)
-        return _result(self.name, metrics.pckh(prediction[0], gt, vis, alpha=self.alpha, skeleton=self.skeleton))
+    def score(self, pred, gt, vis):
+        return metrics.pckh(pred, gt, vis, alpha=self.alpha, skeleton=self.skeleton)
 
 
-@dataclass(frozen=True)
-class PDJ:
+class PDJ(_SinglePerson):
     """DeepPose's Percentage of Detected Joints: within ``alpha`` x the torso diameter."""
 
-    alpha: float = 0.2
-    skeleton: str = "mpii16"
+    label = "PDJ"
 
-    @property
-    def name(self) -> str:
-        return f"PDJ@{self.alpha}"
-
-    def __call__(self, prediction, batch: dict) -> dict:
-        gt, vis = _person0(batch)
-        return _result(self.name, metrics.pdj(prediction[0], gt, vis, alpha=self.alpha, skeleton=self.skeleton))
+    def score(self, pred, gt, vis):
+        return metrics.pdj(pred, gt, vis, alpha=self.alpha, skeleton=self.skeleton)
 
 
 @dataclass(frozen=True)
