@@ -1,0 +1,60 @@
+"""posecourse_tools.capstone: curve points (settings, compute, scores) and the JSON lecture 5 reads."""
+import json
+
+import pytest
+import torch
+
+from posecourse.compute import forward_macs
+from posecourse.lectures import get_lecture
+from posecourse_tools import capstone
+
+
+@pytest.fixture(scope="module")
+def val():
+    v = capstone.heldout()
+    return {k: v[k][:16] for k in ("image", "keypoints", "visibility")}
+
+
+def test_train_point_settings_compute_and_scores(val):
+    torch.set_num_threads(1)
+    r = capstone.train_point("05_hrnet", 32, seed=3, batch_size=16, device="cpu", val=val)
+    lec = get_lecture("05_hrnet")
+    assert (r["lecture"], r["source"], r["images"], r["steps"], r["batch_size"], r["lr"], r["seed"]) == (
+        "05_hrnet", "capstone run", 32, 2, 16, lec.lr, 3)
+    fwd = forward_macs(lec.build_model(), 64)
+    assert r["forward_macs_per_image"] == fwd and r["train_macs"] == 3 * fwd * 32
+    assert set(r["scores"]) == {"own", "quarter", "dark"}
+    for s in r["scores"].values():
+        assert list(s) == [f"PCK@{t}" for t in capstone.THRESHOLDS]
+        assert all(0.0 <= v <= 1.0 for v in s.values())
+        assert s["PCK@0.2"] >= s["PCK@0.1"] >= s["PCK@0.05"]  # a looser threshold accepts more joints
+
+
+def test_same_seed_same_point(val):
+    torch.set_num_threads(1)
+    a, b = (capstone.train_point("03_hourglass", 32, seed=0, device="cpu", val=val) for _ in range(2))
+    assert a["scores"] == b["scores"]
+
+
+@pytest.mark.parametrize("images", [0, 24, 40, 2.0])
+def test_images_must_be_a_multiple_of_the_batch(images, val):
+    with pytest.raises(ValueError, match="images"):
+        capstone.train_point("03_hourglass", images, val=val)
+
+
+def test_multi_person_lecture_is_refused(val):
+    with pytest.raises(ValueError, match="04_openpose"):
+        capstone.train_point("04_openpose", 16, val=val)
+
+
+def test_update_replaces_runs_with_the_same_settings(tmp_path):
+    base = {"lecture": "05_hrnet", "source": "capstone run", "images": 8000, "batch_size": 16, "lr": 5e-3, "seed": 1}
+    other = {**base, "batch_size": 32}
+    shipped = {**base, "source": "shipped snapshot", "images": 32000}
+    path = tmp_path / "cap.json"
+    capstone.update(path, [{**base, "v": 1}, {**other, "v": 1}], [shipped])
+    doc = capstone.update(path, [{**base, "v": 2}], [shipped])
+    assert json.loads(path.read_text()) == doc
+    runs = [p for p in doc["points"] if p["source"] == "capstone run"]
+    assert sorted((p["batch_size"], p["v"]) for p in runs) == [(16, 2), (32, 1)]
+    assert [p["source"] for p in doc["points"]].count("shipped snapshot") == 1
