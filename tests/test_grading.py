@@ -29,7 +29,7 @@ FULL = 8.0          # ex01: test_normalize 2 + test_cascade 3 + test_pdj 3
 CHEATS = ["hardcoded_visible", "ipython_hooks", "patch_numpy_torch", "tamper_worker", "always_true_objects",
           "nan_values", "faked_outputs", "forged_protocol", "read_proc", "write_outside", "network"]
 DOS = ["raises", "infinite_loop", "kill_kernel", "sys_exit", "print_100mb", "memory_bomb", "hang_in_call",
-       "stop_self", "setsid_sleeper", "signal_grader", "flood_protocol"]
+       "stop_self", "setsid_sleeper", "signal_grader", "flood_protocol", "malformed_notebook", "symlinks"]
 
 
 # ------------------------------------------------------------------ helpers
@@ -48,6 +48,17 @@ def _release(course: Path, notebooks: list[str]) -> None:
 
 
 def _submit(course: Path, student: str, variant: str, subs: dict[str, str], name: str = NOTEBOOK) -> None:
+    folder = course / "submitted" / student / "ps1"
+    if variant == "symlinks":          # the notebook is /dev/zero, a data file is the gradebook
+        folder.mkdir(parents=True)
+        (folder / name).symlink_to("/dev/zero")
+        (folder / "data.db").symlink_to(course / "gradebook.db")
+        return
+    if (FIXTURES / f"{variant}.json").exists():     # a raw, malformed notebook
+        folder.mkdir(parents=True)
+        text = (FIXTURES / f"{variant}.json").read_text()
+        (folder / name).write_text(text.replace("{COURSE}", subs.get("{COURSE}", "")))
+        return
     nb = nbformat.read(course / "release" / "ps1" / name, as_version=4)
     if variant == "correct":
         solutions = nbformat.read(course / "source" / "ps1" / name, as_version=4)
@@ -77,7 +88,7 @@ def _worker_processes() -> list[str]:
         except OSError:
             continue
         uid = re.search(r"^Uid:\s+(\d+)", text, re.M)
-        if uid and int(uid.group(1)) == session.WORKER_UID:
+        if uid and int(uid.group(1)) in session.WORKER_UIDS:
             left.append(text.splitlines()[0])
     return left
 
@@ -252,7 +263,7 @@ def test_the_next_student_keeps_full_marks(graded, variant):
 
 @pytestmark_slow
 def test_failures_are_reported(graded):
-    for variant in ("infinite_loop", "kill_kernel", "hang_in_call", "stop_self", "flood_protocol"):
+    for variant in ("infinite_loop", "kill_kernel", "hang_in_call", "stop_self", "flood_protocol", "symlinks"):
         assert graded["status"][variant].startswith("error"), (variant, graded["status"][variant])
 
 
@@ -280,15 +291,15 @@ def test_hidden_tests_gradebook_and_grader_are_invisible(graded):
     assert report, f"the probe's report is missing from the grader notes:\n{notes[:2000]}"
     pids, uid, found = report.groups()
     assert found == "[]", found
-    assert int(uid) == session.WORKER_UID
+    assert int(uid) in session.WORKER_UIDS, f"the worker runs as uid {uid}"
     assert all(int(p) < 20 for p in pids.split(",") if p.strip()), f"the worker sees other processes: {pids}"
 
 
 @pytestmark_slow
 def test_feedback_is_generated_from_the_grader_verdicts(graded):
     course = graded["course"]
-    for student in ("correct", "faked_outputs"):
-        grading.feedback(course, "ps1", student=student)
+    grading.feedback(course, "ps1", students=["correct", "faked_outputs"])
+    assert sorted(p.name for p in (course / "feedback").iterdir()) == ["correct", "faked_outputs"]
     correct = (course / "feedback" / "correct" / "ps1" / "ex01_deeppose.html").read_text()
     faked = (course / "feedback" / "faked_outputs" / "ps1" / "ex01_deeppose.html").read_text()
     assert f"Score: {FULL} / {FULL}" in correct

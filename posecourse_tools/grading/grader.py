@@ -35,11 +35,12 @@ class SourceNotebook:
     cells: list = field(default_factory=list)           # the source cells, in order
     student_names: list[str] = field(default_factory=list)
     harness_names: list[str] = field(default_factory=list)
+    metadata: dict = field(default_factory=dict)
 
     @staticmethod
     def read(path: Path) -> "SourceNotebook":
         nb = nbformat.read(path, as_version=4)
-        out = SourceNotebook(path.name, list(nb.cells))
+        out = SourceNotebook(path.name, list(nb.cells), metadata=dict(nb.metadata))
         for cell in nb.cells:
             meta = cell.metadata.get("nbgrader", {})
             if cell.cell_type != "code":
@@ -62,6 +63,28 @@ def _role(cell) -> str:
     if meta.get("locked"):
         return "harness" if meta.get("grade_id", "").startswith("harness") else "setup"
     return "student"
+
+
+def _grade_id(cell) -> str | None:
+    """The nbgrader grade id of a (possibly malformed, student-edited) cell, or None."""
+    meta = cell.get("metadata", {}) if isinstance(cell, dict) else {}
+    meta = meta.get("nbgrader") if isinstance(meta, dict) else None
+    gid = meta.get("grade_id") if isinstance(meta, dict) else None
+    return gid if isinstance(gid, str) else None
+
+
+def read_submission(path: Path):
+    """The student's notebook, or raise ValueError: a plain file (no symlink, FIFO or device), size-capped."""
+    if path.is_symlink() or not path.is_file():
+        raise ValueError(f"{path.name} is missing or not a regular file")
+    if path.stat().st_size > MAX_NOTEBOOK:
+        raise ValueError(f"larger than {MAX_NOTEBOOK // 2 ** 20} MB")
+    nb = nbformat.reads(path.read_bytes()[:MAX_NOTEBOOK].decode("utf-8", errors="replace"), as_version=4)
+    if not isinstance(nb.get("cells"), list):
+        raise ValueError("no list of cells")
+    nb.cells = [c for c in nb.cells if isinstance(c, dict) and c.get("cell_type") in ("code", "markdown", "raw")
+                and isinstance(c.get("source", ""), str)]
+    return nb
 
 
 def _defined_names(source: str) -> list[str]:
@@ -135,18 +158,18 @@ def _worker_cells(src: SourceNotebook, student_nb) -> list[tuple[str, str]]:
     source = {c.metadata["nbgrader"]["grade_id"]: c for c in src.cells if c.metadata.get("nbgrader", {}).get("grade_id")}
     seen, out = set(), []
     for i, cell in enumerate(student_nb.cells if student_nb is not None else []):
-        if cell.cell_type != "code":
+        if cell.get("cell_type") != "code":
             continue
-        gid = cell.metadata.get("nbgrader", {}).get("grade_id") if isinstance(cell.metadata.get("nbgrader"), dict) else None
+        gid = _grade_id(cell)
         ref = source.get(gid)
         if ref is not None:
             seen.add(gid)
             role = _role(ref)
             if role == "test":
                 continue
-            out.append((gid, ref.source if role in ("setup", "harness") else str(cell.source)))
-        elif not (isinstance(cell.metadata.get("nbgrader"), dict) and cell.metadata["nbgrader"].get("grade")):
-            out.append((f"cell{i}", str(cell.source)))
+            out.append((gid, ref.source if role in ("setup", "harness") else str(cell.get("source", ""))))
+        elif gid is None:
+            out.append((f"cell{i}", str(cell.get("source", ""))))
     missing = [(gid, c.source) for gid, c in source.items() if gid not in seen and _role(c) in ("setup", "harness")]
     return missing + out
 
@@ -162,18 +185,11 @@ def _failure_message(exc: BaseException, test_source: str, grade_id: str) -> str
     return f"{head}: {text or 'assertion failed'}" + (f"\n  in: {line}" if line else "")
 
 
-def grade_notebook(course: Path, src: SourceNotebook, submitted: Path, files: Path, opts: dict,
+def grade_notebook(course: Path, src: SourceNotebook, student_nb, files: Path, opts: dict,
                    deadline: float) -> tuple[dict, dict, list]:
     """Grade one notebook. Returns ``({grade_id: passed}, {grade_id: message}, notes)``."""
     tests = [c for c in src.cells if _role(c) == "test"]
-    student_nb, notes = None, []
-    try:
-        if submitted.stat().st_size > MAX_NOTEBOOK:
-            raise ValueError(f"larger than {MAX_NOTEBOOK // 2 ** 20} MB")
-        student_nb = nbformat.read(submitted, as_version=4)
-    except Exception as exc:  # noqa: BLE001 - a missing or broken notebook scores 0
-        notes.append(f"{src.name}: could not read the submission ({exc})")
-        return {c.metadata.nbgrader.grade_id: False for c in tests}, {}, notes
+    notes = []
     runner = Runner(course, files, _worker_cells(src, student_nb), opts, deadline)
     ns = {"__name__": "__grader__", "__builtins__": builtins}
     for cell in src.cells:
@@ -200,21 +216,24 @@ def grade_notebook(course: Path, src: SourceNotebook, submitted: Path, files: Pa
     return passed, messages, notes
 
 
-def write_autograded(path: Path, src: SourceNotebook, student_nb_path: Path, messages: dict, notes: list) -> None:
+def write_autograded(path: Path, src: SourceNotebook, student_nb, messages: dict, notes: list) -> None:
     """The notebook ``nbgrader generate_feedback`` renders: student's cells, instructor's locked cells, and test
-    outputs written by the grader (never the worker's outputs)."""
-    try:
-        nb = nbformat.read(student_nb_path, as_version=4)
-    except Exception:  # noqa: BLE001
-        nb = nbformat.v4.new_notebook()
+    outputs written by the grader (never the worker's outputs, which are dropped)."""
+    nb = nbformat.v4.new_notebook(metadata=dict(src.metadata))
     source = {c.metadata["nbgrader"]["grade_id"]: c for c in src.cells if c.metadata.get("nbgrader", {}).get("grade_id")}
     cells, seen = [], set()
-    for cell in nb.cells:
-        meta = cell.metadata.get("nbgrader") if isinstance(cell.metadata.get("nbgrader"), dict) else {}
-        ref = source.get(meta.get("grade_id"))
+    for cell in student_nb.cells if student_nb is not None else []:
+        gid = _grade_id(cell)
+        ref = source.get(gid)
         if ref is not None and _role(ref) != "solution":
             cell = nbformat.from_dict(dict(ref))
-        seen.add(meta.get("grade_id"))
+        elif ref is not None:              # the student's answer under the instructor's metadata
+            cell = nbformat.from_dict({**dict(ref), "source": str(cell.get("source", ""))})
+        else:                              # a cell of the student's own: text only
+            kind = cell.get("cell_type")
+            make = nbformat.v4.new_code_cell if kind == "code" else nbformat.v4.new_markdown_cell
+            cell = make(str(cell.get("source", "")))
+        seen.add(gid)
         cells.append(cell)
     cells += [nbformat.from_dict(dict(c)) for gid, c in source.items() if gid not in seen and _role(c) != "solution"]
     for cell in cells:
@@ -233,11 +252,13 @@ def write_autograded(path: Path, src: SourceNotebook, student_nb_path: Path, mes
 
 
 def _commit(gb, assignment: str, student: str, grades: dict[str, dict[str, bool]]) -> None:
-    """Set every grade of one student and commit once (nbgrader's SaveAutoGrades rules for manual review)."""
-    for nb_name, cells in grades.items():
-        for gid, ok in cells.items():
-            grade = gb.find_grade(gid, nb_name.removesuffix(".ipynb"), assignment, student)
-            grade.auto_score = float(grade.max_score) if ok else 0.0
+    """Set every grade cell of one student (0 where no test passed) and commit once (nbgrader's
+    SaveAutoGrades rule: a manual score means the cell needs review)."""
+    for notebook in gb.find_assignment(assignment).notebooks:
+        passed = grades.get(f"{notebook.name}.ipynb", {})
+        for cell in notebook.grade_cells:
+            grade = gb.find_grade(cell.name, notebook.name, assignment, student)
+            grade.auto_score = float(grade.max_score) if passed.get(cell.name) else 0.0
             grade.needs_manual_grade = grade.manual_score is not None
     gb.db.commit()
 
@@ -257,7 +278,8 @@ def autograde(course: Path | str, assignment: str, students: list[str] | None = 
     if not (course / "source" / assignment).is_dir():
         raise ValueError(f"assignment: no folder {course / 'source' / assignment}")
     submitted = course / "submitted"
-    students = sorted(students or [d.name for d in submitted.iterdir() if (d / assignment).is_dir()])
+    students = sorted(students or [d.name for d in submitted.iterdir() if not d.is_symlink()
+                                   and (d / assignment).is_dir() and not (d / assignment).is_symlink()])
     opts = dict(isolated=not unsafe_no_isolation, cell_timeout=cell_timeout, wall_timeout=wall_timeout,
                 memory_mb=memory_mb, max_restarts=max_restarts)
     if unsafe_no_isolation:
@@ -274,7 +296,12 @@ def autograde(course: Path | str, assignment: str, students: list[str] | None = 
         for s in students:
             gb.update_or_create_student(s)
             stamp = submitted / s / assignment / "timestamp.txt"
-            kw = {"timestamp": parse_utc(stamp.read_text().strip())} if stamp.is_file() else {}
+            kw = {}
+            if stamp.is_file() and not stamp.is_symlink() and stamp.stat().st_size < 200:
+                try:
+                    kw["timestamp"] = parse_utc(stamp.read_text().strip())
+                except ValueError:
+                    log(f"{s}: ignoring an unreadable timestamp.txt")
             gb.update_or_create_submission(assignment, s, **kw)
     sources = [SourceNotebook.read(course / "source" / assignment / f"{n}.ipynb") for n in names]
     status = {}
@@ -282,11 +309,23 @@ def autograde(course: Path | str, assignment: str, students: list[str] | None = 
         deadline, folder = time.monotonic() + wall_timeout, submitted / s / assignment
         grades, state = {}, "ok"
         for src in sources:
-            passed, messages, notes = grade_notebook(course, src, folder / src.name, folder, opts, deadline)
+            try:
+                if folder.is_symlink() or folder.parent.is_symlink():
+                    raise ValueError("the submission folder is a symbolic link")
+                student_nb = read_submission(folder / src.name)
+            except Exception as exc:  # noqa: BLE001 - a missing or broken notebook scores 0
+                student_nb, passed, messages, notes = None, {}, {}, [f"could not read the submission ({exc})"]
+            else:
+                try:
+                    passed, messages, notes = grade_notebook(course, src, student_nb, folder, opts, deadline)
+                except IsolationError:
+                    raise
+                except Exception as exc:  # noqa: BLE001 - one odd submission never stops the others
+                    passed, messages, notes = {}, {}, [f"the grader could not process it: {type(exc).__name__}: {exc}"]
             grades[src.name] = passed
-            write_autograded(course / "autograded" / s / assignment / src.name, src, folder / src.name,
-                             messages, notes)
-            bad = [m for m in messages.values() if m.startswith(("WorkerFailed", "not run"))]
+            write_autograded(course / "autograded" / s / assignment / src.name, src, student_nb, messages, notes)
+            bad = [m for m in messages.values() if m.startswith(("WorkerFailed", "not run"))] + \
+                  [n for n in notes if n.startswith(("could not", "the grader"))]
             if bad and state == "ok":
                 state = "error: " + bad[0].splitlines()[0]
         with Gradebook(db) as gb:

@@ -74,10 +74,14 @@ def export(course: Path | str, path: Path | str) -> list[dict]:
         return list(csv.DictReader(f))
 
 
-def feedback(course: Path | str, assignment: str, student: str | None = None) -> Path:
-    """``nbgrader generate_feedback`` (HTML per student in ``course/feedback``; it shows the hidden tests)."""
+def feedback(course: Path | str, assignment: str, students: list[str] | None = None) -> Path:
+    """``nbgrader generate_feedback`` for every student, or only ``students`` (HTML per student in
+    ``course/feedback``; it shows the hidden tests)."""
     course = Path(course).resolve()
-    only = [f"--student={student}"] if student else []
+    only = []
+    if students:
+        others = sorted({d.name for d in (course / "autograded").iterdir()} - set(students))
+        only = [f"--CourseDirectory.student_id_exclude={','.join(others)}"]
     subprocess.run([sys.executable, "-m", "nbgrader", "generate_feedback", assignment, "--force", *only,
                     f"--CourseDirectory.root={course}", "--log-level=ERROR"], cwd=course, check=True,
                    capture_output=True, text=True, env=tool_env())

@@ -23,7 +23,7 @@ from .sandbox import SETUP_FAILED
 
 MAX_LINE = 64 * 2 ** 20        # bytes in one message from the worker
 MAX_LOG = 64 * 2 ** 10         # bytes of the worker's stdout/stderr kept for the instructor
-WORKER_UID = 65534             # nobody
+WORKER_UIDS = range(61000, 65000)   # one unused uid (no passwd entry, no home) per worker, drawn at random
 UNSHARE = "unshare"            # util-linux
 ISOLATION_HELP = ("the worker needs root, util-linux `unshare` (PID, mount, network, IPC namespaces) and "
                   "`setpriv`; run the grader as root on Linux (a VM or a privileged container), or pass "
@@ -79,9 +79,10 @@ class Worker:
         limits = {"RLIMIT_AS": memory_mb * 2 ** 20, "RLIMIT_CPU": cpu_s, "RLIMIT_FSIZE": 64 * 2 ** 20}
         tools = _package_dir("posecourse_tools")
         env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "PYTHONPATH": str(tools.parent), "LANG": "C.UTF-8"}
+        self.uid = _free_uid()
         if isolated:
             cfg = {"root": str(self.scratch / "root"), "files": str(student), "course": str(course),
-                   "ro": readonly_paths(course), "uid": WORKER_UID, "gid": WORKER_UID, "tmpfs_mb": tmpfs_mb,
+                   "ro": readonly_paths(course), "uid": self.uid, "gid": self.uid, "tmpfs_mb": tmpfs_mb,
                    "python": sys.executable, "pythonpath": str(tools.parent), "rlimits": limits}
             cmd = [UNSHARE, "--pid", "--fork", "--kill-child", "--mount", "--net", "--ipc", "--uts", "--",
                    sys.executable, "-m", "posecourse_tools.grading.sandbox", json.dumps(cfg)]
@@ -154,7 +155,7 @@ class Worker:
         if not isinstance(hello, dict):
             self.kill()
             raise WorkerFailed("the worker did not start")
-        if self.isolated and not (hello.get("uid") == WORKER_UID and hello.get("nnp") == "1"
+        if self.isolated and not (hello.get("uid") == self.uid and hello.get("nnp") == "1"
                                   and isinstance(hello.get("pid"), int) and hello["pid"] <= 3):
             self.kill()
             raise IsolationError(f"the worker is not isolated as required ({hello}); " + ISOLATION_HELP)
@@ -240,6 +241,27 @@ def isolation_problem(course: Path | str = "/nonexistent-course") -> str | None:
 
 class StudentError(Exception):
     """A student function raised, or returned something that is not plain numeric data."""
+
+
+def _free_uid() -> int:
+    """A uid in :data:`WORKER_UIDS` that no account uses and no process runs as (so no two workers share one)."""
+    import pwd
+    import random
+    busy = set()
+    for status in Path("/proc").glob("[0-9]*/status"):
+        try:
+            busy.update(int(u) for u in status.read_text().split("Uid:")[1].split("\n")[0].split())
+        except (OSError, IndexError, ValueError):
+            pass
+    for _ in range(1000):
+        uid = random.SystemRandom().choice(WORKER_UIDS)
+        if uid in busy:
+            continue
+        try:
+            pwd.getpwuid(uid)
+        except KeyError:
+            return uid
+    raise IsolationError(f"no free uid in {WORKER_UIDS}")
 
 
 def _children(pid: int) -> list[int]:
