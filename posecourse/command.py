@@ -130,9 +130,10 @@ def _setup(args):
         if len(args.input_size) > 2:
             raise ValueError(f"--input-size: expected H or H W, got {args.input_size}")
         size = (args.input_size[0], args.input_size[-1])
-    if args.data in REAL and lec.data.multi_person:
-        raise ValueError(f"--lecture {lec.name}: bottom-up (multi-person) training on real images is not built yet; "
-                         "the real-data pipeline crops one person per sample (top-down lectures 01, 02, 03, 05)")
+    if args.data in REAL and lec.data.multi_person and args.data != "coco":
+        raise ValueError(f"--lecture {lec.name}: bottom-up (multi-person) training on real images reads COCO files "
+                         f"(whole photos, COCO-17 -> {lec.skeleton}); --data {args.data} is for the top-down "
+                         "lectures (01, 02, 03, 05)")
     return lec, size
 
 
@@ -149,25 +150,47 @@ def _codec(lec, model, size, num_joints):
         model.train(was)
         out = out[-1] if isinstance(out, (list, tuple)) else out
         return replace(lec.codec, input_size=size, heatmap_size=tuple(out.shape[-2:]), num_joints=num_joints)
-    if tuple(lec.codec.input_size) != tuple(size):
-        raise ValueError(f"--input-size: {lec.name}'s codec is built for {lec.codec.input_size}")
-    return lec.codec
+    with torch.no_grad():  # PAF: a list over stages of {"heatmaps", "paf"}
+        out = model.eval()(torch.zeros(1, 3, *size, device=next(model.parameters()).device))[-1]
+    model.train()
+    return replace(lec.codec, input_size=size, heatmap_size=tuple(out["heatmaps"].shape[-2:]))
+
+
+class _Convert:
+    """``collate``, then the joints converted to the model's layout (COCO-17 -> OpenPose's COCO-18)."""
+
+    def __init__(self, skeleton: str):
+        self.skeleton = skeleton
+
+    def __call__(self, samples):
+        from .data import collate
+        from .skeletons import convert_keypoints
+
+        b = collate(samples)
+        if b["skeleton"] == self.skeleton:
+            return b
+        kp, vis = convert_keypoints(b["keypoints"], b["visibility"], b["skeleton"], self.skeleton)
+        return {**b, "keypoints": torch.as_tensor(kp, dtype=torch.float32),
+                "visibility": torch.as_tensor(vis, dtype=torch.float32), "skeleton": self.skeleton}
 
 
 def _data(args, lec, size, steps, batch, rank, world):
     """``(train dataset, collate, eval)`` where eval is a held-out synthetic batch or a TopDown dataset."""
     from .data import collate
     from .data.recipe import make_data
-    from .data.topdown import TopDown, open_source
+    from .data.topdown import TopDown, WholeImages, open_source
 
     if args.data == "synthetic":
         d = make_data(lec.data, batch, seed=args.seed, train_length=max(steps, 1) * batch,
                       n_val=(args.val_size or lec.data.n_val) if rank == 0 else 1)
         return d.train.dataset, d.train.collate_fn, d.val
-    source = open_source(args.data, args.data_root, args.ann, args.img_dir)
-    train_set = TopDown(source, size, augment=True, seed=args.seed)
-    held = open_source(args.data, args.data_root, args.eval_ann, args.img_dir) if args.eval_ann else source
-    return train_set, collate, TopDown(held, size, augment=False)
+    whole = lec.data.multi_person
+    Crops = WholeImages if whole else TopDown
+    source = open_source(args.data, args.data_root, args.ann, args.img_dir, per_image=whole)
+    train_set = Crops(source, size, augment=True, seed=args.seed)
+    held = open_source(args.data, args.data_root, args.eval_ann, args.img_dir, per_image=whole) \
+        if args.eval_ann else source
+    return train_set, _Convert(lec.skeleton) if whole else collate, Crops(held, size, augment=False)
 
 
 def _skeleton(dataset_or_batch):
@@ -215,7 +238,7 @@ def main(argv=None) -> int:
         raise ValueError(f"--resume: no checkpoint at {ckpt}")
 
     train_set, collate_fn, held = _data(args, lec, size, steps, batch, rank, world)
-    skel = _skeleton(held if args.data == "synthetic" else train_set)
+    skel = _skeleton({"skeleton": lec.skeleton} if args.data == "synthetic" or lec.data.multi_person else train_set)
     torch.manual_seed(args.seed)  # the same initial weights in every process (DDP also broadcasts rank 0's)
     model = lec.build_model(num_joints=skel.num_joints)
     given = args.weights if args.weights is not None else args.init
@@ -241,7 +264,8 @@ def main(argv=None) -> int:
     record = realeval.gather_run(history, seen, len(train_set), world)
     if rank == 0:
         flip = args.flip_test or args.weights is not None
-        result = realeval.evaluate(model.eval(), lecture, held, skel, flip=flip, official=official)
+        result = realeval.evaluate(model.eval(), lecture, held, skel, flip=flip, official=official,
+                                   collate_fn=collate_fn)
         settings = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()}
         info = {"lecture": lec.name, "data": args.data, "model": lec.model, "input_size": list(size),
                 "skeleton": skel.name, "num_joints": skel.num_joints, "world_size": world, "global_batch": batch,

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
-__all__ = ["gather_run", "evaluate", "evaluate_crops", "annotate_checkpoint"]
+__all__ = ["gather_run", "evaluate", "evaluate_crops", "evaluate_images", "annotate_checkpoint"]
 
 
 def gather_run(history, seen, dataset_size: int, world: int) -> dict:
@@ -115,7 +115,39 @@ def evaluate_crops(model, lecture, crops, skel, flip: bool = False, official: bo
     return res
 
 
-def evaluate(model, lecture, held, skel, flip: bool = False, official: bool = False) -> dict:
+def evaluate_images(model, lecture, photos, collate_fn, chunk: int = 16) -> dict:
+    """COCO's OKS AP of a bottom-up model on :class:`~posecourse.data.topdown.WholeImages` of a COCO file:
+    the people its codec assembles, mapped back to the photo's pixels and converted to COCO-17, against
+    the file's annotations (``stats``: AP, AP50, ..., as pycocotools)."""
+    from .data.topdown import to_original
+    from .evaluation import predict
+    from .metrics import coco_keypoint_eval
+    from .skeletons import convert_keypoints
+
+    dt = []
+    for start in range(0, len(photos), chunk):
+        batch = collate_fn([photos[i] for i in range(start, min(start + chunk, len(photos)))])
+        people = lecture.codec.decode(predict(model, batch["image"]))
+        for meta, found in zip(batch["meta"], people):
+            if not len(found):
+                continue
+            found = torch.as_tensor(np.asarray(found), dtype=torch.float32)  # (P, K, 3)
+            A = torch.as_tensor(meta["affine"], dtype=torch.float32).expand(len(found), 2, 3)
+            xy = to_original(found[..., :2], A)
+            xy17, s17 = convert_keypoints(xy.numpy(), found[..., 2].numpy(), lecture.skeleton, "coco17")
+            for p_xy, p_s in zip(np.nan_to_num(np.asarray(xy17)), np.asarray(s17)):
+                ok = p_s > 0
+                if ok.any():
+                    flat = np.concatenate([p_xy, ok[:, None].astype(float)], 1)
+                    dt.append({"image_id": meta["image_id"], "category_id": 1, "keypoints": flat.ravel().tolist(),
+                               "score": float(p_s[ok].mean() * ok.mean())})
+    keys = ("AP", "AP50", "AP75", "APm", "APl", "AR", "AR50", "AR75", "ARm", "ARl")
+    stats = coco_keypoint_eval(str(photos.source.ann_file), dt) if dt else {k: 0.0 for k in keys}
+    return {"metric": "OKS AP", "value": float(max(stats["AP"], 0.0)), "stats": stats, "images": len(photos),
+            "people_found": len(dt)}
+
+
+def evaluate(model, lecture, held, skel, flip: bool = False, official: bool = False, collate_fn=None) -> dict:
     """Held-out synthetic batch (a dict) -> :func:`posecourse.evaluation.evaluate` (flip test without the
     left/right swap: the synthetic people's side is a colour); real crops -> :func:`evaluate_crops`."""
     from . import evaluation
@@ -125,6 +157,8 @@ def evaluate(model, lecture, held, skel, flip: bool = False, official: bool = Fa
             pred = evaluation.predict_flip(model, held["image"], lecture.codec, lecture.skeleton, swap=False)
             return {**lecture.metric((pred, None), held), "flip_test": True}
         return evaluation.evaluate(model, lecture, SimpleNamespace(val=held))
+    if getattr(held, "whole", False):
+        return evaluate_images(model, lecture, held, collate_fn)
     return evaluate_crops(model, lecture, held, skel, flip=flip, official=official)
 
 

@@ -45,6 +45,18 @@ def test_real_samples_train_and_evaluate(shared_data, tmp_path, fmt, lecture, K,
     assert state["step"] == 2 and state["run"]["data"] == fmt and state["run"]["eval"]["metric"] == metric
 
 
+def test_bottom_up_on_coco_photos(shared_data, tmp_path):
+    """OpenPose's lecture on whole COCO photos (COCO-17 labels converted to its COCO-18), scored with OKS AP
+    against the file."""
+    out = tmp_path / "op"
+    assert main(["--lecture", "04_openpose", "--data", "coco", "--data-root", str(shared_data / "coco"),
+                 "--steps", "2", "--batch-size", "2", "--out", str(out), "--no-progress"]) == 0
+    m = _metrics(out)
+    assert m["skeleton"] == "coco18" and m["samples"]["dataset_size"] == 4 and m["steps"] == 2
+    assert m["eval"]["metric"] == "OKS AP" and m["eval"]["images"] == 4 and set(m["eval"]["stats"]) >= {"AP", "AR"}
+    _reloads(out, "04_openpose", 18)
+
+
 def _image(path, w=96, h=128):
     rng = np.random.default_rng(len(str(path)))
     Image.fromarray(rng.integers(0, 255, (h, w, 3), dtype=np.uint8)).save(path)
@@ -139,7 +151,7 @@ def test_clear_errors(tmp_path, shared_data):
     with pytest.raises(ValueError, match="lecture: unknown"):
         main(["--lecture", "99_nope", "--out", str(tmp_path)])
     with pytest.raises(ValueError, match="bottom-up"):
-        main(["--lecture", "04_openpose", "--data", "coco", "--data-root", str(shared_data / "coco"),
+        main(["--lecture", "04_openpose", "--data", "mpii", "--data-root", str(shared_data / "mpii"),
               "--out", str(tmp_path)])
     with pytest.raises(ValueError, match="--resume: no checkpoint"):
         main(["--lecture", "01", "--steps", "1", "--out", str(tmp_path / "new"), "--resume"])

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from posecourse import metrics
 from posecourse.data import collate
 from posecourse.data.synthetic import SyntheticPoseDataset
-from posecourse.data.topdown import TopDown, batch_to_original, open_source, skeleton_of, to_original
+from posecourse.data.topdown import TopDown, WholeImages, batch_to_original, open_source, skeleton_of, to_original
 from posecourse.data.transforms import RandomFlip, layout
 from posecourse.skeletons import get_skeleton
 from posecourse.targets import heatmap
@@ -121,6 +121,26 @@ def test_heatmap_encode_augment_decode_within_half_pixel(sources, fmt, seed):
         checked += int(ok.sum())
         labelled += int(keep.sum())
     assert checked >= 0.8 * labelled > 0
+
+
+@pytest.mark.parametrize("fmt", ["coco", "crowdpose"])
+@FEW
+@given(seed=st.integers(0, 10_000))
+def test_whole_photos_carry_every_person(shared_data, fmt, seed):
+    """Bottom-up samples: every labelled person of the photo, augmented and flipped, maps back exactly."""
+    photos = WholeImages(open_source(fmt, shared_data / fmt, per_image=True), 96, augment=True, seed=seed)
+    n = 0
+    for i in range(len(photos)):
+        s = photos[i]
+        P, K = s["keypoints"].shape[:2]
+        back = to_original(s["keypoints"], s["meta"]["affine"].expand(P, 2, 3),
+                           s["meta"]["source_joints"].expand(P, K))
+        keep = torch.zeros(P, K, dtype=torch.bool)
+        keep[:, s["meta"]["source_joints"]] = s["visibility"] > 0
+        keep &= s["meta"]["original_visibility"] > 0
+        assert torch.allclose(back[keep], s["meta"]["original_keypoints"][keep], atol=2e-3)
+        n += int(keep.sum())
+    assert len(photos) == {"coco": 4, "crowdpose": 2}[fmt] and n > 0
 
 
 def _voronoi(sample) -> torch.Tensor:

@@ -32,7 +32,7 @@ from torch.utils.data import Dataset
 from ..geometry import compose, crop_affine, expand_boxes, invert_affine, random_affine, warp_points
 from .transforms import RandomFlip, apply_affine, layout
 
-__all__ = ["TopDown", "to_original", "batch_to_original", "open_source", "skeleton_of", "FORMATS"]
+__all__ = ["TopDown", "WholeImages", "to_original", "batch_to_original", "open_source", "skeleton_of", "FORMATS"]
 
 FORMATS = ("coco", "crowdpose", "mpii", "lsp", "flic")
 
@@ -60,6 +60,8 @@ class TopDown(Dataset):
             (:meth:`set_epoch` changes it per epoch), so every worker and every rank agrees.
         people_per_sample: ``(N,)`` people count of each source sample when it is not 1.
     """
+
+    whole = False  #: crop the person box (False) or fit the whole photo with everyone in it (WholeImages)
 
     def __init__(self, source, input_size=(256, 192), *, padding: float = 1.25, augment: bool = False,
                  scale_range=(0.65, 1.35), rot_deg: float = 45.0, rot_p: float = 0.6, flip_p: float = 0.5,
@@ -117,9 +119,14 @@ class TopDown(Dataset):
         P = int(sample["keypoints"].shape[0])
         if not person < P:
             raise ValueError(f"source sample {src_i}: has {P} people, the index expects person {person}")
-        one = {**sample, "keypoints": sample["keypoints"][person:person + 1],
-               "visibility": sample["visibility"][person:person + 1], "boxes": sample["boxes"][person:person + 1]}
-        box = one["boxes"][0]
+        if self.whole:
+            one = sample
+            _, h, w = sample["image"].shape
+            box = torch.tensor([-0.5, -0.5, float(w), float(h)])  # the whole photo (pixel edges)
+        else:
+            one = {**sample, "keypoints": sample["keypoints"][person:person + 1],
+                   "visibility": sample["visibility"][person:person + 1], "boxes": sample["boxes"][person:person + 1]}
+            box = one["boxes"][0]
         if not (torch.isfinite(box).all() and box[2] > 0 and box[3] > 0):
             where = sample.get("meta", {}).get("file_name", f"source sample {src_i}")
             raise ValueError(f"{where}: person {person} has no usable box {box.tolist()} (w, h must be > 0)")
@@ -135,13 +142,32 @@ class TopDown(Dataset):
         meta.setdefault("source_joints", torch.arange(out["keypoints"].shape[1]))
         meta.update(index=index, source_index=src_i, person=person, flipped=flipped,
                     crop_box=expand_boxes(box, self.padding, aspect=W / H),
-                    original_keypoints=one["keypoints"][0].clone(), original_visibility=one["visibility"][0].clone())
+                    original_keypoints=(one["keypoints"] if self.whole else one["keypoints"][0]).clone(),
+                    original_visibility=(one["visibility"] if self.whole else one["visibility"][0]).clone())
         out["meta"] = meta
         return out
 
     def __repr__(self) -> str:
         return (f"TopDown({len(self)} crops of {type(self.source).__name__}, input_size={self.input_size}, "
                 f"augment={self.augment})")
+
+
+class WholeImages(TopDown):
+    """Bottom-up samples (OpenPose): the whole photo with every annotated person, fitted into ``input_size``
+    (letterboxed: the photo widened to the input's aspect ratio, ``padding`` 1.0) with the same random
+    scale/rotation/flip as :class:`TopDown`. ``source`` yields one sample per image (``P`` people);
+    ``meta["original_keypoints"]`` is ``(P, K, 2)``. People without labelled joints are not in the
+    sample, so a model sees them as background (OpenPose masks them out of the loss instead)."""
+
+    whole = True
+
+    def __init__(self, source, input_size=(368, 368), *, padding: float = 1.0, **kwargs):
+        if kwargs.get("people_per_sample") is not None:
+            raise ValueError("people_per_sample: WholeImages takes every person of a sample at once")
+        super().__init__(source, input_size, padding=padding, **kwargs)
+
+    def __repr__(self) -> str:
+        return f"WholeImages({len(self)} photos of {type(self.source).__name__}, input_size={self.input_size})"
 
 
 def to_original(coords, affines, source_joints=None) -> torch.Tensor:
@@ -198,13 +224,14 @@ def _image_dir(root: Path, first_file: str | None, ann_file: Path) -> Path:
                      "pass img_dir=... (--img-dir)")
 
 
-def open_source(fmt: str, root, ann_file=None, img_dir=None):
+def open_source(fmt: str, root, ann_file=None, img_dir=None, per_image: bool = False):
     """The per-person loader of a dataset folder (one sample per annotated person, ``P = 1``).
 
     ``fmt``: ``"coco"`` / ``"crowdpose"`` (a keypoint JSON, ``annotations/`` or the folder itself),
     ``"mpii"`` (the HRNet JSON or the release ``.mat``), ``"lsp"`` (``joints.mat``), ``"flic"``
     (``examples.mat``); images in ``images/<split>``, ``<split>``, ``images`` or the folder itself.
-    People with no labelled joint are dropped (COCO, CrowdPose).
+    People with no labelled joint are dropped (COCO, CrowdPose). ``per_image``: one sample per photo with
+    all its people (COCO and CrowdPose; photos left without people are dropped), for :class:`WholeImages`.
     """
     if fmt not in FORMATS:
         raise ValueError(f"data: unknown format {fmt!r}; choose one of {FORMATS}")
@@ -221,8 +248,11 @@ def open_source(fmt: str, root, ann_file=None, img_dir=None):
 
         with open(ann, encoding="utf-8") as f:
             first = (json.load(f).get("images") or [{}])[0].get("file_name")
-        return Loader(ann, Path(img_dir) if img_dir else _image_dir(root, first, ann), per_person=True,
-                      min_keypoints=1)
+        return Loader(ann, Path(img_dir) if img_dir else _image_dir(root, first, ann), per_person=not per_image,
+                      min_keypoints=1, skip_empty=per_image)
+    if per_image:
+        raise ValueError(f"data: {fmt} has one person per sample; whole images with everyone are read from COCO "
+                         "and CrowdPose files")
     if fmt == "mpii":
         ann = Path(ann_file) if ann_file else _one(root, ("*.json", "*.mat", "annotations/*.json", "annot/*.mat"),
                                                     "MPII annotation file")

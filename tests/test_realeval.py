@@ -1,0 +1,84 @@
+"""The command's scoring on real photos: a prediction equal to the (augmented, converted) labels scores
+perfectly after the way back to the photo, so any loss in the metric is the model's, not the plumbing's."""
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+import torch
+
+from posecourse.command import _Convert
+from posecourse.data import collate
+from posecourse.data.topdown import TopDown, WholeImages, open_source
+from posecourse.evaluation import PCK
+from posecourse.realeval import evaluate_crops, evaluate_images, gather_run
+from posecourse.skeletons import get_skeleton
+
+
+class _Identity(torch.nn.Module):
+    """Stands in for a model: its output is ignored by the oracle codec below."""
+
+    def __init__(self):
+        super().__init__()
+        self.w = torch.nn.Parameter(torch.zeros(1))
+
+    def forward(self, x):
+        return x
+
+
+class _Oracle:
+    """A codec whose decode returns the labels of the batch last collated (by :meth:`collate`)."""
+
+    def __init__(self, collate_fn, people: bool):
+        self.collate_fn, self.people, self.batch = collate_fn, people, None
+
+    def collate(self, samples):
+        self.batch = self.collate_fn(samples)
+        return self.batch
+
+    def decode(self, outputs):
+        kp, vis = self.batch["keypoints"], self.batch["visibility"]
+        if not self.people:
+            return kp[:, 0], (vis[:, 0] > 0).float()
+        out = []
+        for i in range(kp.shape[0]):
+            found = torch.cat([torch.nan_to_num(kp[i]), (vis[i] > 0).float()[..., None]], -1)
+            out.append(found[(vis[i] > 0).any(-1)].numpy())
+        return out
+
+
+def test_perfect_crops_score_perfectly(shared_data, monkeypatch):
+    """Person crops: the crop labels as predictions, taken back to the photo, give PCK 1 and OKS AP 1."""
+    import posecourse.data
+
+    src = open_source("coco", shared_data / "coco")
+    crops = TopDown(src, (64, 48))
+    oracle = _Oracle(collate, people=False)
+    monkeypatch.setattr(posecourse.data, "collate", oracle.collate)  # evaluate_crops collates through it
+    lecture = SimpleNamespace(codec=oracle, metric=PCK(0.2, "coco17"), model="oracle", name="oracle")
+    res = evaluate_crops(_Identity(), lecture, crops, get_skeleton("coco17"))
+    assert res["value"] == pytest.approx(1.0) and res["crops"] == 12
+    assert res["oks_ap_gt_boxes"]["AP"] == pytest.approx(1.0)
+
+
+def test_perfect_people_score_perfectly(shared_data):
+    """Whole photos, COCO-17 -> COCO-18 for the model and back: the labels as detections give AP 1."""
+    src = open_source("coco", shared_data / "coco", per_image=True)
+    photos = WholeImages(src, 96)
+    oracle = _Oracle(_Convert("coco18"), people=True)
+    lecture = SimpleNamespace(codec=oracle, skeleton="coco18")
+    res = evaluate_images(_Identity(), lecture, photos, oracle.collate)
+    assert res["images"] == 4 and res["people_found"] == 12
+    assert res["value"] == pytest.approx(1.0)
+
+
+def test_gather_run_one_process():
+    history = SimpleNamespace(losses=[3.0, 2.0])
+    seen = SimpleNamespace(seen=[4, 1, 1])
+    r = gather_run(history, seen, 10, 1)
+    assert r["loss_curve"] == [3.0, 2.0] and r["final_loss"] == 2.0
+    assert r["samples"] == {"dataset_size": 10, "seen_first_epoch": 3, "unique_first_epoch": 2,
+                            "duplicates_first_epoch": 1, "per_process": [3]}
+    assert gather_run(None, seen, 10, 1) == {"loss_curve": [], "samples": None}
+    assert np.isfinite(r["final_loss"])
