@@ -269,3 +269,15 @@ def test_parity_random_duplicate_annotation_ids(seed, n_dup, two_cats, p_crowd):
         i, j = rng.integers(len(anns), size=2)
         anns[i]["id"] = anns[j]["id"]
     assert_same(gt, dt)
+
+
+def test_matching_in_blocks_of_images_is_unchanged(monkeypatch):
+    """The evaluation matches a block of whole images at a time (for linear cost); tiny blocks must
+    give pycocotools' numbers too (groups are never split across blocks)."""
+    import posecourse.metrics.coco_eval as ce
+
+    gt, dt = synthetic(31, 12, 5, 25, 0.2, 0.2, True, False, False, True)
+    full = assert_same(gt, dt)
+    for block in (1, 5, 17):
+        monkeypatch.setattr(ce, "_BLOCK", block)
+        assert assert_same(gt, dt) == full

@@ -36,6 +36,7 @@ or -1 where there is no GT), missing ``iscrowd`` counts as 0, and non-finite num
 """
 from __future__ import annotations
 
+import gc
 import json
 import os
 from itertools import chain
@@ -51,6 +52,7 @@ IOU_THRS = np.linspace(.5, 0.95, int(np.round((0.95 - .5) / .05)) + 1, endpoint=
 REC_THRS = np.linspace(.0, 1.00, int(np.round((1.00 - .0) / .01)) + 1, endpoint=True)
 AREA_RNG = np.array([[0 ** 2, 1e5 ** 2], [32 ** 2, 96 ** 2], [96 ** 2, 1e5 ** 2]], dtype=float)
 AREA_LBL = ("all", "medium", "large")
+_BLOCK = 1 << 14  # detections per matching block (whole images)
 
 
 def _load(obj, name):
@@ -58,6 +60,17 @@ def _load(obj, name):
         with open(obj) as f:
             return json.load(f)
     return obj
+
+
+def _column(values, n, name):
+    """``n`` finite numbers from the iterable ``values`` as a ``(n,)`` float array."""
+    try:
+        arr = np.fromiter(values, dtype=float, count=n)
+    except (TypeError, ValueError) as e:
+        raise ValueError(f"{name}: could not read as numbers ({e})") from None
+    if not np.isfinite(arr).all():
+        raise ValueError(f"{name}: contains NaN or inf")
+    return arr
 
 
 def _floats(rows, width, name, finite=True):
@@ -110,95 +123,11 @@ def _oks_pairs(dkp, gkp, gvis, garea, gbox, sigmas):
     return out
 
 
-def coco_keypoint_eval(gt, dt, *, sigmas=None, max_dets: int = 20) -> dict:
-    """COCO keypoint AP/AR, identical to pycocotools' ``COCOeval(..., 'keypoints')`` stats.
-
-    Args:
-        gt: COCO keypoint annotation dict (``images``, ``categories``, ``annotations`` with
-            ``keypoints`` ``[x, y, v] * K``, ``num_keypoints``, ``area``, ``bbox``, ``iscrowd``,
-            ``id``) or a path to its JSON file.
-        dt: list of results (``image_id``, ``category_id``, ``keypoints`` ``[x, y, s] * K``,
-            ``score``, optional ``bbox``) or a path to its JSON file.
-        sigmas: per-joint OKS constants ``(K,)``; default COCO-17's.
-        max_dets: detections kept per image (COCO: 20).
-
-    Returns:
-        ``{"AP", "AP50", "AP75", "APm", "APl", "AR", "AR50", "AR75", "ARm", "ARl"}`` floats
-        (-1 where pycocotools gives -1: no non-ignored GT in that area range).
-    """
-    gt, dt = _load(gt, "gt"), _load(dt, "dt")
-    if not isinstance(gt, dict) or not all(k in gt for k in ("images", "categories", "annotations")):
-        raise ValueError("gt: expected a COCO dict with 'images', 'categories' and 'annotations'")
-    if not isinstance(dt, list):
-        raise ValueError(f"dt: expected a list of results, got {type(dt).__name__}")
-    sig = COCO_SIGMAS if sigmas is None else np.asarray(sigmas, dtype=float).reshape(-1)
-    if sig.size == 0 or not np.isfinite(sig).all() or (sig <= 0).any():
-        raise ValueError("sigmas: expected positive finite per-joint constants")
-    K, T, R, A = len(sig), len(IOU_THRS), len(REC_THRS), len(AREA_RNG)
-    if not isinstance(max_dets, int) or max_dets < 1:
-        raise ValueError(f"max_dets: expected a positive int, got {max_dets!r}")
-
-    try:
-        img_ids = sorted({im["id"] for im in gt["images"]})
-        cat_ids = sorted({c["id"] for c in gt["categories"]})
-    except (KeyError, TypeError) as e:
-        raise ValueError(f"gt: images/categories need an 'id' ({e})") from None
-    img_of = {v: i for i, v in enumerate(img_ids)}
-    cat_of = {v: i for i, v in enumerate(cat_ids)}
-    NI, NC = len(img_ids), len(cat_ids)
-
-    # ---- ground truth, in pycocotools' order: by category, image, then file order
-    try:
-        anns = [a for a in gt["annotations"] if a["image_id"] in img_of and a["category_id"] in cat_of]
-        by_id = {a["id"]: a for a in gt["annotations"]}  # COCO.anns: the last annotation of an id wins
-        if len(by_id) != len(gt["annotations"]):  # duplicate ids: getAnnIds -> loadAnns substitutes
-            anns.sort(key=lambda a: img_of[a["image_id"]])  # imgToAnns chained over sorted image ids
-            anns = [by_id[a["id"]] for a in anns]
-            anns = [a for a in anns if a["image_id"] in img_of and a["category_id"] in cat_of]
-        g_grp = np.array([cat_of[a["category_id"]] * NI + img_of[a["image_id"]] for a in anns], dtype=np.int64)
-        g_kp = _floats([a["keypoints"] for a in anns], 3 * K, "gt keypoints", finite=False).reshape(-1, K, 3)
-        if not (np.isfinite(g_kp[..., 2]).all() and np.isfinite(g_kp[g_kp[..., 2] > 0, :2]).all()):
-            raise ValueError("gt keypoints: NaN or inf at a labelled joint (v > 0) or in v")
-        g_area = _floats([[a["area"]] for a in anns], 1, "gt area")[:, 0]
-        g_box = _floats([a["bbox"] for a in anns], 4, "gt bbox")
-        g_crowd = np.array([bool(a.get("iscrowd", 0)) for a in anns], dtype=bool)
-        g_nokp = np.array([a["num_keypoints"] == 0 for a in anns], dtype=bool)
-        g_idnz = np.array([bool(a["id"]) for a in anns], dtype=bool)
-    except (KeyError, TypeError) as e:
-        raise ValueError(f"gt: annotation lacks a field or has a bad value ({e!r})") from None
-    go = np.argsort(g_grp, kind="stable")
-    g_grp, g_kp, g_area, g_box, g_crowd, g_nokp, g_idnz = (x[go] for x in (g_grp, g_kp, g_area, g_box, g_crowd, g_nokp, g_idnz))
-    g_ign0 = g_crowd | g_nokp
-    # (A, G): ignored in area range a
-    g_ign = g_ign0[None] | (g_area[None] < AREA_RNG[:, :1]) | (g_area[None] > AREA_RNG[:, 1:])
-
-    # ---- detections (loadRes)
-    try:
-        bad = sorted({d["image_id"] for d in dt if d["image_id"] not in img_of}, key=str)
-        if bad:
-            raise ValueError(f"dt: results for image ids not in gt['images']: {bad[:10]}")
-        dets = [d for d in dt if d["category_id"] in cat_of]
-        d_grp = np.array([cat_of[d["category_id"]] * NI + img_of[d["image_id"]] for d in dets], dtype=np.int64)
-        d_score = _floats([[d["score"]] for d in dets], 1, "dt score")[:, 0]
-        d_kp = _floats([d["keypoints"] for d in dets], 3 * K, "dt keypoints").reshape(-1, K, 3)
-        if dt and dt[0].get("bbox", []) != []:
-            b = _floats([d["bbox"] for d in dets], 4, "dt bbox")
-            d_area = b[:, 2] * b[:, 3]
-        else:
-            x, y = d_kp[..., 0], d_kp[..., 1]
-            d_area = (x.max(1) - x.min(1)) * (y.max(1) - y.min(1)) if len(dets) else np.zeros(0)
-    except (KeyError, TypeError) as e:
-        raise ValueError(f"dt: result lacks a field or has a bad value ({e!r})") from None
-    # sort by group, then score (stable), keep the top max_dets per group
-    do = np.lexsort((-d_score, d_grp))
-    d_grp, d_score, d_kp, d_area = d_grp[do], d_score[do], d_kp[do], d_area[do]
-    first = np.searchsorted(d_grp, d_grp, side="left")
-    rank = np.arange(len(d_grp)) - first
-    keep = rank < max_dets
-    d_grp, d_score, d_kp, d_area, rank = d_grp[keep], d_score[keep], d_kp[keep], d_area[keep], rank[keep]
-    D = len(d_grp)
-    d_out = (d_area[None] < AREA_RNG[:, :1]) | (d_area[None] > AREA_RNG[:, 1:])  # (A, D)
-
+def _match(d_grp, d_kp, rank, g_grp, g_kp, g_area, g_box, g_crowd, g_idnz, g_ign, sig):
+    """OKS and COCOeval.evaluateImg's greedy matching for detections ``(D, K, 3)`` and GT ``(G, K, 3)``
+    sorted by group (category x image; detections by score within it). Returns ``matched`` and
+    ``d_ign``, ``(A, T, D)`` bools: matched to a GT with a truthy id / matched to an ignored GT."""
+    A, T, D = len(AREA_RNG), len(IOU_THRS), len(d_grp)
     # ---- OKS for every (detection, GT) pair in the same group
     g_start = np.searchsorted(g_grp, d_grp, side="left")
     g_count = np.searchsorted(g_grp, d_grp, side="right") - g_start
@@ -211,7 +140,7 @@ def coco_keypoint_eval(gt, dt, *, sigmas=None, max_dets: int = 20) -> dict:
     pstart = np.cumsum(g_count) - g_count  # where each detection's pairs start
 
     # ---- greedy matching, all groups at once, bucketed by GT count (padded to a power of 2)
-    matched = np.zeros((A, T, D), dtype=bool)  # matched to a GT with a truthy id
+    matched = np.zeros((A, T, D), dtype=bool)
     d_ign = np.zeros((A, T, D), dtype=bool)
     has_gt = g_count > 0
     grp_first_det = np.flatnonzero(has_gt & (rank == 0))
@@ -256,6 +185,120 @@ def coco_keypoint_eval(gt, dt, *, sigmas=None, max_dets: int = 20) -> dict:
                 dpos = det0[:L] + r
                 matched[a][:, dpos] = (has & np.take_along_axis(idnz[:L], m, 1)).T
                 d_ign[a][:, dpos] = (has & np.take_along_axis(ign[:L], m, 1)).T
+    return matched, d_ign
+
+
+def coco_keypoint_eval(gt, dt, *, sigmas=None, max_dets: int = 20) -> dict:
+    """COCO keypoint AP/AR, identical to pycocotools' ``COCOeval(..., 'keypoints')`` stats.
+
+    Args:
+        gt: COCO keypoint annotation dict (``images``, ``categories``, ``annotations`` with
+            ``keypoints`` ``[x, y, v] * K``, ``num_keypoints``, ``area``, ``bbox``, ``iscrowd``,
+            ``id``) or a path to its JSON file.
+        dt: list of results (``image_id``, ``category_id``, ``keypoints`` ``[x, y, s] * K``,
+            ``score``, optional ``bbox``) or a path to its JSON file.
+        sigmas: per-joint OKS constants ``(K,)``; default COCO-17's.
+        max_dets: detections kept per image (COCO: 20).
+
+    Returns:
+        ``{"AP", "AP50", "AP75", "APm", "APl", "AR", "AR50", "AR75", "ARm", "ARl"}`` floats
+        (-1 where pycocotools gives -1: no non-ignored GT in that area range).
+    """
+    enabled = gc.isenabled()
+    gc.disable()  # the inputs hold ~10 tracked objects per annotation: collections would rescan them
+    try:
+        return _evaluate(gt, dt, sigmas, max_dets)
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _evaluate(gt, dt, sigmas, max_dets) -> dict:
+    """:func:`coco_keypoint_eval` (with the garbage collector off)."""
+    gt, dt = _load(gt, "gt"), _load(dt, "dt")
+    if not isinstance(gt, dict) or not all(k in gt for k in ("images", "categories", "annotations")):
+        raise ValueError("gt: expected a COCO dict with 'images', 'categories' and 'annotations'")
+    if not isinstance(dt, list):
+        raise ValueError(f"dt: expected a list of results, got {type(dt).__name__}")
+    sig = COCO_SIGMAS if sigmas is None else np.asarray(sigmas, dtype=float).reshape(-1)
+    if sig.size == 0 or not np.isfinite(sig).all() or (sig <= 0).any():
+        raise ValueError("sigmas: expected positive finite per-joint constants")
+    K, T, R, A = len(sig), len(IOU_THRS), len(REC_THRS), len(AREA_RNG)
+    if not isinstance(max_dets, int) or max_dets < 1:
+        raise ValueError(f"max_dets: expected a positive int, got {max_dets!r}")
+
+    try:
+        img_ids = sorted({im["id"] for im in gt["images"]})
+        cat_ids = sorted({c["id"] for c in gt["categories"]})
+    except (KeyError, TypeError) as e:
+        raise ValueError(f"gt: images/categories need an 'id' ({e})") from None
+    img_of = {v: i for i, v in enumerate(img_ids)}
+    cat_of = {v: i for i, v in enumerate(cat_ids)}
+    NI, NC = len(img_ids), len(cat_ids)
+
+    # ---- ground truth, in pycocotools' order: by category, image, then file order
+    try:
+        anns = [a for a in gt["annotations"] if a["image_id"] in img_of and a["category_id"] in cat_of]
+        by_id = {a["id"]: a for a in gt["annotations"]}  # COCO.anns: the last annotation of an id wins
+        if len(by_id) != len(gt["annotations"]):  # duplicate ids: getAnnIds -> loadAnns substitutes
+            anns.sort(key=lambda a: img_of[a["image_id"]])  # imgToAnns chained over sorted image ids
+            anns = [by_id[a["id"]] for a in anns]
+            anns = [a for a in anns if a["image_id"] in img_of and a["category_id"] in cat_of]
+        g_grp = np.fromiter((cat_of[a["category_id"]] * NI + img_of[a["image_id"]] for a in anns), np.int64, len(anns))
+        g_kp = _floats([a["keypoints"] for a in anns], 3 * K, "gt keypoints", finite=False).reshape(-1, K, 3)
+        if not (np.isfinite(g_kp[..., 2]).all() and np.isfinite(g_kp[g_kp[..., 2] > 0, :2]).all()):
+            raise ValueError("gt keypoints: NaN or inf at a labelled joint (v > 0) or in v")
+        g_area = _column((a["area"] for a in anns), len(anns), "gt area")
+        g_box = _floats([a["bbox"] for a in anns], 4, "gt bbox")
+        g_crowd = np.array([bool(a.get("iscrowd", 0)) for a in anns], dtype=bool)
+        g_nokp = np.array([a["num_keypoints"] == 0 for a in anns], dtype=bool)
+        g_idnz = np.array([bool(a["id"]) for a in anns], dtype=bool)
+    except (KeyError, TypeError) as e:
+        raise ValueError(f"gt: annotation lacks a field or has a bad value ({e!r})") from None
+    go = np.argsort(g_grp, kind="stable")
+    g_grp, g_kp, g_area, g_box, g_crowd, g_nokp, g_idnz = (x[go] for x in (g_grp, g_kp, g_area, g_box, g_crowd, g_nokp, g_idnz))
+    g_ign0 = g_crowd | g_nokp
+    # (A, G): ignored in area range a
+    g_ign = g_ign0[None] | (g_area[None] < AREA_RNG[:, :1]) | (g_area[None] > AREA_RNG[:, 1:])
+
+    # ---- detections (loadRes)
+    try:
+        bad = sorted({d["image_id"] for d in dt if d["image_id"] not in img_of}, key=str)
+        if bad:
+            raise ValueError(f"dt: results for image ids not in gt['images']: {bad[:10]}")
+        dets = [d for d in dt if d["category_id"] in cat_of]
+        d_grp = np.fromiter((cat_of[d["category_id"]] * NI + img_of[d["image_id"]] for d in dets), np.int64, len(dets))
+        d_score = _column((d["score"] for d in dets), len(dets), "dt score")
+        d_kp = _floats([d["keypoints"] for d in dets], 3 * K, "dt keypoints").reshape(-1, K, 3)
+        if dt and dt[0].get("bbox", []) != []:
+            b = _floats([d["bbox"] for d in dets], 4, "dt bbox")
+            d_area = b[:, 2] * b[:, 3]
+        else:
+            x, y = d_kp[..., 0], d_kp[..., 1]
+            d_area = (x.max(1) - x.min(1)) * (y.max(1) - y.min(1)) if len(dets) else np.zeros(0)
+    except (KeyError, TypeError) as e:
+        raise ValueError(f"dt: result lacks a field or has a bad value ({e!r})") from None
+    # sort by group, then score (stable), keep the top max_dets per group
+    do = np.lexsort((-d_score, d_grp))
+    d_grp, d_score, d_area = d_grp[do], d_score[do], d_area[do]
+    first = np.searchsorted(d_grp, d_grp, side="left")
+    rank = np.arange(len(d_grp)) - first
+    keep = rank < max_dets
+    d_grp, d_score, d_area, rank, d_row = d_grp[keep], d_score[keep], d_area[keep], rank[keep], do[keep]
+    D = len(d_grp)
+    d_out = (d_area[None] < AREA_RNG[:, :1]) | (d_area[None] > AREA_RNG[:, 1:])  # (A, D)
+
+    # ---- OKS and matching, a block of whole images at a time (cache-sized: the cost stays linear)
+    matched = np.zeros((A, T, D), dtype=bool)  # matched to a GT with a truthy id
+    d_ign = np.zeros((A, T, D), dtype=bool)
+    s = 0
+    while s < D:
+        e = D if s + _BLOCK >= D else int(np.searchsorted(d_grp, d_grp[s + _BLOCK - 1], side="right"))
+        gs, ge = np.searchsorted(g_grp, d_grp[s], side="left"), np.searchsorted(g_grp, d_grp[e - 1], side="right")
+        matched[:, :, s:e], d_ign[:, :, s:e] = _match(
+            d_grp[s:e], d_kp[d_row[s:e]], rank[s:e], g_grp[gs:ge], g_kp[gs:ge], g_area[gs:ge], g_box[gs:ge],
+            g_crowd[gs:ge], g_idnz[gs:ge], g_ign[:, gs:ge], sig)
+        s = e
     d_ign |= ~matched & d_out[:, None, :]
 
     # ---- accumulate: per category and area range, detections of all images by score
@@ -265,14 +308,13 @@ def coco_keypoint_eval(gt, dt, *, sigmas=None, max_dets: int = 20) -> dict:
     for k in range(NC):
         dk = np.flatnonzero(d_cat == k)
         order = dk[np.argsort(-d_score[dk], kind="mergesort")]
+        mk, valid = matched[:, :, order], ~d_ign[:, :, order]  # (A, T, n)
         for a in range(A):  # (no GT of category k -> npig = 0 -> stays -1, as in pycocotools)
             npig = np.count_nonzero(~g_ign[a][g_cat == k])
             if npig == 0:
                 continue
-            tps = matched[a][:, order] & ~d_ign[a][:, order]
-            fps = ~matched[a][:, order] & ~d_ign[a][:, order]
-            tp = np.cumsum(tps, axis=1).astype(float)
-            fp = np.cumsum(fps, axis=1).astype(float)
+            tp = np.cumsum(mk[a] & valid[a], axis=1, dtype=float)  # counts: exact in float
+            fp = np.cumsum(~mk[a] & valid[a], axis=1, dtype=float)
             n = tp.shape[1]
             rc = tp / npig
             pr = tp / (fp + tp + np.spacing(1))
