@@ -9,6 +9,7 @@ import importlib.util
 import json
 import os
 import queue
+import select
 import shutil
 import signal
 import subprocess
@@ -21,7 +22,7 @@ from pathlib import Path
 from . import wire
 from .sandbox import SETUP_FAILED
 
-MAX_LINE = 64 * 2 ** 20        # bytes in one message from the worker
+MAX_LINE = 8 * 2 ** 20         # bytes in one message from the worker (about 750k float64 values)
 MAX_LOG = 64 * 2 ** 10         # bytes of the worker's stdout/stderr kept for the instructor
 WORKER_UIDS = range(61000, 65000)   # one unused uid (no passwd entry, no home) per worker, drawn at random
 UNSHARE = "unshare"            # util-linux
@@ -103,6 +104,7 @@ class Worker:
             if isolated:
                 raise IsolationError(f"cannot start {cmd[0]}: {exc}; " + ISOLATION_HELP) from None
             raise
+        os.set_blocking(self.proc.stdin.fileno(), False)
         self.lines: queue.Queue = queue.Queue()
         threading.Thread(target=self._read_stdout, daemon=True).start()
         self.stderr_done = threading.Thread(target=self._read_stderr, daemon=True)
@@ -160,18 +162,25 @@ class Worker:
             self.kill()
             raise IsolationError(f"the worker is not isolated as required ({hello}); " + ISOLATION_HELP)
 
-    def _send(self, message) -> None:
+    def _send(self, message, deadline: float) -> None:
+        """Write one message without ever blocking past ``deadline`` (a worker that stops reading cannot hang us)."""
+        data, fd = memoryview(wire.dumps(message)), self.proc.stdin.fileno()
         try:
-            self.proc.stdin.write(wire.dumps(message))
-            self.proc.stdin.flush()
-        except (BrokenPipeError, OSError, ValueError):
+            while data:
+                _, ready, _ = select.select([], [fd], [], max(0.0, deadline - time.monotonic()))
+                if not ready:
+                    self.kill()
+                    raise WorkerFailed("time limit reached while sending to the worker")
+                data = data[os.write(fd, data[:65536]):]
+        except OSError:
             self.kill()
             raise WorkerFailed("the worker stopped reading") from None
 
     # -------------------------------------------------------------- protocol
     def run_cells(self, cells: list[tuple[str, str]], cell_timeout: float, deadline: float) -> dict[str, str]:
         """Execute the notebook's code cells; returns ``{cell_id: error text}`` for cells that raised (untrusted)."""
-        self._send({"cells": [list(c) for c in cells], "cell_timeout": cell_timeout})
+        self._send({"cells": [list(c) for c in cells], "cell_timeout": cell_timeout},
+                   min(deadline, time.monotonic() + cell_timeout + 2))
         ready, doing = {}, "starting the notebook's cells"
         for step in range(len(cells) + 1):     # one {"cell": id} per cell, then "ready": each cell gets its time
             ready = self._receive(min(deadline, time.monotonic() + cell_timeout + 2), doing)
@@ -190,7 +199,7 @@ class Worker:
         self.next_id += 1
         rid = self.next_id
         self._send({"id": rid, "call": name, "args": wire.encode(list(args), refs),
-                    "kwargs": wire.encode(dict(kwargs), refs)})
+                    "kwargs": wire.encode(dict(kwargs), refs)}, min(deadline, time.monotonic() + timeout))
         reply = self._receive(min(deadline, time.monotonic() + timeout), f"running {name}()")
         if reply.get("id") != rid or not ({"ok"} == set(reply) - {"id"} or {"error"} == set(reply) - {"id"}):
             self.kill()
@@ -205,11 +214,16 @@ class Worker:
     def kill(self) -> None:
         """SIGKILL the namespace's PID 1 (the kernel then kills every process in it) and the launcher; wait."""
         if self.proc.poll() is None:
-            for child in _children(self.proc.pid):
+            children = _children(self.proc.pid)
+            for child in children:          # PID 1 first: `unshare` then exits once the namespace is empty
                 try:
                     os.kill(child, signal.SIGKILL)
                 except ProcessLookupError:
                     pass
+            try:
+                self.proc.wait(timeout=10 if children else 0.01)
+            except subprocess.TimeoutExpired:
+                pass
             try:
                 os.killpg(self.proc.pid, signal.SIGKILL)
             except ProcessLookupError:

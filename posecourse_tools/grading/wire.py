@@ -19,7 +19,7 @@ import math
 
 import numpy as np
 
-MAX_ELEMENTS = 4_000_000          # numbers in one message
+MAX_ELEMENTS = 2_000_000          # numbers in one message
 MAX_DEPTH = 12
 MAX_KEY = 64
 DTYPES = {"|b1", "|i1", "|u1", "<i2", "<u2", "<i4", "<u4", "<i8", "<u8", "<f2", "<f4", "<f8"}
