@@ -485,7 +485,7 @@ def test_mpii_mat_text_visibility_flags_and_bad_release_fields(tmp_path):
     path = _write_mpii(tmp_path)
     rel = {"annolist": _structs([{"image": {"name": "a.jpg"}, "annorect": _structs([_rect([_point(0, 5, 6, 1)])])}])}
     savemat(path, {"RELEASE": dict(rel, img_train=np.array([[float("nan")]]), single_person=np.zeros((1, 1), object))})
-    with pytest.raises(ValueError, match=r"RELEASE: 'img_train' visibility flags must be 0, 1"):
+    with pytest.raises(ValueError, match=r"RELEASE: 'img_train' values must be 0, 1; entry \(0-based\) 0 has nan"):
         MpiiMat(path, tmp_path)
     single = np.empty((1, 1), dtype=object)
     single[0, 0] = np.array([[3]])

@@ -124,19 +124,20 @@ def finite(value, where: str, name: str, positive: bool = False) -> np.ndarray:
     return arr
 
 
-def check_flags(values: np.ndarray, allowed: tuple, record, name: str, names=None) -> None:
+def check_flags(values: np.ndarray, allowed: tuple, record, name: str, names=None,
+                what: str = "visibility flags", item: str = "joint") -> None:
     """Every entry of ``values (N, K)`` in ``allowed``; else ``ValueError`` naming record, field and joint.
 
-    ``record``: ``n -> str`` naming the n-th record (file and record)."""
+    ``record``: ``n -> str`` naming the n-th record (file and record); ``what`` / ``item`` word the message."""
     bad = ~np.isin(values, allowed)
     if bad.any():
         n, k = np.argwhere(bad)[0]
-        raise ValueError(f"{record(int(n))}: {name!r} visibility flags must be {', '.join(map(str, allowed))}; "
-                         f"{_joint(k, names)} has {float(values[n, k]):g}")
+        raise ValueError(f"{record(int(n))}: {name!r} {what} must be {', '.join(map(str, allowed))}; "
+                         f"{_joint(k, names, item)} has {float(values[n, k]):g}")
 
 
-def _joint(k, names) -> str:
-    return f"joint {int(k)} ({names[k]})" if names is not None and k < len(names) else f"joint {int(k)}"
+def _joint(k, names, item: str = "joint") -> str:
+    return f"{item} {int(k)} ({names[k]})" if names is not None and k < len(names) else f"{item} {int(k)}"
 
 
 def check_joints(keypoints: np.ndarray, labelled: np.ndarray, record, name: str, names=None,

@@ -161,7 +161,8 @@ class MpiiMat(Dataset):
         if img_train.shape[0] != len(annolist):
             raise ValueError(f"{name}: RELEASE.img_train has {img_train.shape[0]} entries, "
                              f"annolist has {len(annolist)}")
-        check_flags(img_train[None], (0, 1), lambda n: f"{name}: RELEASE", "img_train")
+        check_flags(img_train[None], (0, 1), lambda n: f"{name}: RELEASE", "img_train", what="values",
+                    item="entry (0-based)")
         singles = as_list(field(release, "single_person", f"{name}: RELEASE")) if single_person else None
         if single_person and len(singles) != len(annolist):
             raise ValueError(f"{name}: RELEASE.single_person has {len(singles)} entries, annolist has {len(annolist)}")
