@@ -130,6 +130,11 @@ def _setup(args):
         if len(args.input_size) > 2:
             raise ValueError(f"--input-size: expected H or H W, got {args.input_size}")
         size = (args.input_size[0], args.input_size[-1])
+    if args.data == "synthetic" and size != (lec.data.image_size,) * 2:
+        if size[0] != size[1]:
+            raise ValueError(f"--input-size {size[0]} {size[1]}: the synthetic generator draws square images; "
+                             "give one size")
+        lec = lec.replace(data=replace(lec.data, image_size=size[0]))
     if args.data in REAL and lec.data.multi_person and args.data != "coco":
         raise ValueError(f"--lecture {lec.name}: bottom-up (multi-person) training on real images reads COCO files "
                          f"(whole photos, COCO-17 -> {lec.skeleton}); --data {args.data} is for the top-down "

@@ -155,6 +155,8 @@ def test_clear_errors(tmp_path, shared_data):
               "--out", str(tmp_path)])
     with pytest.raises(ValueError, match="--resume: no checkpoint"):
         main(["--lecture", "01", "--steps", "1", "--out", str(tmp_path / "new"), "--resume"])
+    with pytest.raises(ValueError, match="draws square images"):
+        main(["--lecture", "05", "--input-size", "64", "48", "--steps", "1", "--out", str(tmp_path / "sq")])
     with pytest.raises(ValueError, match="only 5 samples"):
         main(["--lecture", "05", "--data", "mpii", "--data-root", str(shared_data / "mpii"), "--batch-size", "8",
               "--steps", "1", "--out", str(tmp_path / "big")])
