@@ -205,8 +205,10 @@ def assemble(heatmaps, pafs, skeleton, threshold: float = 0.1, paf_threshold: fl
     Returns:
         list of ``(K, 3)`` arrays ``x, y, score`` (NaN x/y and score 0 for a missing joint).
 
-    Cost: one pass over the heatmaps (:func:`find_peaks`); the PAFs are read only at the sample points
-    of candidate limbs (a NaN/inf there raises ``ValueError``; elsewhere it is never looked at).
+    Cost: one pass over the heatmaps (:func:`find_peaks`); the PAFs are read only around the sample
+    points of candidate limbs (a NaN/inf read there raises ``ValueError``; the rest of the field is
+    never looked at). Work per limb is at most ``max_peaks^2 * num_samples`` field reads, so a constant,
+    random or saturated map of any size finishes in time linear in its pixels and bounded memory.
     """
     sk = get_skeleton(skeleton)
     K, limbs = sk.num_joints, sk.limbs
