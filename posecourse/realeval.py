@@ -19,7 +19,7 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
-__all__ = ["gather_run", "evaluate", "evaluate_crops", "evaluate_images", "annotate_checkpoint"]
+__all__ = ["gather_run", "evaluate", "predict_crops", "evaluate_crops", "evaluate_images", "annotate_checkpoint"]
 
 
 def gather_run(history, seen, dataset_size: int, world: int) -> dict:
@@ -71,15 +71,15 @@ def _heatmaps_flip(model, images, codec, skel, shift: int = 0):
 INTEGER_CENTRED = ("hrnet_w32", "hrnet_w48")
 
 
-def evaluate_crops(model, lecture, crops, skel, flip: bool = False, official: bool = False, chunk: int = 32) -> dict:
-    """The metric of ``model`` on a :class:`~posecourse.data.topdown.TopDown` dataset (no augmentation),
-    in the photo's pixels; ``flip``: flip test (heatmap codecs); ``official``: official weights of a
-    model in :data:`INTEGER_CENTRED` (their heatmap convention). Adds ``oks_ap_gt_boxes`` for COCO files."""
+def predict_crops(model, lecture, crops, skel, flip: bool = False, official: bool = False, chunk: int = 32) -> dict:
+    """Predictions of ``model`` on a :class:`~posecourse.data.topdown.TopDown` dataset (no augmentation), in
+    the photo's pixels: ``{"pred" (N, K, 2), "score" (N, K), "gt" (N, K, 2), "visible" (N, K) bool, "meta"}``
+    (``meta``: the crops' meta dicts, with ``file_name``, ``source_index``, ...). ``flip``: flip test
+    (heatmap codecs); ``official``: official weights of a model in :data:`INTEGER_CENTRED`."""
     from .codecs import HeatmapCodec
     from .data import collate
     from .data.topdown import batch_to_original
     from .evaluation import predict
-    from . import metrics
 
     if flip and not isinstance(lecture.codec, HeatmapCodec):
         raise ValueError(f"--flip-test: {lecture.name}'s codec ({type(lecture.codec).__name__}) has no heatmaps "
@@ -97,20 +97,31 @@ def evaluate_crops(model, lecture, crops, skel, flip: bool = False, official: bo
         gts.append(torch.stack([torch.as_tensor(m["original_keypoints"]) for m in batch["meta"]]))
         vis.append(torch.stack([torch.as_tensor(m["original_visibility"]) for m in batch["meta"]]))
         metas.extend(batch["meta"])
-    pred, score, gt, v = torch.cat(preds), torch.cat(scores), torch.cat(gts), torch.cat(vis)
+    return {"pred": torch.cat(preds), "score": torch.cat(scores), "gt": torch.cat(gts),
+            "visible": torch.cat(vis) > 0, "meta": metas, "integer_centred": integer}
+
+
+def evaluate_crops(model, lecture, crops, skel, flip: bool = False, official: bool = False, chunk: int = 32) -> dict:
+    """The metric of :func:`predict_crops`'s predictions against the annotations (see the module note);
+    adds ``oks_ap_gt_boxes`` for COCO files."""
+    from . import metrics
+
+    out = predict_crops(model, lecture, crops, skel, flip, official, chunk)
+    pred, score, gt, v = out["pred"], out["score"], out["gt"], out["visible"]
     metric = _metric(lecture, skel)
     if metric is not None:
         res = metric((pred, score), {"keypoints": gt[:, None], "visibility": v[:, None]})
     else:
-        r = metrics.pck(pred, gt, v > 0, norm="bbox", alpha=0.2)
+        r = metrics.pck(pred, gt, v, norm="bbox", alpha=0.2)
         res = {"metric": "PCK@0.2 (joint extent)", "value": float(r.mean), "per_joint": [float(x) for x in r.per_joint]}
     res["crops"] = len(crops)
-    if integer:
+    if out["integer_centred"]:
         res["conventions"] = "integer-centred heatmaps (HRNet code): flip shift 1 px, heatmap px j = crop px j * stride"
     source = getattr(crops, "source", None)
     if skel.name == "coco17" and getattr(source, "source", "coco") == "coco" and hasattr(source, "ann_file"):
         dt = [{"image_id": m["image_id"], "category_id": 1, "score": float(s.mean()),
-               "keypoints": torch.cat([p, s[:, None]], 1).flatten().tolist()} for m, p, s in zip(metas, pred, score)]
+               "keypoints": torch.cat([p, s[:, None]], 1).flatten().tolist()}
+              for m, p, s in zip(out["meta"], pred, score)]
         res["oks_ap_gt_boxes"] = metrics.coco_keypoint_eval(str(source.ann_file), dt)
     return res
 
