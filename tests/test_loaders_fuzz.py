@@ -344,8 +344,10 @@ def test_generated_mpii_mat_loads_soundly_or_fails_clearly(img_dir, out_dir, dat
         rects.append({"x1": head[0], "y1": head[1], "x2": head[2], "y2": head[3],
                       "objpos": {"x": data.draw(mat_value), "y": 5.0}, "scale": data.draw(st.one_of(mat_value, st.just(-1.0))),
                       "annopoints": {"point": _structs(pts)} if pts else np.zeros((0, 0))})
-    annolist = _structs([{"image": {"name": data.draw(st.sampled_from(["x.jpg", "gone.jpg", "broken.jpg"]))},
-                          "annorect": _structs(rects)}])
+    name = data.draw(st.sampled_from(["x.jpg", "x.jpg", "gone.jpg", "broken.jpg", 5.0, np.zeros((0, 0))]))
+    annorect = data.draw(st.sampled_from(["structs", "structs", "number", "empty"]))
+    annorect = {"structs": _structs(rects), "number": 3.0, "empty": np.zeros((0, 0))}[annorect]
+    annolist = _structs([{"image": {"name": name}, "annorect": annorect}])
     img_train = np.array([[data.draw(st.sampled_from([1, 0, 2, math.nan]))]])
     single = np.empty((1, 1), dtype=object)
     single[0, 0] = np.array([[data.draw(st.sampled_from([1, 2, 5]))]])

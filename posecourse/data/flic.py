@@ -17,6 +17,11 @@ slots (eyes, nose) have no MPII counterpart: they go to ``meta["face"]`` ``(3, 2
 Coordinates are MATLAB 1-based; we return 0-based (``- 1``), the torso box too
 (``meta["torso_box"]`` as ``(x0, y0, w, h)``). The sample box is the tight box around the
 labelled body joints.
+
+Checks: a bad value (a labelled joint that is not a finite number or lies more than one image size
+outside the image, a visibility code the format does not define, a duplicate joint id, ...) is a
+``ValueError`` naming the file, the record and the field; the full list per loader is in
+docs/loaders.md.
 """
 from __future__ import annotations
 

@@ -13,6 +13,11 @@ it with ``flag_means``. Mapping: LSP flag 0 -> 2, 1 -> 1; LSP-extended flag 1 ->
 Coordinates are MATLAB 1-based pixel positions; we return 0-based (``- 1``). The box is the tight
 box around the labelled joints. ``split="train"/"test"`` applies LSP's protocol (first / last
 1000 images); LSP-extended is all training data.
+
+Checks: a bad value (a labelled joint that is not a finite number or lies more than one image size
+outside the image, a visibility code the format does not define, a duplicate joint id, ...) is a
+``ValueError`` naming the file, the record and the field; the full list per loader is in
+docs/loaders.md.
 """
 from __future__ import annotations
 

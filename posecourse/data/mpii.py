@@ -19,6 +19,11 @@ Release layout (``mpii_human_pose_v1_u12_1.mat``, documented on the MPII site): 
 with ``annolist(i).image.name``; ``annolist(i).annorect(r)`` with head box ``x1, y1, x2, y2``,
 ``objpos.x/.y``, ``scale`` and ``annopoints.point(j)`` (``id``, ``x``, ``y``, ``is_visible``);
 ``img_train(i)`` (1 = train); ``single_person{i}`` (1-based rect indices).
+
+Checks: a bad value (a labelled joint that is not a finite number or lies more than one image size
+outside the image, a visibility code the format does not define, a duplicate joint id, ...) is a
+``ValueError`` naming the file, the record and the field; the full list per loader is in
+docs/loaders.md.
 """
 from __future__ import annotations
 
