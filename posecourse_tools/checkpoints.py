@@ -83,6 +83,31 @@ def train_one(name: str, steps: int | None = None, compare_images: int = COMPARE
     return full, snap
 
 
+def rescore(name: str, device=None, out: Path | None = None) -> list[dict]:
+    """Re-evaluate ``name``'s shipped checkpoint and snapshot on the held-out set with today's decoder and
+    metric, and rewrite the ``value`` in their metadata (the weights are not touched; ``rescored`` notes the
+    previous value). For when a decoder changes, so the metadata says what the files score now."""
+    from posecourse.utils import resolve_device
+
+    lec = get_lecture(name)
+    out = Path(out) if out is not None else checkpoint_dir()
+    data = make_data(lec, seed=0)
+    metas = []
+    for images in (COMPARE_IMAGES, None):
+        path = out / lec.checkpoint(images)
+        ck = torch.load(path, map_location="cpu", weights_only=True)
+        model = lec.build_model()
+        model.load_state_dict(ck["model"])
+        result = evaluate(model.to(resolve_device(device)).eval(), lec, data)
+        meta = {**ck["meta"], "rescored": {"from": ck["meta"].get("value"), "torch": str(torch.__version__)},
+                "metric": result["metric"], "value": float(result["value"])}
+        tmp = path.with_suffix(".tmp")
+        torch.save({"model": ck["model"], "meta": meta}, tmp)
+        tmp.replace(path)
+        metas.append(meta)
+    return metas
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--only", help="lecture prefix, e.g. 05")
@@ -93,12 +118,19 @@ def main(argv=None) -> int:
     ap.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
     ap.add_argument("--device", default=None, help="default: CUDA if present, else CPU")
     ap.add_argument("--out", default=None, help="folder to write to (default: the package's checkpoints)")
+    ap.add_argument("--rescore", action="store_true",
+                    help="no training: re-evaluate the existing files and update the metric in their metadata")
     args = ap.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
     names = [n for n in LECTURES if not args.only or n.startswith(args.only)]
     if not names:
         ap.error(f"--only {args.only}: no lecture starts with it (lectures: {', '.join(LECTURES)})")
+    if args.rescore:
+        for name in names:
+            for m in rescore(name, args.device, args.out):
+                print(f"{name}: {m['metric']} {m['rescored']['from']:.3f} -> {m['value']:.3f} ({m['images']:,} images)")
+        return 0
     for name in names:
         full, snap = train_one(name, args.steps, args.compare_images, args.seed, args.device, out=args.out)
         for m in (snap, full):
