@@ -36,7 +36,7 @@ checkpoints: $(STAMP)
 	$(PY) -m posecourse_tools.checkpoints
 
 exercises: $(STAMP)
-	$(PY) -m posecourse.grading generate
+	$(PY) -m posecourse_tools.grading generate
 
 benchmarks: $(STAMP)
 	for f in benchmarks/bench_*.py; do echo "== $$f"; $(PY) $$f || exit 1; done
