@@ -42,6 +42,7 @@ PRESETS = {"01_deeppose": ("deeppose_alexnet", (220, 220)), "02_cpm": ("cpm", (3
 AMP = {"auto": "auto", "off": False, "on": True, "bf16": "bf16", "fp16": "fp16"}
 
 
+
 def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m posecourse.train", description=__doc__.split("\n\n")[0])
     p.add_argument("--lecture", required=True, help="a lecture name or unique prefix, e.g. 03_hourglass or 03")
@@ -63,6 +64,12 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--weights", type=Path, help="evaluate these weights (no training)")
     p.add_argument("--init", type=Path, help="start training from these weights (fine-tuning; optimizer fresh)")
     p.add_argument("--flip-test", action="store_true", help="average with the mirrored image (on with --weights)")
+    p.add_argument("--input-norm", choices=("auto", "none", "imagenet", "openpose"), default="auto",
+                   help="what the model sees: auto = the official code's for official weights (HRNet: imagenet, "
+                        "OpenPose: openpose), else none (RGB in [0, 1], as the course trains)")
+    p.add_argument("--input-mean", type=float, nargs=3, metavar=("R", "G", "B"),
+                   help="subtract this RGB mean (in [0, 1] units) instead, e.g. pytorch-pose's MPII mean")
+    p.add_argument("--input-std", type=float, nargs=3, metavar=("R", "G", "B"), help="divide by this RGB std")
     p.add_argument("--device", default=None, help="auto (CUDA if present, else CPU), cpu, cuda, cuda:N")
     p.add_argument("--amp", choices=tuple(AMP), default="auto")
     p.add_argument("--seed", type=int, default=0)
@@ -208,25 +215,25 @@ def _skeleton(dataset_or_batch):
     return layout(skeleton_of(src), getattr(src, "joint_names", None))
 
 
-def _load_weights(model, path: Path):
-    """A checkpoint of this command / :func:`posecourse.train.train` (``{"model": ...}``), else an official
-    one (:func:`posecourse.models.load_official`). Returns whether it was official."""
-    from .models import load_official
+def _norm(args, lec, official: bool, saved=None):
+    """The input normalization of this run (see ``--input-norm``); ``saved``: the one a checkpoint ran with."""
+    from .weights import NORMS, OFFICIAL_NORM
 
-    if not Path(path).is_file():
-        raise FileNotFoundError(f"--weights/--init: no file at {path}")
-    state = torch.load(path, map_location="cpu", weights_only=True)
-    if isinstance(state, dict) and isinstance(state.get("model"), dict):
-        model.load_state_dict(state["model"])
-        return False
-    load_official(model, state)
-    return True
+    if args.input_mean or args.input_std:
+        return ("rgb", tuple(args.input_mean or (0.0,) * 3), tuple(args.input_std or (1.0,) * 3))
+    if args.input_norm == "auto":
+        if saved is not None:
+            return tuple(tuple(v) if isinstance(v, list) else v for v in saved)
+        name = OFFICIAL_NORM.get(lec.model) if official else None
+        return NORMS[name] if name else None
+    return None if args.input_norm == "none" else NORMS[args.input_norm]
 
 
 def main(argv=None) -> int:
     from . import realeval
     from .fit import loss_function
     from .train import train
+    from .weights import input_norm, load_weights
 
     args = parse_args(argv)
     rank, world = _world()
@@ -247,7 +254,11 @@ def main(argv=None) -> int:
     torch.manual_seed(args.seed)  # the same initial weights in every process (DDP also broadcasts rank 0's)
     model = lec.build_model(num_joints=skel.num_joints)
     given = args.weights if args.weights is not None else args.init
-    official = _load_weights(model, given) if given is not None else False
+    official, saved = load_weights(model, given) if given is not None else (False, None)
+    if args.resume:
+        saved = torch.load(ckpt, map_location="cpu", weights_only=True).get("run", {}).get("input_norm")
+    norm = _norm(args, lec, official, saved)
+    input_norm(model, norm)
     codec = _codec(lec, model, size, skel.num_joints)
     if steps and len(train_set) < batch:
         raise ValueError(f"--batch-size {batch}: the training data has only {len(train_set)} samples "
@@ -277,7 +288,7 @@ def main(argv=None) -> int:
                 "batch_per_process": batch // world, "steps": history.steps if history else 0,
                 "lr": args.lr or lec.lr, "train_seconds": round(history.seconds, 3) if history else 0.0,
                 "seconds": round(time.perf_counter() - t0, 3), "flip_test": flip,
-                "official_weights": official,
+                "official_weights": official, "input_norm": norm,
                 **record, "eval": result, "command": settings}
         if history is not None:
             realeval.annotate_checkpoint(ckpt, info)

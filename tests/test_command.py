@@ -142,6 +142,7 @@ def test_official_weights_evaluate_with_flip_test(shared_data, shared_reference,
     m = _metrics(out)
     assert m["model"] == "hrnet_w32" and m["official_weights"] and m["flip_test"] and m["steps"] == 0
     assert m["eval"]["crops"] == 12 and "integer-centred" in m["eval"]["conventions"]
+    assert m["input_norm"] == ["rgb", [0.485, 0.456, 0.406], [0.229, 0.224, 0.225]]  # HRNet's ImageNet Normalize
     assert sorted(p.name for p in out.iterdir()) == ["metrics.json"]
 
 
@@ -163,3 +164,16 @@ def test_clear_errors(tmp_path, shared_data):
     with pytest.raises(FileNotFoundError, match="--weights/--init: no file"):
         main(["--lecture", "01", "--weights", str(tmp_path / "missing.pth"), "--val-size", "2",
               "--out", str(tmp_path / "w")])
+
+
+def test_input_norm_hook_keeps_the_state_dict():
+    from posecourse.weights import NORMS, input_norm
+
+    torch.manual_seed(0)
+    conv = torch.nn.Conv2d(3, 2, 1)
+    plain = {k: v.clone() for k, v in conv.state_dict().items()}
+    x = torch.rand(2, 3, 4, 4)
+    want = conv(x.flip(1) * 255 / 256 - 0.5)  # pytorch-openpose: BGR uint8 / 256 - 0.5
+    input_norm(conv, NORMS["openpose"])
+    torch.testing.assert_close(conv(x), want)
+    assert all(torch.equal(conv.state_dict()[k], v) for k, v in plain.items())

@@ -1,0 +1,55 @@
+"""Weights from files -- official checkpoints or the course's own -- and the input normalization each expects.
+
+The course's models see RGB in [0, 1]. The papers' released weights were trained on normalized input, so
+evaluating them needs the same normalization: HRNet's code applies ``transforms.Normalize`` with the
+ImageNet statistics to RGB; CMU's OpenPose model (as converted by pytorch-openpose) takes BGR
+``uint8 / 256 - 0.5``. :func:`input_norm` adds it to a model as a forward pre-hook, so the state dict
+(and a checkpoint) is unchanged.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+__all__ = ["NORMS", "OFFICIAL_NORM", "load_weights", "input_norm"]
+
+#: input normalizations ``(channel order, mean, std)`` on RGB in [0, 1]: ``imagenet`` is HRNet's
+#: (``transforms.Normalize`` with ImageNet statistics on RGB); ``openpose`` is CMU's Caffe model as run by
+#: pytorch-openpose (BGR ``uint8 / 256 - 0.5``)
+NORMS = {"imagenet": ("rgb", (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)),
+         "openpose": ("bgr", (128 / 255,) * 3, (256 / 255,) * 3)}
+OFFICIAL_NORM = {"hrnet_w32": "imagenet", "hrnet_w48": "imagenet", "openpose_vgg19": "openpose"}
+
+
+def load_weights(model, path: Path):
+    """A checkpoint of this command / :func:`posecourse.train.train` (``{"model": ...}``), else an official
+    one (:func:`posecourse.models.load_official`). Returns (whether it was official, the input
+    normalization a checkpoint of this command ran with)."""
+    from .models import load_official
+
+    if not Path(path).is_file():
+        raise FileNotFoundError(f"--weights/--init: no file at {path}")
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    if isinstance(state, dict) and isinstance(state.get("model"), dict):
+        model.load_state_dict(state["model"])
+        return False, (state.get("run") or {}).get("input_norm")
+    load_official(model, state)
+    return True, None
+
+
+def input_norm(model, norm):
+    """Normalize the model's input in a forward pre-hook (the state dict is unchanged): ``norm`` is
+    ``(order, mean, std)`` with ``order`` "rgb" or "bgr" (channels reversed first), or None."""
+    if norm is None:
+        return model
+    order, mean, std = norm
+    m = torch.tensor(mean, dtype=torch.float32).view(1, 3, 1, 1)
+    sd = torch.tensor(std, dtype=torch.float32).view(1, 3, 1, 1)
+
+    def hook(module, args):
+        x = args[0].flip(1) if order == "bgr" else args[0]
+        return ((x - m.to(x)) / sd.to(x),) + tuple(args[1:])
+
+    model.register_forward_pre_hook(hook)
+    return model
