@@ -58,3 +58,23 @@ def test_update_replaces_runs_with_the_same_settings(tmp_path):
     runs = [p for p in doc["points"] if p["source"] == "capstone run"]
     assert sorted((p["batch_size"], p["v"]) for p in runs) == [(16, 2), (32, 1)]
     assert [p["source"] for p in doc["points"]].count("shipped snapshot") == 1
+    # shipped points of a lecture not recomputed this time are kept
+    hg = {**shipped, "lecture": "03_hourglass"}
+    capstone.update(path, [], [hg])
+    doc = capstone.update(path, [], [{**shipped, "v": 3}])
+    assert sorted((p["lecture"], p.get("v")) for p in doc["points"] if p["source"] == "shipped snapshot") == [
+        ("03_hourglass", None), ("05_hrnet", 3)]
+
+
+def test_model_kw_changes_the_config_and_is_part_of_the_key(val, tmp_path):
+    torch.set_num_threads(1)
+    kw = {"stages": [[1, 1, [8, 16]], [1, 1, [8, 16, 32]]]}
+    r = capstone.train_point("05_hrnet", 16, device="cpu", val=val, model_kw=kw)
+    small = get_lecture("05_hrnet").replace(model_kw=kw).build_model()
+    assert r["model_kw"] == kw and r["forward_macs_per_image"] == forward_macs(small, 64)
+    assert r["params"] == sum(p.numel() for p in small.parameters())
+    plain = {**r, "model_kw": {}}
+    doc = capstone.update(tmp_path / "c.json", [r, plain], [])
+    assert len(doc["points"]) == 2
+    with pytest.raises(ValueError, match="model_kw"):
+        capstone.train_point("05_hrnet", 16, val=val, model_kw="stages")
