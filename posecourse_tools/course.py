@@ -9,7 +9,8 @@ metric each lecture wrote. Exits non-zero if a lecture fails or misses its recor
 Options: ``--smoke`` (each lecture's seconds-long version), ``--seed N``, ``--only 03``, ``--out DIR``,
 ``--inplace`` (store the executed notebooks back into ``lectures/``, how the committed outputs are
 regenerated: written to a temporary file and renamed over the stored one only when the run succeeded
-and met its minimum), ``--json FILE`` (all results in one file), ``--root DIR`` (the course checkout).
+and met its minimum; their results go into ``lectures/results.json`` and the README's results table is
+regenerated from that file), ``--json FILE`` (all results in one file), ``--root DIR`` (the course checkout).
 """
 from __future__ import annotations
 
@@ -89,6 +90,51 @@ def format_table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
+RESULTS = "lectures/results.json"  #: the stored lectures' results, written by --inplace runs
+_START, _END = "<!-- results:start -->", "<!-- results:end -->"
+
+
+def store_results(root: Path, rows: list[dict]) -> Path:
+    """Merge ``rows`` into ``lectures/results.json`` (by lecture) and return its path."""
+    path = root / RESULTS
+    old = {r["lecture"]: r for r in json.loads(path.read_text())} if path.exists() else {}
+    old.update({r["lecture"]: r for r in rows})
+    path.write_text(json.dumps([old[n] for n in LECTURES if n in old], indent=1) + "\n")
+    return path
+
+
+def readme_table(rows: list[dict]) -> str:
+    """The README's results table from the stored results and the shipped checkpoints' metadata."""
+    from posecourse.shipped import checkpoint_meta
+
+    lines = ["| lecture | model | steps × batch | training | metric | value | minimum | shipped checkpoint |",
+             "|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        lec = LECTURES[r["lecture"]]
+        extra = []
+        if "cascade_stage2" in r:
+            extra.append(f"cascade stage 2: {r['cascade_stage2']:.3f}")
+        stages = r.get("per_stage") or r.get("per_stack")
+        if stages and len(stages) > 1:
+            extra.append(f"first stage: {stages[0]:.3f}")
+        ship = checkpoint_meta(lec.name)
+        shipped = f"{ship['value']:.3f} ({ship['steps']:,} steps)" if ship else "-"
+        value = f"{r['value']:.3f}" + (f" ({'; '.join(extra)})" if extra else "")
+        lines.append(f"| {lec.name} | `{lec.model}` | {r.get('steps', 0):,} × {lec.batch_size} | "
+                     f"{r.get('train_seconds', 0):.0f} s | {r['metric']} | {value} | {lec.minimum} | {shipped} |")
+    return "\n".join(lines)
+
+
+def update_readme(root: Path, rows: list[dict]) -> None:
+    """Replace the README's table between the results markers with :func:`readme_table`."""
+    path = root / "README.md"
+    text = path.read_text()
+    if _START not in text or _END not in text:
+        raise ValueError(f"{path}: no {_START} ... {_END} markers around the results table")
+    head, rest = text.split(_START, 1)
+    path.write_text(head + _START + "\n" + readme_table(rows) + "\n" + _END + rest.split(_END, 1)[1])
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--smoke", action="store_true")
@@ -118,6 +164,10 @@ def main(argv: list[str] | None = None) -> int:
         print(format_table(rows))
     if args.json:
         Path(args.json).write_text(json.dumps(rows, indent=2))
+    if args.inplace and rows and not args.smoke:
+        stored = store_results(Path(args.root), rows)
+        update_readme(Path(args.root), json.loads(stored.read_text()))
+        print(f"stored {stored} and the README's results table")
     for f in failed:
         print("FAILED", f, file=sys.stderr)
     return 1 if failed else 0
