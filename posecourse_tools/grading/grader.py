@@ -17,6 +17,7 @@ import builtins
 import sys
 import time
 import traceback
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -271,6 +272,8 @@ def autograde(course: Path | str, assignment: str, students: list[str] | None = 
     """
     from nbgrader.api import Gradebook
     from nbgrader.utils import parse_utc
+    from sqlalchemy.exc import SAWarning
+    warnings.filterwarnings("ignore", category=SAWarning)   # nbgrader's own add_submission triggers these
     notebooks.tool_env()
     course = Path(course).resolve()
     if not (course / "source" / assignment).is_dir():
