@@ -59,6 +59,8 @@ def parse_args(argv=None) -> argparse.Namespace:
                    help="multiply the learning rate by 0.1 at these steps (HRNet: at 170/210 and 200/210 of the run)")
     p.add_argument("--preset", choices=("course", "paper"), default="course")
     p.add_argument("--input-size", type=int, nargs="+", help="H [W] of the crops (default: the lecture's/preset's)")
+    p.add_argument("--model-skeleton", help="predict this joint layout (e.g. mpii16 for the synthetic-trained "
+                   "checkpoints on COCO): labels are converted to it, predictions back by joint name")
     p.add_argument("--out", type=Path, required=True, help="folder for checkpoint.pt and metrics.json")
     p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
     p.add_argument("--weights", type=Path, help="evaluate these weights (no training)")
@@ -251,15 +253,27 @@ def main(argv=None) -> int:
 
     train_set, collate_fn, held = _data(args, lec, size, steps, batch, rank, world)
     skel = _skeleton({"skeleton": lec.skeleton} if args.data == "synthetic" or lec.data.multi_person else train_set)
+    mskel = skel
+    if args.model_skeleton and args.model_skeleton != skel.name:
+        if args.data == "synthetic" or lec.data.multi_person:
+            raise ValueError("--model-skeleton: for the top-down real data only (synthetic data is drawn in the "
+                             "lecture's layout)")
+        from .skeletons import SKELETONS, get_skeleton
+
+        if skel.name not in SKELETONS:
+            raise ValueError(f"--model-skeleton: {args.data}'s layout {skel.name!r} is not registered, so its "
+                             "joints cannot be converted by name")
+        mskel = get_skeleton(args.model_skeleton)
+        collate_fn = _Convert(mskel.name)
     torch.manual_seed(args.seed)  # the same initial weights in every process (DDP also broadcasts rank 0's)
-    model = lec.build_model(num_joints=skel.num_joints)
+    model = lec.build_model(num_joints=mskel.num_joints)
     given = args.weights if args.weights is not None else args.init
     official, saved = load_weights(model, given) if given is not None else (False, None)
     if args.resume:
         saved = torch.load(ckpt, map_location="cpu", weights_only=True).get("run", {}).get("input_norm")
     norm = _norm(args, lec, official, saved)
     input_norm(model, norm)
-    codec = _codec(lec, model, size, skel.num_joints)
+    codec = _codec(lec, model, size, mskel.num_joints)
     if steps and len(train_set) < batch:
         raise ValueError(f"--batch-size {batch}: the training data has only {len(train_set)} samples "
                          f"({args.data} at {args.data_root}); use a smaller global batch")
@@ -281,10 +295,11 @@ def main(argv=None) -> int:
     if rank == 0:
         flip = args.flip_test or args.weights is not None
         result = realeval.evaluate(model.eval(), lecture, held, skel, flip=flip, official=official,
-                                   collate_fn=collate_fn)
+                                   collate_fn=collate_fn, model_skeleton=mskel)
         settings = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()}
         info = {"lecture": lec.name, "data": args.data, "model": lec.model, "input_size": list(size),
-                "skeleton": skel.name, "num_joints": skel.num_joints, "world_size": world, "global_batch": batch,
+                "skeleton": skel.name, "model_skeleton": mskel.name, "num_joints": mskel.num_joints,
+                "world_size": world, "global_batch": batch,
                 "batch_per_process": batch // world, "steps": history.steps if history else 0,
                 "lr": args.lr or lec.lr, "train_seconds": round(history.seconds, 3) if history else 0.0,
                 "seconds": round(time.perf_counter() - t0, 3), "flip_test": flip,

@@ -71,16 +71,21 @@ def _heatmaps_flip(model, images, codec, skel, shift: int = 0):
 INTEGER_CENTRED = ("hrnet_w32", "hrnet_w48")
 
 
-def predict_crops(model, lecture, crops, skel, flip: bool = False, official: bool = False, chunk: int = 32) -> dict:
+def predict_crops(model, lecture, crops, skel, flip: bool = False, official: bool = False, chunk: int = 32,
+                  model_skeleton=None) -> dict:
     """Predictions of ``model`` on a :class:`~posecourse.data.topdown.TopDown` dataset (no augmentation), in
     the photo's pixels: ``{"pred" (N, K, 2), "score" (N, K), "gt" (N, K, 2), "visible" (N, K) bool, "meta"}``
     (``meta``: the crops' meta dicts, with ``file_name``, ``source_index``, ...). ``flip``: flip test
-    (heatmap codecs); ``official``: official weights of a model in :data:`INTEGER_CENTRED`."""
+    (heatmap codecs); ``official``: official weights of a model in :data:`INTEGER_CENTRED`; ``model_skeleton``:
+    the model's layout when it is not the data's ``skel`` (predictions are converted by joint name; joints the
+    model lacks are not ``visible``)."""
     from .codecs import HeatmapCodec
     from .data import collate
-    from .data.topdown import batch_to_original
+    from .data.topdown import batch_to_original, to_original
     from .evaluation import predict
+    from .skeletons import convert_keypoints
 
+    mskel = model_skeleton if model_skeleton is not None else skel
     if flip and not isinstance(lecture.codec, HeatmapCodec):
         raise ValueError(f"--flip-test: {lecture.name}'s codec ({type(lecture.codec).__name__}) has no heatmaps "
                          "to average")
@@ -88,25 +93,35 @@ def predict_crops(model, lecture, crops, skel, flip: bool = False, official: boo
     preds, scores, gts, vis, metas = [], [], [], [], []
     for start in range(0, len(crops), chunk):
         batch = collate([crops[i] for i in range(start, min(start + chunk, len(crops)))])
-        coords, s = _heatmaps_flip(model, batch["image"], lecture.codec, skel, shift=int(integer)) if flip else \
+        coords, s = _heatmaps_flip(model, batch["image"], lecture.codec, mskel, shift=int(integer)) if flip else \
             lecture.codec.decode(predict(model, batch["image"]))
         if integer:  # course decode: (j + 0.5) s - 0.5; the official convention: j s
             coords = coords - (lecture.codec.stride / 2 - 0.5)
-        preds.append(batch_to_original(coords, batch))
-        scores.append(torch.as_tensor(s, dtype=torch.float32))
+        s = torch.as_tensor(s, dtype=torch.float32)
+        if mskel.name == skel.name:
+            preds.append(batch_to_original(coords, batch))
+        else:  # evaluation crops are not flipped: the affine alone takes them back
+            back = to_original(coords, torch.stack([torch.as_tensor(m["affine"]) for m in batch["meta"]]))
+            xy, s = convert_keypoints(back.numpy(), s.numpy(), mskel, skel)
+            preds.append(torch.as_tensor(np.asarray(xy), dtype=torch.float32))
+            s = torch.as_tensor(np.nan_to_num(np.asarray(s)), dtype=torch.float32)
+        scores.append(s)
         gts.append(torch.stack([torch.as_tensor(m["original_keypoints"]) for m in batch["meta"]]))
         vis.append(torch.stack([torch.as_tensor(m["original_visibility"]) for m in batch["meta"]]))
         metas.extend(batch["meta"])
-    return {"pred": torch.cat(preds), "score": torch.cat(scores), "gt": torch.cat(gts),
-            "visible": torch.cat(vis) > 0, "meta": metas, "integer_centred": integer}
+    pred = torch.cat(preds)
+    visible = (torch.cat(vis) > 0) & torch.isfinite(pred).all(-1)
+    return {"pred": torch.nan_to_num(pred), "score": torch.cat(scores), "gt": torch.cat(gts), "visible": visible,
+            "meta": metas, "integer_centred": integer}
 
 
-def evaluate_crops(model, lecture, crops, skel, flip: bool = False, official: bool = False, chunk: int = 32) -> dict:
+def evaluate_crops(model, lecture, crops, skel, flip: bool = False, official: bool = False, chunk: int = 32,
+                   model_skeleton=None) -> dict:
     """The metric of :func:`predict_crops`'s predictions against the annotations (see the module note);
     adds ``oks_ap_gt_boxes`` for COCO files."""
     from . import metrics
 
-    out = predict_crops(model, lecture, crops, skel, flip, official, chunk)
+    out = predict_crops(model, lecture, crops, skel, flip, official, chunk, model_skeleton)
     pred, score, gt, v = out["pred"], out["score"], out["gt"], out["visible"]
     metric = _metric(lecture, skel)
     if metric is not None:
@@ -158,7 +173,8 @@ def evaluate_images(model, lecture, photos, collate_fn, chunk: int = 16) -> dict
             "people_found": len(dt)}
 
 
-def evaluate(model, lecture, held, skel, flip: bool = False, official: bool = False, collate_fn=None) -> dict:
+def evaluate(model, lecture, held, skel, flip: bool = False, official: bool = False, collate_fn=None,
+             model_skeleton=None) -> dict:
     """Held-out synthetic batch (a dict) -> :func:`posecourse.evaluation.evaluate` (flip test without the
     left/right swap: the synthetic people's side is a colour); real crops -> :func:`evaluate_crops`."""
     from . import evaluation
@@ -170,7 +186,7 @@ def evaluate(model, lecture, held, skel, flip: bool = False, official: bool = Fa
         return evaluation.evaluate(model, lecture, SimpleNamespace(val=held))
     if getattr(held, "whole", False):
         return evaluate_images(model, lecture, held, collate_fn)
-    return evaluate_crops(model, lecture, held, skel, flip=flip, official=official)
+    return evaluate_crops(model, lecture, held, skel, flip=flip, official=official, model_skeleton=model_skeleton)
 
 
 def annotate_checkpoint(path: Path, info: dict) -> None:

@@ -13,6 +13,7 @@ from scipy.io import savemat
 
 from posecourse.command import main
 from posecourse.lectures import get_lecture
+from posecourse.skeletons import get_skeleton
 
 
 def _metrics(out):
@@ -55,6 +56,25 @@ def test_bottom_up_on_coco_photos(shared_data, tmp_path):
     assert m["skeleton"] == "coco18" and m["samples"]["dataset_size"] == 4 and m["steps"] == 2
     assert m["eval"]["metric"] == "OKS AP" and m["eval"]["images"] == 4 and set(m["eval"]["stats"]) >= {"AP", "AR"}
     _reloads(out, "04_openpose", 18)
+
+
+def test_synthetic_checkpoint_on_coco_by_joint_name(shared_data, tmp_path):
+    """The shipped (synthetic, MPII-16) HRNet fine-tuned on COCO crops: labels converted to MPII-16 for the
+    loss, predictions back to COCO-17 for the score (the face joints it lacks are left out)."""
+    from posecourse.shipped import checkpoint_path
+
+    shipped = checkpoint_path("05_hrnet")
+    if not shipped.exists():
+        pytest.skip(f"no shipped checkpoint at {shipped}")
+    out = tmp_path / "ft"
+    assert main(["--lecture", "05_hrnet", "--data", "coco", "--data-root", str(shared_data / "coco"),
+                 "--init", str(shipped), "--model-skeleton", "mpii16", "--steps", "2", "--batch-size", "4",
+                 "--out", str(out), "--no-progress"]) == 0
+    m = _metrics(out)
+    assert (m["skeleton"], m["model_skeleton"], m["num_joints"]) == ("coco17", "mpii16", 16)
+    face = [get_skeleton("coco17").index(n) for n in ("nose", "left_eye", "right_eye", "left_ear", "right_ear")]
+    assert all(m["eval"]["per_joint"][k] == 0 for k in face) and m["eval"]["value"] > 0
+    _reloads(out, "05_hrnet", 16)
 
 
 def _image(path, w=96, h=128):
