@@ -243,10 +243,12 @@ def decode(heatmaps, stride: float = 1.0, method: str = "quarter", temperature: 
 
     Args:
         heatmaps: ``(B, K, H, W)`` (drop a background channel first).
-        method: ``"argmax"`` (integer), ``"quarter"`` (argmax + 0.25 px towards the higher neighbour,
-            see ``quarter_rule``), ``"dark"`` (DARK's Taylor refinement of the blurred log-heatmap,
-            ``dark_kernel`` odd, 11 as DARK's config for sigma 2, ``0`` skips the blur), ``"soft_argmax"`` (expectation under
-            ``softmax(log(h) / temperature)`` = ``h^(1/T)`` normalized; ``T = 1`` is the heatmap's centroid).
+        method: ``"argmax"`` (integer), ``"quarter"`` (the default: argmax + 0.25 px towards the
+            higher neighbour, with the ``"course"`` boundary rule unless ``quarter_rule`` says
+            ``"hrnet"`` or ``"mmpose"``), ``"dark"`` (DARK's Taylor refinement of the blurred
+            log-heatmap; ``dark_kernel`` odd, 11 as DARK's config for sigma 2, ``0`` skips the blur,
+            which leaves the unbounded Taylor step exposed to noise), ``"soft_argmax"`` (expectation
+            under ``softmax(log(h) / temperature)`` = ``h^(1/T)`` normalized; ``T = 1`` is the centroid).
             We take the softmax of the *log* map: ``softmax(h / T)`` on a raw belief map in [0, 1]
             gives the flat background so much mass that it pulls every estimate towards the map
             centre (0.3 px on a 32 x 48 map at ``T = 0.1``), while a small ``T`` collapses to argmax.
