@@ -78,9 +78,10 @@ def test_student_version_has_no_solution_or_hidden_test(repo_root, name):
 
 
 @pytest.mark.slow
-def test_grader_gives_solutions_full_marks_and_releases_zero(repo_root, tmp_path):
-    """All five notebooks through the grader (checks in the grader, code in a worker). The solutions are trusted
-    code, so where no sandbox is available this runs the worker unisolated, as --unsafe-no-isolation does."""
+def test_grader_gives_the_solutions_full_marks(repo_root, tmp_path):
+    """All five notebooks through the grader (checks in the grader, code in a worker): every test cell, visible and
+    hidden parts, works on plain data. The solutions are trusted code, so where no sandbox is available this runs
+    the worker unisolated, as --unsafe-no-isolation does. (Stubs scoring 0 through the grader: test_grading.py.)"""
     course = tmp_path / "course"
     (course / "source" / "ps").mkdir(parents=True)
     for name in LECTURES:
@@ -88,20 +89,21 @@ def test_grader_gives_solutions_full_marks_and_releases_zero(repo_root, tmp_path
     subprocess.run([sys.executable, "-m", "nbgrader", "generate_assignment", "ps", "--force", "--create",
                     f"--CourseDirectory.root={course}", "--log-level=ERROR"], cwd=course, check=True,
                    capture_output=True, env=grading.tool_env())
-    for student, folder in (("solution", "source"), ("release", "release")):
-        (course / "submitted" / student / "ps").mkdir(parents=True)
-        for name in LECTURES:
-            nb = nbformat.read(course / folder / "ps" / f"{name}.ipynb", as_version=4)
-            for cell in nb.cells:
-                cell.source = re.sub(r"\s*### (BEGIN|END) SOLUTION", "", cell.source)
-            nbformat.write(nb, course / "submitted" / student / "ps" / f"{name}.ipynb")
+    (course / "submitted" / "solution" / "ps").mkdir(parents=True)
+    for name in LECTURES:
+        nb = nbformat.read(course / "source" / "ps" / f"{name}.ipynb", as_version=4)
+        for cell in nb.cells:
+            cell.source = re.sub(r"\s*### (BEGIN|END) SOLUTION", "", cell.source)
+        nbformat.write(nb, course / "submitted" / "solution" / "ps" / f"{name}.ipynb")
     unsafe = grading.isolation_problem() is not None
     status = grading.autograde(course, "ps", cell_timeout=60, wall_timeout=600, unsafe_no_isolation=unsafe,
                                log=lambda line: None)
-    rows = {r["student_id"]: r for r in grading.export(course, tmp_path / "grades.csv")}
-    assert status == {"release": "ok", "solution": "ok"}, status
-    assert float(rows["solution"]["raw_score"]) == float(rows["solution"]["max_score"]) > 0, rows["solution"]
-    assert float(rows["release"]["raw_score"]) == 0.0, rows["release"]
+    row = grading.export(course, tmp_path / "grades.csv")[0]
+    points = sum(c.metadata["nbgrader"]["points"] for name in LECTURES
+                 for c in nbformat.read(repo_root / "solutions" / f"{name}.ipynb", as_version=4).cells
+                 if c.metadata.get("nbgrader", {}).get("grade"))
+    assert status == {"solution": "ok"}, status
+    assert float(row["raw_score"]) == float(row["max_score"]) == points == 40, row
 
 
 @pytest.mark.slow
