@@ -142,6 +142,7 @@ def _match(d_grp, d_kp, rank, g_grp, g_kp, g_area, g_box, g_crowd, g_idnz, g_ign
     # ---- greedy matching, all groups at once, bucketed by GT count (padded to a power of 2)
     matched = np.zeros((A, T, D), dtype=bool)
     d_ign = np.zeros((A, T, D), dtype=bool)
+    matched_at, d_ign_at = matched.reshape(A * T, D), d_ign.reshape(A * T, D)  # views
     has_gt = g_count > 0
     grp_first_det = np.flatnonzero(has_gt & (rank == 0))
     ng = g_count[grp_first_det]
@@ -164,27 +165,26 @@ def _match(d_grp, d_kp, rank, g_grp, g_kp, g_area, g_box, g_crowd, g_idnz, g_ign
         ious[np.repeat(pb, cnt), np.repeat(pr, cnt), p_loc[pidx]] = p_oks[pidx]
         free_always = g_crowd[gidx] & exists  # crowd GT can be matched repeatedly
         idnz = g_idnz[gidx]
-        thr = IOU_THRS[None, :, None]
+        thr = np.tile(IOU_THRS, A)[None, :, None]  # area ranges and thresholds on one axis (a-major)
         n_live = (n_d[None, :] > np.arange(Dp)[:, None]).sum(1)
-        for a in range(A):
-            ign = g_ign[a][gidx]
-            taken = np.zeros((B, T, gp), dtype=bool)
-            for r in range(Dp):
-                L = n_live[r]
-                iou = ious[:L, r, None, :]  # (L, 1, Gp)
-                ok = (exists[:L, None] & (iou >= thr)) & ~(taken[:L] & ~free_always[:L, None])
-                igd = ok & ign[:L, None]
-                reg = ok ^ igd
-                has_reg = reg.any(-1)
-                # last index of the best OKS (later GT wins ties), regular GT before ignored GT
-                pick = np.where(has_reg[..., None], reg, igd)
-                m = gp - 1 - np.argmax(np.where(pick, iou, -np.inf)[..., ::-1], axis=-1)  # (L, T)
-                has = has_reg | igd.any(-1)
-                bi, ti = np.nonzero(has)
-                taken[bi, ti, m[bi, ti]] = True
-                dpos = det0[:L] + r
-                matched[a][:, dpos] = (has & np.take_along_axis(idnz[:L], m, 1)).T
-                d_ign[a][:, dpos] = (has & np.take_along_axis(ign[:L], m, 1)).T
+        ign = np.repeat(g_ign[:, gidx].transpose(1, 0, 2), T, axis=1)  # (B, A*T, Gp)
+        taken = np.zeros((B, A * T, gp), dtype=bool)
+        for r in range(Dp):
+            L = n_live[r]
+            iou = ious[:L, r, None, :]  # (L, 1, Gp)
+            ok = (exists[:L, None] & (iou >= thr)) & ~(taken[:L] & ~free_always[:L, None])
+            igd = ok & ign[:L]
+            reg = ok ^ igd
+            has_reg = reg.any(-1)
+            # last index of the best OKS (later GT wins ties), regular GT before ignored GT
+            pick = np.where(has_reg[..., None], reg, igd)
+            m = gp - 1 - np.argmax(np.where(pick, iou, -np.inf)[..., ::-1], axis=-1)  # (L, A*T)
+            has = has_reg | igd.any(-1)
+            bi, ti = np.nonzero(has)
+            taken[bi, ti, m[bi, ti]] = True
+            dpos = det0[:L] + r
+            matched_at[:, dpos] = (has & np.take_along_axis(idnz[:L], m, 1)).T
+            d_ign_at[:, dpos] = (has & np.take_along_axis(ign[:L], m[..., None], 2)[..., 0]).T
     return matched, d_ign
 
 
