@@ -139,7 +139,9 @@ class Worker:
             self.stderr_done.join(timeout=5)
             if self.isolated and self.proc.returncode == SETUP_FAILED and b"cannot isolate" in self.log:
                 raise IsolationError(bytes(self.log).decode(errors="replace").strip() + "\n" + ISOLATION_HELP)
-            raise WorkerFailed(f"the worker exited while {doing} (status {self.proc.returncode})")
+            detail = bytes(self.log[-2000:]).decode(errors="replace").strip() if doing == "starting" else ""
+            raise WorkerFailed(f"the worker exited while {doing} (status {self.proc.returncode})"
+                               + (f": {detail}" if detail else ""))
         if line == b"":
             self.kill()
             raise WorkerFailed(f"the worker sent a malformed or oversized message while {doing}")
