@@ -290,6 +290,23 @@ def test_clear_errors(tmp_path, sources):
         to_original(torch.zeros(2, 3, 2), torch.zeros(3, 2, 3))
 
 
+@pytest.mark.parametrize("images", ["val2017", "images/val2017", "images"])
+def test_open_source_finds_the_coco_layout(shared_data, tmp_path, images):
+    """``annotations/person_keypoints_val2017.json`` with the photos in one of the usual folders (links to the
+    shared samples), and the per-image reading for bottom-up samples."""
+    (tmp_path / "annotations").mkdir()
+    ann = tmp_path / "annotations" / "person_keypoints_val2017.json"
+    ann.write_text((shared_data / "coco" / "test_coco.json").read_text())
+    (tmp_path / images).mkdir(parents=True)
+    for jpg in (shared_data / "coco").glob("*.jpg"):
+        (tmp_path / images / jpg.name).symlink_to(jpg)
+    src = open_source("coco", tmp_path)
+    assert src.img_dir == tmp_path / images and len(src) == 12
+    assert len(open_source("coco", tmp_path, per_image=True)) == 4
+    with pytest.raises(ValueError, match="one person per sample"):
+        open_source("mpii", shared_data / "mpii", per_image=True)
+
+
 def test_zero_size_box_is_named(sources):
     class NoBox(torch.utils.data.Dataset):
         skeleton = "mpii16"
