@@ -54,9 +54,9 @@ class TopDown(Dataset):
         input_size: int or ``(H, W)`` of the crops (HRNet: ``(256, 192)``; Hourglass: 256).
         padding: box growth factor before the aspect correction.
         augment: draw the random scale/rotation/flip (training) or not (evaluation: crop only).
-        scale_range, rot_deg, rot_p, flip_p: the augmentation's ranges, uniform draws over the bounds of
-            HRNet's COCO config (scale factor 0.35, rotation 45 deg with probability 0.6, flip 0.5; its code
-            draws normals clipped to those bounds).
+        scale_range, rot_deg, rot_p, flip_p: the augmentation, drawn uniformly (HRNet's COCO code: scale
+            ``N(1, 0.35)`` clipped to 1 +- 0.35; rotation with probability 0.6, ``N(0, 45 deg)`` clipped to
+            +-90; flip 0.5).
         seed: augmentation of item ``i`` draws from a generator seeded with ``(seed, i, epoch)``
             (:meth:`set_epoch` changes it per epoch), so every worker and every rank agrees.
         people_per_sample: ``(N,)`` people count of each source sample when it is not 1.
