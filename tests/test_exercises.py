@@ -49,6 +49,45 @@ def test_every_check_has_a_message_a_student_can_act_on(repo_root, name):
             assert not bare, f"{name}/{cell.metadata.nbgrader.grade_id}: asserts without a message: {bare}"
 
 
+def _solution_namespace(repo_root, name: str) -> dict:
+    """The reference solution's setup and solution cells executed (trusted code: the instructor's)."""
+    ns: dict = {}
+    for cell in nbformat.read(repo_root / "solutions" / f"{name}.ipynb", as_version=4).cells:
+        meta = cell.metadata.get("nbgrader", {})
+        if cell.cell_type == "code" and not meta.get("grade"):
+            exec(re.sub(r"\s*### (BEGIN|END) SOLUTION", "", cell.source), ns)
+    return ns
+
+
+def test_solutions_agree_with_the_library(repo_root):
+    """What students write is what the library computes (same conventions), on random inputs."""
+    import numpy as np
+    import torch
+    from posecourse import geometry, metrics
+    from posecourse.targets import regression
+    rng = np.random.default_rng(0)
+    ex01 = _solution_namespace(repo_root, "ex01_deeppose")
+    y, x, box = rng.uniform(0, 200, (9, 2)), rng.uniform(0, 200, (9, 2)), np.array([10.0, 20.0, 80.0, 160.0])
+    assert np.allclose(ex01["normalize"](y, box), geometry.normalize(torch.tensor(y), torch.tensor(box)).numpy())
+    boxes, target = ex01["cascade_target"](y, x, torso=(2, 5), sigma=0.7)
+    lib_boxes = regression.cascade_boxes(torch.tensor(x), 0.7, torso=(2, 5)).numpy()
+    assert np.allclose(boxes, lib_boxes)
+    assert np.allclose(target, regression.encode_displacement(torch.tensor(y), torch.tensor(x), lib_boxes).numpy())
+    assert np.allclose(ex01["refine"](x, target, boxes),
+                       regression.decode_displacement(torch.tensor(target), torch.tensor(x), lib_boxes).numpy())
+    ex03 = _solution_namespace(repo_root, "ex03_hourglass")
+    gt = rng.uniform(0, 50, (6, 4, 2)); pred = gt + rng.normal(0, 3, gt.shape); vis = rng.integers(0, 3, (6, 4))
+    vis[:, 0] = 2
+    head = np.concatenate([rng.uniform(0, 50, (6, 2)), rng.uniform(5, 15, (6, 2))], axis=1)   # (x0, y0, w, h)
+    corners = np.concatenate([head[:, :2], head[:, :2] + head[:, 2:]], axis=1)                  # MPII's (x1, y1, x2, y2)
+    lib = metrics.pckh(pred, gt, vis, corners, alpha=0.5, skeleton=None, joints=None).per_joint
+    assert np.allclose(ex03["pckh"](pred, gt, vis, head, alpha=0.5), lib, equal_nan=True)
+    ex05 = _solution_namespace(repo_root, "ex05_hrnet")
+    sig = np.asarray(metrics.COCO_SIGMAS, dtype=float)
+    gt = rng.uniform(0, 100, (17, 2)); pred = gt + rng.normal(0, 4, (17, 2)); vis = rng.integers(0, 3, 17); vis[3] = 2
+    assert np.isclose(ex05["oks"](pred, gt, vis, 1800.0, sig), float(metrics.oks(pred, gt, vis, 1800.0, sig)))
+
+
 def test_one_convention_across_the_exercises(repo_root):
     intros = []
     for name in LECTURES:
