@@ -32,6 +32,7 @@ def _reloads(out, lecture: str, num_joints: int):
     ("mpii", "05_hrnet", 16, 5, "PCK@0.2"),
     ("crowdpose", "02_cpm", 14, 4, "PCK@0.2 (joint extent)"),
 ])
+@pytest.mark.slow
 def test_real_samples_train_and_evaluate(shared_data, tmp_path, fmt, lecture, K, crops, metric):
     out = tmp_path / fmt
     assert main(["--lecture", lecture, "--data", fmt, "--data-root", str(shared_data / fmt), "--steps", "2",
@@ -46,6 +47,7 @@ def test_real_samples_train_and_evaluate(shared_data, tmp_path, fmt, lecture, K,
     assert state["step"] == 2 and state["run"]["data"] == fmt and state["run"]["eval"]["metric"] == metric
 
 
+@pytest.mark.slow
 def test_bottom_up_on_coco_photos(shared_data, tmp_path):
     """OpenPose's lecture on whole COCO photos (COCO-17 labels converted to its COCO-18), scored with OKS AP
     against the file."""
@@ -58,6 +60,7 @@ def test_bottom_up_on_coco_photos(shared_data, tmp_path):
     _reloads(out, "04_openpose", 18)
 
 
+@pytest.mark.slow
 def test_synthetic_checkpoint_on_coco_by_joint_name(shared_data, tmp_path):
     """The shipped (synthetic, MPII-16) HRNet fine-tuned on COCO crops: labels converted to MPII-16 for the
     loss, predictions back to COCO-17 for the score (the face joints it lacks are left out)."""
@@ -103,6 +106,7 @@ def test_lsp_folder(tmp_path):
     _reloads(out, "01_deeppose", 14)
 
 
+@pytest.mark.slow
 def test_flic_folder(tmp_path):
     rng = np.random.default_rng(1)
     (tmp_path / "images").mkdir()
@@ -144,6 +148,7 @@ def test_resume_continues_the_run(tmp_path):
     assert torch.load(tmp_path / "checkpoint.pt", weights_only=True)["step"] == 3
 
 
+@pytest.mark.slow
 def test_official_weights_evaluate_with_flip_test(shared_data, shared_reference, tmp_path):
     """A file in the official HRNet layout (the manifest's keys and shapes, random values) is loaded strictly
     into hrnet_w32 and evaluated on the COCO crops with the flip test; nothing is trained or written but

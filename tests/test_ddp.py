@@ -44,6 +44,7 @@ def _metrics(path):
     return json.loads((path / "metrics.json").read_text())
 
 
+@pytest.mark.slow
 def test_two_processes_follow_the_single_process_loss_curve(runs):
     one, two = _metrics(runs["one"][0]), _metrics(runs["two"][0])
     assert (one["world_size"], two["world_size"]) == (1, 2)
@@ -53,6 +54,7 @@ def test_two_processes_follow_the_single_process_loss_curve(runs):
     np.testing.assert_allclose(two["loss_curve"], one["loss_curve"], rtol=1e-4)
 
 
+@pytest.mark.slow
 def test_one_checkpoint_with_the_same_weights(runs):
     (d1, _), (d2, _) = runs["one"], runs["two"]
     assert sorted(p.name for p in d2.iterdir()) == ["checkpoint.pt", "metrics.json"]
@@ -63,6 +65,7 @@ def test_one_checkpoint_with_the_same_weights(runs):
         torch.testing.assert_close(b["model"][k], v, rtol=1e-4, atol=1e-5, msg=k)
 
 
+@pytest.mark.slow
 def test_no_sample_is_seen_twice_in_an_epoch(runs):
     one, two = _metrics(runs["one"][0]), _metrics(runs["two"][0])
     assert two["samples"] == {"dataset_size": 16, "seen_first_epoch": 16, "unique_first_epoch": 16,
@@ -70,6 +73,7 @@ def test_no_sample_is_seen_twice_in_an_epoch(runs):
     assert one["samples"]["unique_first_epoch"] == 16 and one["samples"]["per_process"] == [16]
 
 
+@pytest.mark.slow
 def test_progress_bar_on_rank_zero_only(runs):
     _, proc = runs["two"]
     text = proc.stdout + proc.stderr  # the bar's stream is train()'s choice

@@ -76,6 +76,7 @@ def test_augmentation_is_seeded_and_changes_per_epoch(sources):
 
 
 # --------------------------------------------------------------------------- labels survive the round trip
+@pytest.mark.slow
 @pytest.mark.parametrize("fmt", FORMATS)
 @FEW
 @given(seed=st.integers(0, 10_000))
@@ -94,6 +95,7 @@ def test_labels_map_back_exactly(sources, fmt, seed):
     assert n > 0
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("fmt", FORMATS)
 @FEW
 @given(seed=st.integers(0, 10_000))
@@ -123,6 +125,7 @@ def test_heatmap_encode_augment_decode_within_half_pixel(sources, fmt, seed):
     assert checked >= 0.8 * labelled > 0
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("fmt", ["coco", "crowdpose"])
 @FEW
 @given(seed=st.integers(0, 10_000))
@@ -175,6 +178,7 @@ def painted(sources):
     return {fmt: _Painted(sources[fmt]) for fmt in FORMATS}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("fmt", FORMATS)
 @FEW
 @given(seed=st.integers(0, 10_000))
@@ -236,6 +240,7 @@ def test_double_flip_restores_joint_order(sources):
 
 
 # --------------------------------------------------------------------------- a model learns from the crops
+@pytest.mark.slow
 def test_tiny_model_overfits_eight_real_crops(sources):
     """hourglass_tiny on 8 COCO person crops (64 x 64), 120 full-batch steps: PCK@0.2 (torso) >= 0.9 on
     them, scored in the photo's pixels after the inverse map (about 20 s on one CPU thread)."""
