@@ -24,7 +24,7 @@ from pathlib import Path
 import nbformat
 
 from . import notebooks
-from .session import IsolationError, StudentError, Worker, WorkerFailed
+from .session import ISOLATION_HELP, IsolationError, StudentError, Worker, WorkerFailed
 
 MAX_NOTEBOOK = 20 * 2 ** 20
 
@@ -290,7 +290,7 @@ def autograde(course: Path | str, assignment: str, students: list[str] | None = 
         try:                                   # IsolationError (with the reason) before anyone is graded
             Worker(course, None, isolated=True, start_timeout=120).close()
         except WorkerFailed as exc:
-            raise IsolationError(f"the sandbox did not start: {exc}") from None
+            raise IsolationError(f"the sandbox did not start: {exc}; {ISOLATION_HELP}") from None
     db = f"sqlite:///{course / 'gradebook.db'}"
     with Gradebook(db) as gb:
         names = [nb.name for nb in gb.find_assignment(assignment).notebooks]

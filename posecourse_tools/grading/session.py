@@ -71,6 +71,7 @@ class Worker:
     def __init__(self, course: Path, files: Path | None, isolated: bool = True, memory_mb: int = 4096,
                  cpu_s: int = 600, tmpfs_mb: int = 512, start_timeout: float = 60.0):
         self.isolated, self.log = isolated, bytearray()
+        ro = readonly_paths(course) if isolated else []
         self.scratch = Path(tempfile.mkdtemp(prefix="posecourse-worker-"))
         (self.scratch / "root").mkdir()
         student = self.scratch / "files"
@@ -83,7 +84,7 @@ class Worker:
         self.uid = _free_uid()
         if isolated:
             cfg = {"root": str(self.scratch / "root"), "files": str(student), "course": str(course),
-                   "ro": readonly_paths(course), "uid": self.uid, "gid": self.uid, "tmpfs_mb": tmpfs_mb,
+                   "ro": ro, "uid": self.uid, "gid": self.uid, "tmpfs_mb": tmpfs_mb,
                    "python": sys.executable, "pythonpath": str(tools.parent), "rlimits": limits}
             cmd = [UNSHARE, "--pid", "--fork", "--kill-child", "--mount", "--net", "--ipc", "--uts", "--",
                    sys.executable, "-m", "posecourse_tools.grading.sandbox", json.dumps(cfg)]
@@ -110,8 +111,11 @@ class Worker:
         self.stderr_done = threading.Thread(target=self._read_stderr, daemon=True)
         self.stderr_done.start()
         self.next_id = 0
-        hello = self._receive(time.monotonic() + start_timeout, "starting")
-        self._check_hello(hello)
+        try:
+            self._check_hello(self._receive(time.monotonic() + start_timeout, "starting"))
+        except BaseException:
+            self.close()
+            raise
 
     # -------------------------------------------------------------- reading (threads; capped)
     def _read_stdout(self) -> None:
