@@ -100,7 +100,7 @@ def test_lsp_folder(tmp_path):
         _image(tmp_path / "images" / f"im{n:04d}.jpg")
     out = tmp_path / "run"
     assert main(["--lecture", "01_deeppose", "--data", "lsp", "--data-root", str(tmp_path), "--steps", "2",
-                 "--batch-size", "2", "--out", str(out), "--no-progress"]) == 0
+                 "--batch-size", "2", "--workers", "2", "--out", str(out), "--no-progress"]) == 0  # workers: pickling
     m = _metrics(out)
     assert m["skeleton"] == "lsp14" and m["eval"]["metric"] == "PDJ@0.2" and m["eval"]["crops"] == 4
     _reloads(out, "01_deeppose", 14)
