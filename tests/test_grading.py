@@ -154,6 +154,36 @@ def test_library_import_stays_light():
     assert run.returncode == 0, f"the worker-side modules import notebook tooling: {run.stdout} {run.stderr[-500:]}"
 
 
+# ------------------------------------------------------------------ the protocol under a hostile worker
+STOP_READING = """
+import os, signal, time
+signal.signal(signal.SIGALRM, signal.SIG_IGN)
+def f(x):
+    for fd in range(3, 32):          # answer request 1 by hand on the channel, then never read again
+        try:
+            os.write(fd, b'{"id": 1, "ok": 0}\\n')
+        except OSError:
+            pass
+    while True:
+        time.sleep(1)
+"""
+
+
+def test_a_worker_that_stops_reading_cannot_hang_the_grader(tmp_path):
+    isolated = grading.isolation_problem() is None
+    worker = session.Worker(tmp_path / "course", None, isolated=isolated)
+    try:
+        assert worker.run_cells([("c", STOP_READING)], cell_timeout=30, deadline=time.monotonic() + 60) == {}
+        assert worker.call("f", [1], {}, {}, timeout=10, deadline=time.monotonic() + 60) == 0   # the forged reply
+        start = time.monotonic()
+        with pytest.raises(session.WorkerFailed, match="while sending"):
+            worker.call("f", [np.zeros(500_000)], {}, {}, timeout=3, deadline=time.monotonic() + 60)
+        assert time.monotonic() - start < 15
+    finally:
+        worker.close()
+    assert worker.proc.poll() is not None
+
+
 # ------------------------------------------------------------------ ex02 (torch): refusal, unsafe mode, torch cheats
 @pytest.fixture(scope="module")
 def torch_course(tmp_path_factory):
