@@ -12,10 +12,11 @@
 from its share of a :class:`~torch.utils.data.DistributedSampler` (gloo on CPU, NCCL on CUDA), so one
 process and ``K`` processes see the same images per step. ``--preset paper`` swaps in the paper-size
 model at the paper's input size. ``--weights PATH`` evaluates given weights (an official checkpoint,
-see :func:`posecourse.models.load_official`, or one this command wrote) instead of training.
+see :func:`posecourse.models.load_official`, a shipped checkpoint or one this command wrote) instead of
+training; ``--init PATH`` trains from such weights (fine-tuning).
 
-Writes ``DIR/checkpoint.pt`` (``torch.load(weights_only=True)`` reads it; with the run's settings in
-``"command"``) and ``DIR/metrics.json``: the loss per step averaged over the processes (the global
+Writes ``DIR/checkpoint.pt`` (``torch.load(weights_only=True)`` reads it; the run's settings and result
+in its ``"run"`` entry) and ``DIR/metrics.json``: the loss per step averaged over the processes (the global
 batch's loss), the sample split check (``samples``: images seen in the first epoch, duplicates across
 processes), and the lecture's metric after training (held-out synthetic images, or the real crops mapped
 back to the photo's pixels; ``eval_on`` says which).
@@ -31,6 +32,8 @@ from pathlib import Path
 
 import torch
 from torch.utils.data import DataLoader, DistributedSampler
+
+from .data.recipe import VAL_SEED
 
 __all__ = ["main", "parse_args", "PRESETS", "EpochSampler"]
 
@@ -217,6 +220,14 @@ def _skeleton(dataset_or_batch):
     return layout(skeleton_of(src), getattr(src, "joint_names", None))
 
 
+def _eval_on(args, lec, held) -> str:
+    if args.data == "synthetic":
+        return f"held-out synthetic images (seed {VAL_SEED}, {len(held['image'])} images)"
+    if args.eval_ann:
+        return f"{args.eval_ann} (un-augmented, {len(held)} samples)"
+    return f"the training annotations, un-augmented ({len(held)} samples; pass --eval-ann for a held-out set)"
+
+
 def _norm(args, lec, official: bool, saved=None):
     """The input normalization of this run (see ``--input-norm``); ``saved``: the one a checkpoint ran with."""
     from .weights import NORMS, OFFICIAL_NORM
@@ -304,7 +315,7 @@ def main(argv=None) -> int:
                 "lr": args.lr or lec.lr, "train_seconds": round(history.seconds, 3) if history else 0.0,
                 "seconds": round(time.perf_counter() - t0, 3), "flip_test": flip,
                 "official_weights": official, "input_norm": norm,
-                **record, "eval": result, "command": settings}
+                **record, "eval": result, "eval_on": _eval_on(args, lec, held), "command": settings}
         if history is not None:
             realeval.annotate_checkpoint(ckpt, info)
             info["checkpoint"] = str(ckpt)

@@ -41,6 +41,7 @@ def test_real_samples_train_and_evaluate(shared_data, tmp_path, fmt, lecture, K,
     assert m["steps"] == 2 and len(m["loss_curve"]) == 2 and m["num_joints"] == K
     assert m["samples"]["duplicates_first_epoch"] == 0 and m["samples"]["dataset_size"] == crops
     assert m["eval"]["metric"] == metric and m["eval"]["crops"] == crops and 0 <= m["eval"]["value"] <= 1
+    assert m["eval_on"].startswith("the training annotations")
     if fmt == "coco":
         assert set(m["eval"]["oks_ap_gt_boxes"]) >= {"AP", "AP50", "AR"}
     state = _reloads(out, lecture, K)
@@ -145,6 +146,7 @@ def test_resume_continues_the_run(tmp_path):
     assert main([*args[:2], "--steps", "3", *args[4:], "--resume"]) == 0
     m = _metrics(tmp_path)
     assert m["steps"] == 3 and len(m["loss_curve"]) == 3
+    assert m["eval_on"] == "held-out synthetic images (seed 10007, 8 images)"
     assert torch.load(tmp_path / "checkpoint.pt", weights_only=True)["step"] == 3
 
 
