@@ -25,6 +25,7 @@ from pathlib import Path
 from posecourse.lectures import LECTURES
 
 ROOT = Path(__file__).resolve().parents[1]
+CELL_TIMEOUT = 1800  #: seconds one cell may run before the lecture counts as failed (no run hangs for ever)
 
 
 def run_lecture(name: str, root: Path, out_dir: Path, *, smoke: bool, seed: int, inplace: bool = False,
@@ -48,7 +49,7 @@ def run_lecture(name: str, root: Path, out_dir: Path, *, smoke: bool, seed: int,
     t0 = time.perf_counter()
     try:
         pm.execute_notebook(str(path), str(target), parameters=params, kernel_name="python3", cwd=str(path.parent),
-                            progress_bar=False)
+                            progress_bar=False, execution_timeout=CELL_TIMEOUT)
         if not results.exists():
             raise RuntimeError(f"{path.name} ran but wrote no results to results_path={results}")
         res = json.loads(results.read_text())
