@@ -33,6 +33,8 @@ def main(argv=None) -> int:
     for r in rows:
         print(f"{r['lecture']:<14} {r['seconds']:7.1f} s wall, {r.get('train_seconds', 0):7.1f} s training, "
               f"{r.get('steps', 0):6} steps")
+        for c in r.get("slowest_cells", [])[:3]:
+            print(f"    cell {c['cell']:>3} {c['seconds']:7.1f} s  {c['source']}")
     print(f"total {total:.1f} s = {total / 60:.1f} min; target {TARGET_SECONDS / 60:.0f} min: "
           f"ratio {total / TARGET_SECONDS:.2f} ({'met' if total <= TARGET_SECONDS else 'NOT met'})")
     return rc

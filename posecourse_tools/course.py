@@ -54,6 +54,7 @@ def run_lecture(name: str, root: Path, out_dir: Path, *, smoke: bool, seed: int,
             raise RuntimeError(f"{path.name} ran but wrote no results to results_path={results}")
         res = json.loads(results.read_text())
         res["seconds"] = time.perf_counter() - t0
+        res["slowest_cells"] = slowest_cells(target)
         if check and not smoke and not res.get("value", 0) >= lec.minimum:
             raise RuntimeError(f"{res.get('metric')} = {res.get('value'):.3f} is below the minimum {lec.minimum}")
         if inplace:
@@ -63,6 +64,23 @@ def run_lecture(name: str, root: Path, out_dir: Path, *, smoke: bool, seed: int,
     finally:
         if inplace and target.exists():
             target.unlink()
+
+
+def slowest_cells(path: Path, n: int = 5) -> list[dict]:
+    """The ``n`` code cells of an executed notebook that took longest (papermill's per-cell ``duration``):
+    ``[{"cell": index in the stored notebook, "seconds", "source": its first line}]``, slowest first."""
+    import nbformat
+
+    rows, index = [], 0
+    for c in nbformat.read(path, as_version=4).cells:
+        if "injected-parameters" in c.metadata.get("tags", []):
+            continue
+        seconds = c.metadata.get("papermill", {}).get("duration")
+        if c.cell_type == "code" and seconds is not None:
+            rows.append({"cell": index, "seconds": round(float(seconds), 1),
+                         "source": (c.source.strip().splitlines() or [""])[0][:70]})
+        index += 1
+    return sorted(rows, key=lambda r: -r["seconds"])[:n]
 
 
 def _strip_injected(path: Path) -> None:

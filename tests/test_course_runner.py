@@ -41,6 +41,9 @@ def test_inplace_replaces_only_after_a_successful_run(tmp_path):
     _notebook(stored, "0.9")
     res = course.run_lecture("01_deeppose", tmp_path, tmp_path / "out", smoke=False, seed=0, inplace=True)
     assert res["value"] == 0.9 and res["seconds"] > 0
+    # the slowest cells are named by their index in the stored notebook (the injected cell does not count)
+    assert [c["cell"] for c in res["slowest_cells"]][:2] in ([1, 0], [0, 1])
+    assert {c["source"] for c in res["slowest_cells"]} == {"seed = 0", "import json"}
     nb = nbformat.read(stored, as_version=4)
     assert all(c.execution_count for c in nb.cells) and "papermill" not in nb.metadata
     assert not any("injected-parameters" in c.metadata.get("tags", []) for c in nb.cells)

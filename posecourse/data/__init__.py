@@ -23,10 +23,11 @@ from __future__ import annotations
 import torch
 
 __all__ = ["collate", "SyntheticPoseDataset", "CocoKeypoints", "CrowdPoseKeypoints", "MpiiJson", "MpiiMat",
-           "LspJoints", "FlicExamples"]
+           "LspJoints", "FlicExamples", "TopDown", "WholeImages", "open_source"]
 
 _LAZY = {"SyntheticPoseDataset": "synthetic", "CocoKeypoints": "coco", "CrowdPoseKeypoints": "crowdpose",
-         "MpiiJson": "mpii", "MpiiMat": "mpii", "LspJoints": "lsp", "FlicExamples": "flic"}
+         "MpiiJson": "mpii", "MpiiMat": "mpii", "LspJoints": "lsp", "FlicExamples": "flic",
+         "TopDown": "topdown", "WholeImages": "topdown", "open_source": "topdown"}
 
 
 def __getattr__(name):  # the datasets import on first use (keeps ``import posecourse.data`` light)
