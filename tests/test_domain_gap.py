@@ -121,6 +121,8 @@ def test_notebook_smoke_on_the_real_samples(shared_data, tmp_path):
         # fitting the crops it is scored on: a fine-tune does not lose ground on them
         assert d["finetuned"]["pck"] >= d["before"]["05_hrnet"]["pck"]
         assert all(v > 0 for v in d["train_seconds"].values())
+    assert set(out["cross"]) == {"mpii->coco", "coco->mpii"}  # each dataset's models on the other's people
+    assert all(0.0 <= v <= 1.0 for d in out["cross"].values() for v in d.values())
     coco = out["datasets"]["coco"]
     assert all(0.0 <= coco[k]["oks_ap"] <= 1.0 for k in ("finetuned", "scratch"))
     assert out["datasets"]["mpii"]["finetuned"]["oks_ap"] is None  # OKS only for COCO files
