@@ -66,7 +66,6 @@ def test_colour_cue_on_the_shipped_model():
     assert swapped != drawn and all(0.0 <= v <= 1.0 for v in swapped.values())
 
 
-@pytest.mark.slow
 def test_open_crops_layouts(shared_data):
     lec = get_lecture("05_hrnet")
     coco = G.open_crops("coco", shared_data / "coco", lec)
@@ -76,7 +75,6 @@ def test_open_crops_layouts(shared_data):
     assert tuple(mpii.crops[0]["image"].shape) == (3, 64, 64)
 
 
-@pytest.mark.slow
 def test_finetune_returns_the_weights_it_trained(shared_data, tmp_path):
     """Two steps through the command: the model handed back is the one the command scored (same PCK in
     the photo's pixels) and differs from the shipped weights it started from."""
