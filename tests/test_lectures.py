@@ -42,6 +42,28 @@ def test_registry_is_complete():
         assert lec.metric.name and callable(lec.loss) and hasattr(lec.codec, "encode") and hasattr(lec.codec, "decode")
 
 
+def test_every_lecture_ends_with_questions_its_exercise_and_answers():
+    """The last markdown cells ask 3-5 numbered questions and link the record's exercise; the answers are
+    in docs/instructors.md under the lecture's heading, as many as there are questions."""
+    import re
+
+    import nbformat
+
+    guide = (ROOT / "docs" / "instructors.md").read_text()
+    sections = re.split(r"\n### ", guide)
+    for name, lec in LECTURES.items():
+        cells = [c.source for c in nbformat.read(ROOT / lec.notebook, as_version=4).cells if c.cell_type == "markdown"]
+        tail = "\n".join(cells[-3:])
+        assert f"../exercises/{lec.exercise}.ipynb" in tail, f"{name}: no link to its exercise at the end"
+        questions = re.findall(r"^(\d+)\. ", tail, flags=re.M)
+        assert 3 <= len(questions) <= 5 and questions == [str(i + 1) for i in range(len(questions))], \
+            f"{name}: expected 3-5 numbered questions at the end, found {questions}"
+        answers = [s for s in sections if s.startswith(f"Lecture {int(name[:2])} ")]
+        assert len(answers) == 1, f"{name}: no '### Lecture {int(name[:2])} ...' answers in docs/instructors.md"
+        numbered = re.findall(r"^(\d+)\. ", answers[0], flags=re.M)
+        assert numbered == questions, f"{name}: questions {questions} but answers {numbered}"
+
+
 def test_get_lecture_by_prefix_and_errors():
     assert get_lecture("03").name == "03_hourglass" and get_lecture("05_hrnet") is LECTURES["05_hrnet"]
     with pytest.raises(ValueError, match="unknown 'nope'"):

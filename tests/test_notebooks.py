@@ -59,6 +59,29 @@ def test_stored_executed(path):
     assert checked and all(c.outputs for c in checked), f"{path.name}: needs exact-checked cells with outputs"
 
 
+MAX_STORED_BYTES = 1_000_000  #: a stored lecture, outputs included
+
+
+@pytest.mark.parametrize("path", LECTURES, ids=lambda p: p.stem)
+def test_stored_outputs_are_clean(path):
+    """Small enough to open and diff, every figure stored once, progress bars as finished text (no widgets)."""
+    import hashlib
+
+    assert path.stat().st_size <= MAX_STORED_BYTES, f"{path.name}: {path.stat().st_size:,} bytes stored"
+    nb = nbformat.read(path, as_version=4)
+    seen: dict[str, int] = {}
+    for i, c in enumerate(nb.cells):
+        for o in c.get("outputs", []):
+            png = o.get("data", {}).get("image/png") or o.get("data", {}).get("image/jpeg")
+            if png and "application/vnd.jupyter.widget-view+json" not in o.get("data", {}):
+                digest = hashlib.sha1(png.encode()).hexdigest()
+                assert digest not in seen, f"{path.name}: cell {i} stores the figure of cell {seen[digest]} again"
+                seen[digest] = i
+    models = nb.metadata.get("widgets", {}).get("application/vnd.jupyter.widget-state+json", {}).get("state", {})
+    progress = [k for k, m in models.items() if m.get("model_name") in ("FloatProgressModel", "IntProgressModel")]
+    assert not progress, f"{path.name}: stored progress-bar widgets {progress[:3]} (tqdm should print text)"
+
+
 @pytest.mark.slow
 @pytest.mark.notebooks
 def test_lectures_smoke_under_nbval(tmp_path):

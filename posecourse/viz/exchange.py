@@ -147,7 +147,7 @@ def exchange_figure(data: dict):
     fig.subplots_adjust(left=0.02, right=0.98, top=0.84, bottom=0.13, wspace=0.35, hspace=0.55)
     for ax in axes.ravel():
         ax.set_axis_off()
-    axes[0][0].imshow(image_hwc(data["image"]))
+    axes[0][0].imshow(image_hwc(data["image"]), interpolation="nearest")
     axes[0][0].set_title(f"input image\n{tuple(data['image'].shape[-2:])}", fontsize=7)
     for i, x in enumerate(m["inputs"]):
         axes[0][i + 1].imshow(to_numpy(x), cmap="viridis", interpolation="nearest")
@@ -234,7 +234,7 @@ def branch_figure(feats: dict, channel: int = 0, mode: str = "mean |x|"):
         for i, f in enumerate(feats[key]):
             m = f.abs().mean(0) if mode == "mean |x|" else f[min(channel, f.shape[0] - 1)]
             ax = axes[r][i]
-            ax.imshow(to_numpy(m), cmap="viridis")
+            ax.imshow(to_numpy(m), cmap="viridis", interpolation="nearest")
             ax.set_title(f"{key}: branch {i + 1} ({f.shape[-2]}x{f.shape[-1]}, C={f.shape[0]})", fontsize=7)
     fig.tight_layout()
     return fig

@@ -20,7 +20,7 @@ import torch
 from ..skeletons import get_skeleton
 from .exchange import branch_features, branch_figure, exchange_figure, exchange_terms, hrnet_viewer
 from .explorer import dropdown, explorer_class, figure_png, slider
-from .plots import draw_paf, draw_pose, image_hwc, to_numpy
+from .plots import PIXELS, draw_paf, draw_pose, image_hwc, to_numpy
 
 __all__ = [
     "Explorer", "figure_png",
@@ -80,8 +80,8 @@ def rf_figure(rfs: list[dict], image: torch.Tensor, location: tuple[int, int], s
     im = image_hwc(image)
     cy, cx = (location[0] + 0.5) * stride - 0.5, (location[1] + 0.5) * stride - 0.5
     for ax, r in zip(axes[0], rfs):
-        ax.imshow(im.mean(-1), cmap="gray")
-        ax.imshow(to_numpy(r["effective"].map), cmap="magma", alpha=0.65)
+        ax.imshow(im.mean(-1), cmap="gray", **PIXELS)
+        ax.imshow(to_numpy(r["effective"].map), cmap="magma", alpha=0.65, **PIXELS)
         ax.contour(to_numpy(r["theoretical"].map) > 0, levels=[0.5], colors="cyan", linewidths=1)
         ax.plot([cx], [cy], "c+", ms=10)
         th, ef = r["theoretical"].size, r["effective"].size
@@ -129,9 +129,9 @@ def belief_figure(outputs, image, joint: int, skeleton, stride: float, index: in
     H, W = im.shape[:2]
     fig, axes = plt.subplots(1, T + (pred is not None), figsize=(2.3 * (T + (pred is not None)), 2.6), squeeze=False)
     for t, ax in enumerate(axes[0][:T]):
-        ax.imshow(im.mean(-1), cmap="gray", extent=(-0.5, W - 0.5, H - 0.5, -0.5))
+        ax.imshow(im.mean(-1), cmap="gray", extent=(-0.5, W - 0.5, H - 0.5, -0.5), **PIXELS)
         ax.imshow(maps[t], cmap="magma", alpha=0.7, extent=(-0.5, W - 0.5, H - 0.5, -0.5), vmin=0,
-                  vmax=max(float(maps.max()), 1e-6))
+                  vmax=max(float(maps.max()), 1e-6), **PIXELS)
         py, px = np.unravel_index(np.argmax(maps[t]), maps[t].shape)
         ax.plot([(px + 0.5) * stride - 0.5], [(py + 0.5) * stride - 0.5], "c+", ms=9)
         ax.set_title(f"stage {t + 1}: max {maps[t].max():.2f}", fontsize=8)
@@ -282,7 +282,7 @@ def cascade_figure(view: dict, image, joint: int, skeleton, truth=None):
     if len(view["boxes"]):
         x0, y0, w, h = view["boxes"][0, joint].tolist()
         ax.add_patch(plt.Rectangle((x0, y0), w, h, fill=False, ec="yellow", lw=1.5))
-        ax2.imshow(image_hwc(view["crops"][0, joint]))
+        ax2.imshow(image_hwc(view["crops"][0, joint]), **PIXELS)
         ax2.set_title(f"sub-image b_i of {sk.joints[joint]}", fontsize=8)
     ax2.set_axis_off()
     d = (view["stages"][-1][joint] - view["stages"][0][joint]).norm().item()
