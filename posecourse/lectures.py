@@ -129,9 +129,10 @@ LECTURES: dict[str, Lecture] = {lec.name: lec for lec in [
             "Toshev & Szegedy, CVPR 2014", model="deeppose_tiny", codec=RegressionCodec(input_size=64),
             loss=losses.coordinate_loss, metric=PDJ(0.2), minimum=0.65, data=_SINGLE,
             steps=573, batch_size=32, lr=1e-3, checkpoint_steps=4_500, exercise="ex01_deeppose",
-            # the cascade stage: each of its steps sees 16 sub-images per image (about 7x a stage-1 step); 60
-            # steps lift PDJ@0.2 from 0.699 to 0.761 at seed 0 (40: 0.730, 115: 0.806). The raw-pixel pitfall:
-            # the same short budget for both targets
+            # the cascade stage: each of its steps sees 16 sub-images (32 px, fit_cascade) per image, about 4x a
+            # stage-1 step; at seed 0 60 steps lift PDJ@0.2 from 0.699 to 0.811 (115 steps: 0.834; with 64 px
+            # sub-images, 23x a stage-1 step: 0.761 and 0.806). The raw-pixel pitfall: the same short budget
+            # for both targets
             extra_steps={"cascade": 60, "pitfall": 86}),
     Lecture("02_cpm", "Convolutional Pose Machines: belief maps, stages, receptive field",
             "Wei, Ramakrishna, Kanade & Sheikh, CVPR 2016", model="cpm_tiny",

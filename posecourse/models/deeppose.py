@@ -143,7 +143,11 @@ class DeepPoseCascade(nn.Module):
         if any(s.num_joints != 1 for s in stages[1:]):
             raise ValueError("stages: refinement stages (s >= 2) must regress one joint (num_joints=1)")
         self.diam_joints, self.sigma = tuple(diam_joints), float(sigma)
-        self.crop_size = crop_size or stages[0].input_size
+        sizes = {s.input_size for s in stages[1:]} or {stages[0].input_size}
+        if len(sizes) != 1:
+            raise ValueError(f"stages: refinement stages must share one input size, got {sorted(sizes)}")
+        #: side of the sub-images the refinement stages see (their input size)
+        self.crop_size = crop_size or sizes.pop()
 
     def stage_displacement(self, s: int, images: torch.Tensor, prev: torch.Tensor):
         """Stage ``s`` (0-based, >= 1): displacement ``(B, K, 2)`` normalized by the sub-boxes ``(B, K, 4)`` (px)."""
