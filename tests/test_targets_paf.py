@@ -86,6 +86,35 @@ def test_match_limb_greedy_vs_optimal():
     assert paf.match_limb(s, "greedy").tolist() == [[0, 0]]
     assert sorted(paf.match_limb(s, "optimal").tolist()) == [[0, 1], [1, 0]]
     assert paf.match_limb(np.full((2, 3), np.nan)).shape == (0, 2)
+    # maximum weight, not maximum cardinality: one pair of 10 beats two pairs of 1
+    assert paf.match_limb(np.array([[10.0, 1.0], [1.0, np.nan]]), "optimal").tolist() == [[0, 0]]
+    assert paf.match_limb(np.array([[-1.0, 0.0]]), "optimal").shape == (0, 2)   # nothing worth taking
+
+
+@settings(deadline=None, max_examples=40)
+@given(na=st.integers(0, 5), nb=st.integers(0, 5), seed=st.integers(0, 10_000))
+def test_optimal_matching_is_the_maximum_weight_matching(na, nb, seed):
+    """Against brute force over every matching: the optimal total is the maximum, and never below greedy's."""
+    import itertools
+
+    rng = np.random.default_rng(seed)
+    s = rng.uniform(-0.5, 1.0, (na, nb))
+    s[rng.random((na, nb)) < 0.3] = np.nan
+
+    def total(pairs):
+        return sum(s[i, j] for i, j in pairs)
+
+    best = 0.0
+    cells = [(i, j) for i in range(na) for j in range(nb) if np.isfinite(s[i, j])]
+    for r in range(min(na, nb) + 1):
+        for pairs in itertools.combinations(cells, r):
+            if len({i for i, _ in pairs}) == r and len({j for _, j in pairs}) == r:
+                best = max(best, total(pairs))
+    opt = paf.match_limb(s, "optimal").tolist()
+    assert len({i for i, _ in opt}) == len(opt) and len({j for _, j in opt}) == len(opt)
+    assert all(np.isfinite(s[i, j]) and s[i, j] > 0 for i, j in opt)
+    assert total(opt) == pytest.approx(best)
+    assert total(opt) >= total(paf.match_limb(s, "greedy").tolist()) - 1e-12 or best <= 0
 
 
 @settings(deadline=None, max_examples=8)

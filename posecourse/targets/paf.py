@@ -4,7 +4,9 @@ Cao et al., "Realtime Multi-Person 2D Pose Estimation using Part Affinity Fields
 - PAF ``L*_c,k(p) = v`` (unit vector from joint ``j1`` to ``j2``) when ``0 <= v.(p - x_j1) <= l`` and
   ``|v_perp.(p - x_j1)| <= sigma_l``; ``L*_c(p)`` averages over the ``n_c(p)`` people non-zero at ``p`` (Eq. 8-9).
 - Connection score ``E = integral L_c(p(u)) . (d_j2 - d_j1)/|d_j2 - d_j1| du`` sampled at ``num_samples``
-  points (Eq. 10); limbs matched greedily (Sec. 3.4) or optimally (Hungarian).
+  points (Eq. 10). The paper matches each limb's candidates with the Hungarian algorithm (Sec. 2.4, Eq. 13)
+  after relaxing the whole k-partite problem to a tree of bipartite ones; OpenPose's released code, and
+  this module by default, match greedily by decreasing score (``method="optimal"``: the Hungarian matching).
 
 Channel order: limb ``c`` of ``skeleton.limbs`` owns channels ``2c`` (x component) and ``2c + 1`` (y).
 Coordinates: heatmap px, centre-aligned with image px as in :mod:`.heatmap` (``x_hm = (x + 0.5)/s - 0.5``).
@@ -121,7 +123,8 @@ def match_limb(scores, method: str = "greedy") -> np.ndarray:
     """Bipartite matching of candidates ``(Na, Nb)`` (NaN or -inf = not allowed).
 
     ``"greedy"`` (OpenPose): take connections by decreasing score when neither end is used yet.
-    ``"optimal"``: maximum total score (``scipy.optimize.linear_sum_assignment``).
+    ``"optimal"``: the matching of maximum total score (the paper's Hungarian algorithm, Sec. 2.4 / Eq. 13,
+    via ``scipy.optimize.linear_sum_assignment``); pairs scoring <= 0 are never taken.
     Returns ``(M, 2)`` int index pairs ``(i, j)``.
     """
     s = _numpy(scores, "scores").astype(np.float64)
@@ -137,11 +140,14 @@ def match_limb(scores, method: str = "greedy") -> np.ndarray:
                 used_a.add(i), used_b.add(j), pairs.append((i, j))
         return np.asarray(pairs, dtype=np.int64).reshape(-1, 2)
     if method == "optimal":
-        if not ok.any():
+        # maximum-weight matching (not maximum cardinality): a pair that is not allowed, or scores <= 0,
+        # weighs 0, so it can never raise the total; the assignment solver may still return it, and it
+        # is dropped afterwards
+        w = np.where(ok, np.maximum(np.where(ok, s, 0.0), 0.0), 0.0)
+        if not (w > 0).any():
             return np.zeros((0, 2), dtype=np.int64)
-        low = s[ok].min() - 1e6
-        rows, cols = linear_sum_assignment(np.where(ok, s, low), maximize=True)
-        keep = ok[rows, cols]
+        rows, cols = linear_sum_assignment(w, maximize=True)
+        keep = w[rows, cols] > 0
         return np.stack([rows[keep], cols[keep]], axis=-1).astype(np.int64)
     raise ValueError(f"method: expected 'greedy' or 'optimal', got {method!r}")
 
