@@ -17,7 +17,7 @@ sys.path.insert(0, str(ROOT))
 
 from posecourse_tools import course  # noqa: E402
 
-TARGET_SECONDS = 15 * 60
+TARGET_SECONDS = course.COURSE_TARGET_SECONDS
 
 
 def main(argv=None) -> int:

@@ -109,6 +109,7 @@ def format_table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
+COURSE_TARGET_SECONDS = 15 * 60  #: the whole course (make course) on a 2-core CPU
 RESULTS = "lectures/results.json"  #: the stored lectures' results, written by --inplace runs
 _START, _END = "<!-- results:start -->", "<!-- results:end -->"
 
@@ -126,8 +127,8 @@ def readme_table(rows: list[dict]) -> str:
     """The README's results table from the stored results and the shipped checkpoints' metadata."""
     from posecourse.shipped import checkpoint_meta
 
-    lines = ["| lecture | model | steps × batch | training | metric | value | minimum | shipped checkpoint |",
-             "|---|---|---|---|---|---|---|---|"]
+    lines = ["| lecture | model | steps × batch | training | whole notebook | metric | value | minimum | shipped checkpoint |",
+             "|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         lec = LECTURES[r["lecture"]]
         extra = []
@@ -140,7 +141,11 @@ def readme_table(rows: list[dict]) -> str:
         shipped = f"{ship['value']:.3f} ({ship['steps']:,} steps)" if ship else "-"
         value = f"{r['value']:.3f}" + (f" ({'; '.join(extra)})" if extra else "")
         lines.append(f"| {lec.name} | `{lec.model}` | {r.get('steps', 0):,} × {lec.batch_size} | "
-                     f"{r.get('train_seconds', 0):.0f} s | {r['metric']} | {value} | {lec.minimum} | {shipped} |")
+                     f"{r.get('train_seconds', 0):.0f} s | {r.get('seconds', 0):.0f} s | {r['metric']} | {value} | "
+                     f"{lec.minimum} | {shipped} |")
+    total = sum(r.get("seconds", 0) for r in rows)
+    lines.append(f"\nAll {len(rows)} notebooks: {total:.0f} s = {total / 60:.1f} min of wall time, each run alone on the "
+                 f"machine that stored it ({COURSE_TARGET_SECONDS // 60} min is the target on a 2-core CPU).")
     return "\n".join(lines)
 
 

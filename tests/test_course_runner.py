@@ -61,7 +61,7 @@ def test_stored_results_regenerate_the_readme_table(tmp_path):
     (tmp_path / "lectures").mkdir()
     (tmp_path / "README.md").write_text("intro\n<!-- results:start -->\nold table\n<!-- results:end -->\nrest\n")
     rows = [{"lecture": "03_hourglass", "metric": "PCKh@0.5", "value": 0.9, "steps": 375, "train_seconds": 99.0,
-             "per_stack": [0.85, 0.9]}]
+             "seconds": 120.0, "per_stack": [0.85, 0.9]}]
     course.store_results(tmp_path, rows)
     course.store_results(tmp_path, [{**rows[0], "lecture": "01_deeppose", "metric": "PDJ@0.2", "value": 0.7}])
     stored = json.loads((tmp_path / "lectures" / "results.json").read_text())
@@ -69,7 +69,8 @@ def test_stored_results_regenerate_the_readme_table(tmp_path):
     course.update_readme(tmp_path, stored)
     text = (tmp_path / "README.md").read_text()
     assert "old table" not in text and text.startswith("intro\n") and text.endswith("<!-- results:end -->\nrest\n")
-    assert "| 03_hourglass | `hourglass_tiny` | 375 × 32 | 99 s | PCKh@0.5 | 0.900 (first stage: 0.850) |" in text
+    assert "| 03_hourglass | `hourglass_tiny` | 375 × 32 | 99 s | 120 s | PCKh@0.5 | 0.900 (first stage: 0.850) |" in text
+    assert "All 2 notebooks: 240 s = 4.0 min of wall time" in text
     (tmp_path / "README.md").write_text("no markers")
     with pytest.raises(ValueError, match="markers"):
         course.update_readme(tmp_path, stored)
