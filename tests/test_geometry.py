@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 import torch
-from hypothesis import assume, given, settings
+from hypothesis import example, assume, given, settings
 from hypothesis import strategies as st
 
 from posecourse.data.transforms import (Compose, CropToBox, RandomAffine, RandomFlip, Resize, TransformedDataset,
@@ -94,6 +94,7 @@ def _blob(size, x, y, sigma=1.2):
 @given(scale=st.floats(0.7, 1.5), theta=st.floats(-math.pi, math.pi), aniso=st.floats(0.7, 1.4),
        shear=st.floats(-0.4, 0.4), mirror=st.booleans(), x=st.floats(10, 37), y=st.floats(10, 37),
        qx=st.floats(12, 36), qy=st.floats(12, 36))
+@example(scale=1.5, theta=1.625, aniso=0.75, shear=-0.25, mirror=False, x=10.0, y=10.5, qx=12.125, qy=12.25)
 def test_blob_lands_on_warped_point_under_any_affine(scale, theta, aniso, shear, mirror, x, y, qx, qy):
     """Draw a Gaussian blob at p, warp the image by an arbitrary affine M (rotation, scale, anisotropy, shear,
     reflection, translation): its centroid and peak are at M p."""
@@ -110,8 +111,11 @@ def test_blob_lands_on_warped_point_under_any_affine(scale, theta, aniso, shear,
     m = out.sum()
     centroid = torch.stack([(out * xs).sum() / m, (out * ys).sum() / m])
     assert torch.allclose(centroid, q, atol=0.35), (centroid, q)
+    # the brightest pixel: the warped blob is an ellipse centred at q, and under anisotropy and shear a pixel
+    # along its long axis can outshine the pixel nearest q (seen: 1.125 px away at aniso 0.75, shear -0.25);
+    # the centroid above is the sub-pixel check
     peak = divmod(int(out.argmax()), S)
-    assert abs(peak[1] - q[0]) <= 1.0 and abs(peak[0] - q[1]) <= 1.0
+    assert abs(peak[1] - q[0]) <= 1.5 and abs(peak[0] - q[1]) <= 1.5
 
 
 def test_warp_boxes_encloses_warped_points_and_expand_boxes():
