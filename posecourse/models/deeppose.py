@@ -136,7 +136,7 @@ class DeepPoseCascade(nn.Module):
     Train stage ``s`` with :meth:`stage_displacement` on targets from :meth:`displacement_target`.
     """
 
-    def __init__(self, stages: list[nn.Module], diam_joints: tuple[int, int], sigma: float = 1.0, crop_size: int | None = None):
+    def __init__(self, stages: list[nn.Module], diam_joints: tuple[int, int], sigma: float = 1.0):
         super().__init__()
         self.stages = nn.ModuleList(stages)
         self.num_joints = stages[0].num_joints
@@ -147,7 +147,7 @@ class DeepPoseCascade(nn.Module):
         if len(sizes) != 1:
             raise ValueError(f"stages: refinement stages must share one input size, got {sorted(sizes)}")
         #: side of the sub-images the refinement stages see (their input size)
-        self.crop_size = crop_size or sizes.pop()
+        self.crop_size = sizes.pop()
 
     def stage_displacement(self, s: int, images: torch.Tensor, prev: torch.Tensor):
         """Stage ``s`` (0-based, >= 1): displacement ``(B, K, 2)`` normalized by the sub-boxes ``(B, K, 4)`` (px)."""

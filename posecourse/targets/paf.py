@@ -143,7 +143,7 @@ def match_limb(scores, method: str = "greedy") -> np.ndarray:
         # maximum-weight matching (not maximum cardinality): a pair that is not allowed, or scores <= 0,
         # weighs 0, so it can never raise the total; the assignment solver may still return it, and it
         # is dropped afterwards
-        w = np.where(ok, np.maximum(np.where(ok, s, 0.0), 0.0), 0.0)
+        w = np.maximum(np.where(ok, s, 0.0), 0.0)
         if not (w > 0).any():
             return np.zeros((0, 2), dtype=np.int64)
         rows, cols = linear_sum_assignment(w, maximize=True)
