@@ -44,12 +44,12 @@ def test_registry_is_complete():
 
 def test_every_lecture_ends_with_questions_its_exercise_and_answers():
     """The last markdown cells ask 3-5 numbered questions and link the record's exercise; the answers are
-    in docs/instructors.md under the lecture's heading, as many as there are questions."""
+    in solutions/answers.md under the lecture's heading, as many as there are questions."""
     import re
 
     import nbformat
 
-    guide = (ROOT / "docs" / "instructors.md").read_text()
+    guide = (ROOT / "solutions" / "answers.md").read_text()
     sections = re.split(r"\n### ", guide)
     for name, lec in LECTURES.items():
         cells = [c.source for c in nbformat.read(ROOT / lec.notebook, as_version=4).cells if c.cell_type == "markdown"]
@@ -59,7 +59,7 @@ def test_every_lecture_ends_with_questions_its_exercise_and_answers():
         assert 3 <= len(questions) <= 5 and questions == [str(i + 1) for i in range(len(questions))], \
             f"{name}: expected 3-5 numbered questions at the end, found {questions}"
         answers = [s for s in sections if s.startswith(f"Lecture {int(name[:2])} ")]
-        assert len(answers) == 1, f"{name}: no '### Lecture {int(name[:2])} ...' answers in docs/instructors.md"
+        assert len(answers) == 1, f"{name}: no '### Lecture {int(name[:2])} ...' answers in solutions/answers.md"
         numbered = re.findall(r"^(\d+)\. ", answers[0], flags=re.M)
         assert numbered == questions, f"{name}: questions {questions} but answers {numbered}"
 
