@@ -22,6 +22,7 @@ A batch is a dict as from :func:`posecourse.data.collate`: ``keypoints (B, P, K,
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 import torch
@@ -30,7 +31,7 @@ from .geometry import denormalize, normalize
 from .skeletons import get_skeleton
 from .targets import heatmap, paf, regression
 
-__all__ = ["RegressionCodec", "HeatmapCodec", "PAFCodec"]
+__all__ = ["RegressionCodec", "HeatmapCodec", "PAFCodec", "dark_kernel_for"]
 
 
 def _stages(outputs) -> list:
@@ -51,6 +52,15 @@ def _check_map(t: torch.Tensor, size: tuple[int, int], who: str) -> None:
                          "(build the codec with the model's output size)")
 
 
+def dark_kernel_for(sigma: float) -> int:
+    """The odd blur size ``k >= 3`` whose OpenCV default Gaussian width ``0.3 ((k - 1) / 2 - 1) + 0.8``
+    is nearest ``sigma`` (heatmap px): 11 for sigma 2, 17 for sigma 3, 7 for sigma 1.5."""
+    if not (isinstance(sigma, (int, float)) and np.isfinite(sigma) and sigma > 0):
+        raise ValueError(f"sigma: expected a finite positive number, got {sigma!r}")
+    half = max(1, round((sigma - 0.8) / 0.3 + 1))  # (k - 1) / 2
+    return 2 * half + 1
+
+
 @dataclass(frozen=True)
 class RegressionCodec:
     """DeepPose's target: joints normalized by the person box, ``N(y; b) = (y - b_c) / (b_w, b_h)``.
@@ -61,6 +71,8 @@ class RegressionCodec:
     """
 
     input_size: tuple[int, int]  #: ``(H, W)`` of the model's input
+    #: no flip test: a coordinate regressor has no maps to average with the mirror image's
+    flip_test: ClassVar[bool] = False
 
     def __post_init__(self):
         object.__setattr__(self, "input_size", _size(self.input_size, "input_size"))
@@ -96,6 +108,10 @@ class HeatmapCodec:
     (``"cpm"``) at each joint, ``sigma`` in heatmap px, plus CPM's background map ``1 - max_j S_j``
     as channel ``K`` (after the ``K`` joints) when ``background``. ``decode`` takes the argmax of each
     joint map and refines it with ``method`` (see :func:`posecourse.targets.heatmap.decode`).
+
+    DARK's blur kernel belongs beside ``sigma`` (as in MMPose's ``MSRAHeatmap``): :attr:`dark_kernel`
+    is the odd size whose OpenCV default width ``0.3 ((k - 1) / 2 - 1) + 0.8`` is nearest ``sigma``
+    (11 for sigma 2 and 17 for sigma 3, DARK's and MMPose's configs; 7 for the lectures' sigma 1.5).
     """
 
     input_size: tuple[int, int]  #: ``(H, W)`` image px
@@ -105,6 +121,8 @@ class HeatmapCodec:
     convention: str = "hrnet"
     background: bool = False
     method: str = "quarter"
+    #: the flip test applies (:func:`posecourse.targets.heatmap.flip_test`: average with the mirror's maps)
+    flip_test: ClassVar[bool] = True
 
     def __post_init__(self):
         object.__setattr__(self, "input_size", _size(self.input_size, "input_size"))
@@ -117,6 +135,11 @@ class HeatmapCodec:
     def stride(self) -> float:
         """Image px per heatmap px."""
         return self.input_size[0] / self.heatmap_size[0]
+
+    @property
+    def dark_kernel(self) -> int:
+        """DARK's Gaussian blur size for this codec's ``sigma`` (odd, >= 3; see the class docstring)."""
+        return dark_kernel_for(self.sigma)
 
     def encode(self, batch: dict) -> dict:
         """``{"target": (B, K[+1], h, w), "weight": (B, K[+1])}`` (kwargs of :func:`posecourse.losses.heatmap_loss`)."""
@@ -133,7 +156,8 @@ class HeatmapCodec:
         out = []
         for hm in _stages(outputs):
             _check_map(hm, self.heatmap_size, "HeatmapCodec.decode")
-            out.append(heatmap.decode(hm[:, :self.num_joints].float(), stride=self.stride, method=method or self.method))
+            out.append(heatmap.decode(hm[:, :self.num_joints].float(), stride=self.stride, method=method or self.method,
+                                      dark_kernel=self.dark_kernel))
         return out
 
 
@@ -151,6 +175,8 @@ class PAFCodec:
     sigma: float = 1.0
     limb_width: float = 1.0
     convention: str = "hrnet"
+    #: no flip test: mirroring would have to flip the PAF vectors too, which assembly does not do
+    flip_test: ClassVar[bool] = False
 
     def __post_init__(self):
         object.__setattr__(self, "input_size", _size(self.input_size, "input_size"))

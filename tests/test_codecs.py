@@ -74,3 +74,22 @@ def test_paf_codec_decodes_its_own_targets_into_the_people():
         d = [(torch.as_tensor(person[:, :2], dtype=torch.float32) - p).norm(dim=-1) for p in people[0]]
         best = min(d, key=lambda x: x.mean())
         assert (person[:, 2] > 0).all() and best.max() < 1.0
+
+
+def test_dark_kernel_follows_sigma():
+    """DARK's blur size is derived from the codec's sigma (MMPose's configs: 11 at sigma 2, 17 at sigma 3), and
+    the codec's decode uses it: the same maps decoded through the function with that kernel give the same points."""
+    from posecourse.codecs import HeatmapCodec, dark_kernel_for
+    from posecourse.targets import heatmap
+
+    assert [dark_kernel_for(s) for s in (1.5, 2, 3)] == [7, 11, 17]
+    for bad in (0, -1.0, float("nan"), "2"):
+        with pytest.raises(ValueError, match="sigma"):
+            dark_kernel_for(bad)
+    codec = HeatmapCodec(input_size=64, heatmap_size=16, num_joints=2, sigma=1.5, method="dark")
+    assert codec.dark_kernel == 7
+    g = torch.Generator().manual_seed(0)
+    maps = torch.rand(3, 2, 16, 16, generator=g)
+    want = heatmap.decode(maps, stride=codec.stride, method="dark", dark_kernel=7)[0]
+    other = heatmap.decode(maps, stride=codec.stride, method="dark", dark_kernel=11)[0]
+    assert torch.equal(codec.decode(maps)[0], want) and not torch.equal(want, other)
