@@ -10,7 +10,7 @@ from ..models.deeppose import DeepPoseCascade, DeepPoseRegressor
 from ..models.hourglass import StackedHourglass
 from ..models.hrnet import HRNet
 from ..models.openpose import OpenPose
-from .architecture import _layers
+from .architecture_blocks import _layers
 
 __all__ = ["DESCRIBERS", "RUNNERS"]
 

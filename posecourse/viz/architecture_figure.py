@@ -7,6 +7,8 @@ image side (Wei et al. 2016, Sec. 3.2: each stage sees more context).
 """
 from __future__ import annotations
 
+from .architecture_blocks import PATH_KINDS
+
 __all__ = ["draw_architecture", "BLOCK_COLORS", "PATH_STYLES"]
 
 BLOCK_COLORS = {"input": "#e0e0e0", "conv": "#9ecae1", "pool": "#deebf7", "norm": "#f0f0f0", "fc": "#fdd0a2",
@@ -106,7 +108,6 @@ def draw_architecture(arch, ax=None, title: str | None = None, max_stage: int | 
     for row, text in arch.row_labels.items():
         ax.text(-0.6 * DX, -row * DY, text, ha="right", va="center", fontsize=7, style="italic")
     kinds = list(dict.fromkeys(p.kind for p in arch.paths))
-    from .architecture import PATH_KINDS
 
     handles = [Line2D([], [], color=PATH_STYLES[k][0], ls=PATH_STYLES[k][1], label=PATH_KINDS.get(k, k)) for k in kinds]
     ax.legend(handles=handles, fontsize=6.5, loc="upper center", bbox_to_anchor=(0.5, -0.01), ncol=min(len(handles), 5),
