@@ -1,7 +1,17 @@
 """posecourse: the small PyTorch library behind the 2D human pose estimation course.
 
-Modules (one concept each): :mod:`skeletons`, :mod:`geometry`, :mod:`data`,
-:mod:`targets`, :mod:`models`, :mod:`losses`, :mod:`metrics`, :mod:`train`,
-:mod:`receptive_field`, :mod:`viz`.
+Read it in the order of the flow (one concept per module):
+
+- data: :mod:`skeletons` (joint layouts), :mod:`geometry` (boxes, ``N(y; b)``, affine crops, flips),
+  :mod:`data` (the synthetic generator, real-format loaders, person crops, a lecture's data recipe);
+- targets: :mod:`targets` (the papers' encode/decode functions) and :mod:`codecs` (one object per target
+  kind whose ``encode`` and ``decode`` share their parameters);
+- models: :mod:`models` (one architecture per file, ``create_model(name)``), :mod:`receptive_field`;
+- training: :mod:`losses`, :mod:`train` (one loop: steps, AMP, DDP), :mod:`train_checkpoint`, :mod:`fit`
+  (a lecture's run), :mod:`command` (``python -m posecourse.train``), :mod:`weights` (official weights);
+- evaluation: :mod:`metrics` (PCP, PDJ, PCK, PCKh, OKS AP), :mod:`evaluation` (a lecture's held-out
+  score), :mod:`realeval` (real photos), :mod:`compute` (MACs of a training budget);
+- lectures: :mod:`lectures` (one record per lecture), :mod:`shipped` (the shipped checkpoints),
+  :mod:`report`, :mod:`domain_gap`, :mod:`viz` (plots, widgets, architecture figures, source listings).
 """
 __version__ = "0.1.0"
