@@ -1,6 +1,8 @@
 """The install story: pyproject and environment.yml list the same packages; the Makefile and
 CI use the README's commands."""
+import platform
 import re
+import subprocess
 from pathlib import Path
 import tomllib
 
@@ -46,12 +48,20 @@ def test_python_versions_agree(repo_root):
     assert conda_py and _spec(conda_py[0]) == py
 
 
-def test_readme_has_exactly_the_two_commands(repo_root):
+def _commands(section: str) -> list[str]:
+    blocks = re.findall(r"^```(?:bash|sh)?\n(.*?)^```", section, flags=re.S | re.M)
+    return [ln for block in blocks for ln in block.splitlines() if ln.strip() and not ln.startswith("#")]
+
+
+def _section(readme: str, title: str) -> str:
+    return readme.split(f"## {title}\n", 1)[1].split("\n## ", 1)[0]
+
+
+def test_readme_commands(repo_root):
+    """A student's two commands first; the developers' test command in its own section."""
     readme = (repo_root / "README.md").read_text()
-    quick = readme.split("## Quick start", 1)[1].split("\n## ", 1)[0]
-    commands = re.findall(r"^```(?:bash|sh)?\n(.*?)^```", quick, flags=re.S | re.M)
-    lines = [ln for block in commands for ln in block.splitlines() if ln.strip() and not ln.startswith("#")]
-    assert lines == ["make lab", "make test"]
+    assert _commands(_section(readme, "Taking the course")) == ["make lab", "make check EX=01"]
+    assert _commands(_section(readme, "Developing the course")) == ["make test"]
 
 
 def test_ci_runs_the_readme_test_command(repo_root):
@@ -60,11 +70,36 @@ def test_ci_runs_the_readme_test_command(repo_root):
     assert "set -e" in ci
 
 
-def test_makefile_installs_cpu_torch_first(repo_root):
-    mk = (repo_root / "Makefile").read_text()
-    assert "TORCH ?= torch==2.13.0" in mk
-    install = mk.index("$(TORCH)")
-    assert install < mk.index('-e ".[dev]"'), "torch must be installed before the package so pip never picks a CUDA build"
+def _dry_run(repo_root, *args) -> list[str]:
+    out = subprocess.run(["make", "-n", *args, "VENV=/nonexistent-venv"], cwd=repo_root, capture_output=True,
+                         text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    return out.stdout.splitlines()
+
+
+@pytest.mark.skipif(platform.system() != "Linux", reason="the Linux default is what is checked here")
+def test_makefile_installs_cpu_torch_first_unless_cuda_is_asked_for(repo_root):
+    lines = _dry_run(repo_root, "lab")
+    torch = [i for i, ln in enumerate(lines) if "pip install" in ln and "torch==" in ln]
+    course = [i for i, ln in enumerate(lines) if "pip install --quiet -e ." in ln]
+    assert torch and course and torch[0] < course[0], "torch must be installed before the package"
+    line = lines[torch[0]]
+    assert '"torch==2.13.0+cpu"' in line and "--extra-index-url https://download.pytorch.org/whl/cpu" in line, line
+    assert "--retries 0" in line, "an unreachable PyTorch index must be skipped quickly"
+    assert "exit 1" in " ".join(lines[torch[0]:course[0]]), "no silent fallback to another build"
+    assert not any(".[dev]" in ln for ln in lines), "make lab installs no dev extra"
+    cuda = [ln for ln in _dry_run(repo_root, "lab", "CUDA=1") if "torch==" in ln and "pip install" in ln]
+    assert cuda and '"torch==2.13.0"' in cuda[0] and "whl/cpu" not in cuda[0], cuda
+    own = [ln for ln in _dry_run(repo_root, "lab", "TORCH=torch==2.5.1") if "pip install" in ln and "torch==" in ln]
+    assert own and '"torch==2.5.1"' in own[0], own
+    dev = _dry_run(repo_root, "test")
+    assert any('-e ".[dev]"' in ln for ln in dev)
+
+
+def test_readme_says_what_each_platform_installs(repo_root):
+    section = _section((repo_root / "README.md").read_text(), "Installing PyTorch")
+    for words in ("**Linux:**", "**macOS:**", "**Windows**", "CUDA=1", "torch==2.13.0+cpu", "--retries 0"):
+        assert words in section, words
 
 
 def test_torch_is_the_cpu_build_or_cuda_is_real():
