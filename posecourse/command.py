@@ -13,18 +13,23 @@ from its share of a :class:`~torch.utils.data.DistributedSampler` (gloo on CPU, 
 process and ``K`` processes see the same images per step. ``--preset paper`` swaps in the paper-size
 model at the paper's input size. ``--weights PATH`` evaluates given weights (an official checkpoint,
 see :func:`posecourse.models.load_official`, a shipped checkpoint or one this command wrote) instead of
-training; ``--init PATH`` trains from such weights (fine-tuning).
+training, with the flip test where the lecture's codec has one (``codec.flip_test``; the output says which);
+``--init PATH`` trains from such weights (fine-tuning).
 
-Writes ``DIR/checkpoint.pt`` (``torch.load(weights_only=True)`` reads it; the run's settings and result
-in its ``"run"`` entry) and ``DIR/metrics.json``: the loss per step averaged over the processes (the global
-batch's loss), the sample split check (``samples``: images seen in the first epoch, duplicates across
-processes), and the lecture's metric after training (held-out synthetic images, or the real crops mapped
+Training writes ``DIR/checkpoint.pt`` (``torch.load(weights_only=True)`` reads it; the run's settings and
+result in its ``"run"`` entry, which also holds what a ``--resume`` needs: the input normalization and
+whether the weights came from an official file) and ``DIR/metrics.json``. An evaluation (``--weights``)
+writes only ``DIR/eval_metrics.json``, so evaluating into a training run's folder never touches its
+checkpoint or its ``metrics.json`` (the loss curve). ``metrics.json`` holds the loss per step averaged
+over the processes (the global batch's loss), the sample split check (``samples``: images seen in the
+first epoch, duplicates across processes), and the lecture's metric after training (held-out synthetic images, or the real crops mapped
 back to the photo's pixels; ``eval_on`` says which).
 """
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import time
 from dataclasses import replace
@@ -94,6 +99,23 @@ def parse_args(argv=None) -> argparse.Namespace:
         p.error("--weights evaluates given weights; it cannot be combined with --resume or --init")
     if args.init is not None and args.resume:
         p.error("--init starts a new run from weights; --resume continues OUT/checkpoint.pt (choose one)")
+    if args.lr is not None:
+        from .train import MAX_LR
+
+        if not (math.isfinite(args.lr) and 0 < args.lr <= MAX_LR):
+            p.error(f"--lr: expected a learning rate with 0 < lr <= {MAX_LR:g}, got {args.lr}")
+    if args.input_size and (len(args.input_size) > 2 or min(args.input_size) < 1):
+        p.error(f"--input-size: expected H or H W, positive, got {args.input_size}")
+    for name in ("input_mean", "input_std"):
+        v = getattr(args, name)
+        if v is not None and not all(math.isfinite(x) for x in v):
+            p.error(f"--{name.replace('_', '-')}: expected finite numbers, got {v}")
+    if args.input_std is not None and min(args.input_std) <= 0:
+        p.error(f"--input-std: expected positive numbers, got {args.input_std}")
+    if not 0 <= args.seed <= 2**32 - 1:
+        p.error(f"--seed: expected 0 .. 2**32 - 1, got {args.seed}")
+    if args.workers < 0:
+        p.error(f"--workers: expected >= 0, got {args.workers}")
     return args
 
 
@@ -228,18 +250,66 @@ def _eval_on(args, lec, held) -> str:
     return f"the training annotations, un-augmented ({len(held)} samples; pass --eval-ann for a held-out set)"
 
 
-def _norm(args, lec, official: bool, saved=None):
-    """The input normalization of this run (see ``--input-norm``); ``saved``: the one a checkpoint ran with."""
+def _norm(args, lec, official: bool, saved=None, resume: bool = False):
+    """The input normalization of this run (see ``--input-norm``); ``saved``: the ``"run"`` entry of the
+    checkpoint loaded (its ``input_norm`` wins over ``auto``; on ``resume`` an explicit different one is
+    refused)."""
     from .weights import NORMS, OFFICIAL_NORM
 
     if args.input_mean or args.input_std:
-        return ("rgb", tuple(args.input_mean or (0.0,) * 3), tuple(args.input_std or (1.0,) * 3))
-    if args.input_norm == "auto":
-        if saved is not None:
-            return tuple(tuple(v) if isinstance(v, list) else v for v in saved)
+        norm = ("rgb", tuple(args.input_mean or (0.0,) * 3), tuple(args.input_std or (1.0,) * 3))
+    elif args.input_norm == "auto":
+        if saved is not None and "input_norm" in saved:
+            return _as_norm(saved["input_norm"])
         name = OFFICIAL_NORM.get(lec.model) if official else None
         return NORMS[name] if name else None
-    return None if args.input_norm == "none" else NORMS[args.input_norm]
+    else:
+        norm = None if args.input_norm == "none" else NORMS[args.input_norm]
+    if resume and saved is not None and "input_norm" in saved and not _same_norm(norm, _as_norm(saved["input_norm"])):
+        raise ValueError(f"--input-norm/--input-mean/--input-std: the checkpoint resumed was trained with input "
+                         f"normalization {_as_norm(saved['input_norm'])}, this command asks for {norm}; leave them "
+                         "out to continue with the checkpoint's (or train into a new --out)")
+    return norm
+
+
+def _as_norm(value):
+    if value is None:
+        return None
+    order, mean, std = value
+    return (order, tuple(float(v) for v in mean), tuple(float(v) for v in std))
+
+
+def _same_norm(a, b) -> bool:
+    if a is None or b is None:
+        return a is b
+    return a[0] == b[0] and all(math.isclose(x, y, rel_tol=1e-6) for x, y in zip(a[1] + a[2], b[1] + b[2]))
+
+
+def _out_dir(path: Path) -> Path:
+    """``--out``, checked and created before any work: a folder (not a file) that can be written."""
+    if path.exists() and not path.is_dir():
+        raise ValueError(f"--out: {path} is a file; expected a folder for checkpoint.pt and metrics.json")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise ValueError(f"--out: cannot create the folder {path}: {e.strerror or e}") from None
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise ValueError(f"--out: the folder {path} is not writable")
+    return path
+
+
+def _resume_state(ckpt: Path, lec) -> dict:
+    """The ``"run"`` entry of the checkpoint to resume (what it needs beside the weights), after checking
+    that the file is a checkpoint of this command for this lecture."""
+    from .train_checkpoint import read_checkpoint
+
+    state = read_checkpoint(ckpt, "--resume")
+    if not isinstance(state, dict) or not isinstance(state.get("model"), dict):
+        raise ValueError(f"--resume: {ckpt} is not a checkpoint of this command (no 'model' state dict)")
+    run = state.get("run") or {}
+    if run.get("lecture") not in (None, lec.name):
+        raise ValueError(f"--resume: {ckpt} is a run of lecture {run['lecture']}, not {lec.name}")
+    return run
 
 
 def main(argv=None) -> int:
@@ -255,12 +325,19 @@ def main(argv=None) -> int:
     batch = args.batch_size or lec.batch_size
     if batch % world:
         raise ValueError(f"--batch-size {batch} is the global batch; it must divide by the {world} processes")
-    args.out.mkdir(parents=True, exist_ok=True)
+    if args.flip_test and not lec.codec.flip_test:
+        raise ValueError(f"--flip-test: {lec.name}'s codec ({type(lec.codec).__name__}) has no flip test")
+    _out_dir(args.out)
     ckpt = args.out / "checkpoint.pt"
+    if ckpt.is_dir():
+        raise ValueError(f"--out: {ckpt} is a folder, so the checkpoint cannot be written; choose another --out")
     if steps and ckpt.exists() and not args.resume:
         raise ValueError(f"{ckpt} exists: pass --resume to continue it, or choose another --out")
     if args.resume and not ckpt.is_file():
         raise ValueError(f"--resume: no checkpoint at {ckpt}")
+    resumed = _resume_state(ckpt, lec) if args.resume else None
+    # an evaluation (no training step: --weights, or --steps 0) never overwrites a training run's outputs
+    out_name = "metrics.json" if steps or args.resume else "eval_metrics.json"
 
     train_set, collate_fn, held = _data(args, lec, size, steps, batch, rank, world)
     skel = _skeleton({"skeleton": lec.skeleton} if args.data == "synthetic" or lec.data.multi_person else train_set)
@@ -279,10 +356,11 @@ def main(argv=None) -> int:
     torch.manual_seed(args.seed)  # the same initial weights in every process (DDP also broadcasts rank 0's)
     model = lec.build_model(num_joints=mskel.num_joints)
     given = args.weights if args.weights is not None else args.init
-    official, saved = load_weights(model, given) if given is not None else (False, None)
-    if args.resume:
-        saved = torch.load(ckpt, map_location="cpu", weights_only=True).get("run", {}).get("input_norm")
-    norm = _norm(args, lec, official, saved)
+    what = "--weights" if args.weights is not None else "--init"
+    official, saved = load_weights(model, given, what=what) if given is not None else (False, None)
+    if resumed is not None:
+        official, saved = bool(resumed.get("official_weights", False)), resumed
+    norm = _norm(args, lec, official, saved, resume=resumed is not None)
     input_norm(model, norm)
     codec = _codec(lec, model, size, mskel.num_joints)
     if steps and len(train_set) < batch:
@@ -293,18 +371,24 @@ def main(argv=None) -> int:
                         num_workers=args.workers, drop_last=True)
     lecture = lec.replace(codec=codec)
     seen = _Seen(loss_function(lecture), sampler)
+    lr = lec.lr if args.lr is None else args.lr
     t0 = time.perf_counter()
     history = None
-    if steps:
-        optimizer = torch.optim.Adam(model.parameters(), lr=args.lr or lec.lr)
+    if steps or args.resume:
+        optimizer = torch.optim.Adam(model.parameters(), lr=lr)
         scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, sorted(args.lr_drops), 0.1) \
             if args.lr_drops else None
+        # what a --resume needs beside the weights, in every save (a run stopped early keeps it too)
+        keep = {"lecture": lec.name, "official_weights": official, "input_norm": norm}
         history = train(model, loader, seen, max_steps=steps, optimizer=optimizer, scheduler=scheduler,
                         device=args.device, amp=AMP[args.amp], checkpoint=ckpt,
-                        progress=not args.no_progress and rank == 0, seed=args.seed)
+                        progress=not args.no_progress and rank == 0, seed=args.seed,
+                        checkpoint_extra={"run": {**(resumed or {}), **keep}})
     record = realeval.gather_run(history, seen, len(train_set), world)
     if rank == 0:
-        flip = args.flip_test or args.weights is not None
+        flip = lec.codec.flip_test and (args.flip_test or args.weights is not None)
+        flip_note = ("on" if flip else "off") + ("" if lec.codec.flip_test else
+                                                 f" ({type(lec.codec).__name__} has no flip test)")
         result = realeval.evaluate(model.eval(), lecture, held, skel, flip=flip, official=official,
                                    collate_fn=collate_fn, model_skeleton=mskel)
         settings = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()}
@@ -312,16 +396,19 @@ def main(argv=None) -> int:
                 "skeleton": skel.name, "model_skeleton": mskel.name, "num_joints": mskel.num_joints,
                 "world_size": world, "global_batch": batch,
                 "batch_per_process": batch // world, "steps": history.steps if history else 0,
-                "lr": args.lr or lec.lr, "train_seconds": round(history.seconds, 3) if history else 0.0,
-                "seconds": round(time.perf_counter() - t0, 3), "flip_test": flip,
+                "lr": lr, "train_seconds": round(history.seconds, 3) if history else 0.0,
+                "seconds": round(time.perf_counter() - t0, 3), "flip_test": flip, "flip_test_note": flip_note,
                 "official_weights": official, "input_norm": norm,
                 **record, "eval": result, "eval_on": _eval_on(args, lec, held), "command": settings}
+        if given is not None:
+            info["weights_file" if args.weights is not None else "init_file"] = str(given)
         if history is not None:
             realeval.annotate_checkpoint(ckpt, info)
             info["checkpoint"] = str(ckpt)
-        (args.out / "metrics.json").write_text(json.dumps(info, indent=1))
+        (args.out / out_name).write_text(json.dumps(info, indent=1))
         print(f"{lec.name} on {args.data}: {result['metric']} = {result['value']:.4f} "
-              f"({info['steps']} steps, {world} process{'es' if world > 1 else ''}) -> {args.out}")
+              f"({info['steps']} steps, {world} process{'es' if world > 1 else ''}, flip test {flip_note}) "
+              f"-> {args.out / out_name}")
     if world > 1 and torch.distributed.is_initialized():
         torch.distributed.barrier()
         torch.distributed.destroy_process_group()

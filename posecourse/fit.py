@@ -48,14 +48,19 @@ def fit(lecture, data: Data, steps: int, *, seed: int = 0, device=None, model: t
         progress: bool = True, lr: float | None = None):
     """Train the lecture's model (or ``model``) on ``data.train`` for exactly ``steps`` optimizer steps.
 
-    Returns ``(model, history)`` (see :class:`posecourse.train.History`); the model is in eval mode.
+    ``lr``: Adam's learning rate (default: the lecture's; ``0 < lr <= 1``, and 0 is refused, never read as
+    "not given"). Returns ``(model, history)`` (see :class:`posecourse.train.History`); the model is in eval
+    mode. A NaN/inf loss stops training with :class:`~posecourse.train.NonFiniteLossError`.
     """
-    from .train import train
+    from .train import check_lr, train
 
     _check_steps(steps)
+    if lr is not None:
+        check_lr("lr", lr)
     seed_everything(seed)
     model = model if model is not None else lecture.build_model()
-    history = train(model, data.train, loss_function(lecture), max_steps=steps, epochs=1, lr=lr or lecture.lr,
+    history = train(model, data.train, loss_function(lecture), max_steps=steps, epochs=1,
+                    lr=lecture.lr if lr is None else lr,
                     device=device, progress=progress, seed=seed)
     return model.eval(), history
 

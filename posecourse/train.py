@@ -18,7 +18,6 @@ import os
 import time
 from contextlib import nullcontext
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Callable
 
 import torch
@@ -27,10 +26,49 @@ import torch.nn as nn
 from torch.utils.data import DataLoader, DistributedSampler
 
 from .params import as_bool, as_device, as_float, as_optional_int, as_seed
-from .train_checkpoint import load_checkpoint, save_checkpoint, to_plain
+from .train_checkpoint import check_checkpoint_path, load_checkpoint, save_checkpoint, to_plain
 from .utils import seed_everything
 
-__all__ = ["History", "train", "to_device", "save_checkpoint", "load_checkpoint", "to_plain"]
+__all__ = ["History", "train", "to_device", "save_checkpoint", "load_checkpoint", "to_plain", "check_lr",
+           "NonFiniteLossError"]
+
+#: the largest learning rate the default Adam accepts: Adam moves every weight by about ``lr`` per step, so
+#: anything above 1 wrecks weights that start near 0 (the lectures use 1e-4 .. 1e-2)
+MAX_LR = 1.0
+
+
+class NonFiniteLossError(FloatingPointError):
+    """The loss became NaN or infinite: training stops at once (before the step that would spread it into
+    every weight), naming the step and the batch."""
+
+
+def check_lr(name: str, value) -> float:
+    """A learning rate for Adam: a finite number with ``0 < lr <= MAX_LR`` (0 is refused, never read as
+    "not given"; strings from papermill are parsed), else a ``ValueError`` naming ``name``."""
+    lr = as_float(name, value)
+    if not 0 < lr <= MAX_LR:
+        raise ValueError(f"{name}: expected a learning rate with 0 < lr <= {MAX_LR:g} (Adam moves each weight by "
+                         f"about lr per step; the lectures use 1e-4 .. 1e-2), got {value!r}")
+    return lr
+
+
+def _batch_label(batch, position: int) -> str:
+    """``"batch 3 of the epoch (sample indices [12, 13])"``: what a message about one batch names."""
+    label = f"batch {position} of the epoch"
+    meta = batch.get("meta") if isinstance(batch, dict) else None
+    if isinstance(meta, (list, tuple)):
+        idx = [m.get("index") for m in meta if isinstance(m, dict) and m.get("index") is not None]
+        if idx:
+            label += f" (sample indices {[int(i) for i in idx[:16]]}{' ...' if len(idx) > 16 else ''})"
+    return label
+
+
+def _check_weights(model: nn.Module, step: int) -> None:
+    bad = [n for n, p in model.named_parameters() if not torch.isfinite(p).all()]
+    if bad:
+        raise NonFiniteLossError(f"weights: {len(bad)} parameter tensor(s) became NaN/inf by step {step} (first: "
+                                 f"{bad[0]}); the learning rate is likely too large. Nothing was saved for this "
+                                 "state")
 
 
 @dataclass
@@ -134,7 +172,8 @@ def train(model: nn.Module, loader, loss_fn: Callable[[Any, Any], torch.Tensor],
           max_steps: int | None = None, lr: float | None = None, optimizer: torch.optim.Optimizer | None = None,
           scheduler=None, device: str | torch.device | None = None, amp="auto",
           eval_fn: Callable[[nn.Module], dict] | None = None, eval_every: int | None = None,
-          checkpoint=None, progress: bool = True, seed: int | None = None) -> History:
+          checkpoint=None, progress: bool = True, seed: int | None = None,
+          checkpoint_extra: dict | None = None) -> History:
     """Train ``model`` in place until ``epochs`` or ``max_steps`` (both totals, counting a resumed
     checkpoint) is reached, whichever comes first. The budget is counted in optimizer steps, never in
     seconds, so the same seed gives the same run on any machine; the time taken is in ``History.seconds``.
@@ -144,8 +183,8 @@ def train(model: nn.Module, loader, loss_fn: Callable[[Any, Any], torch.Tensor],
         loader: an iterable of batches (a ``DataLoader``; under ``torchrun`` it is rebuilt with a
             ``DistributedSampler``).
         loss_fn: ``loss_fn(outputs, batch) -> scalar tensor`` (see the module docstring).
-        lr: learning rate of the default optimizer, ``Adam(lr=lr)`` (default ``1e-3``); an error beside
-            ``optimizer=``, whose own settings hold its learning rate.
+        lr: learning rate of the default optimizer, ``Adam(lr=lr)`` (default ``1e-3``; ``0 < lr <= 1``, see
+            :func:`check_lr`); an error beside ``optimizer=``, whose own settings hold its learning rate.
         optimizer: default ``Adam(lr=lr)``.
         scheduler: an optional ``torch.optim.lr_scheduler`` built on ``optimizer``, stepped after every
             optimizer step (so its periods are in steps); saved in and restored from ``checkpoint``.
@@ -157,12 +196,19 @@ def train(model: nn.Module, loader, loss_fn: Callable[[Any, Any], torch.Tensor],
             that model, optimizer class/settings/parameter groups and schedule match it (else a
             ``ValueError`` saying what differs); saved after every epoch and at the end. A run stopped by
             ``max_steps`` inside an epoch resumes at the start of the next epoch (the loader's position is
-            not saved), so split runs at epoch ends to repeat a single run exactly.
+            not saved), so split runs at epoch ends to repeat a single run exactly. The path is checked
+            before the first step (a folder, or a folder that cannot be created, is a ``ValueError``), and a
+            file there that is not a checkpoint is a ``ValueError`` naming it.
+        checkpoint_extra: metadata saved in every checkpoint beside the weights (see
+            :func:`~posecourse.train_checkpoint.save_checkpoint`'s ``**extra``), e.g. what a resume needs.
         progress: a text ``tqdm`` bar on rank 0, on stdout, updated at most every 2 s: it ends as one finished
             line in a stored notebook (a widget bar would be stored as an empty red widget without its state).
         seed: seeds Python/NumPy/torch (and the distributed sampler).
     Returns:
         :class:`History`.
+    Raises:
+        NonFiniteLossError: the loss is NaN/inf at some step (named, with the batch), or the weights are
+            NaN/inf at a save or at the end; the checkpoint keeps the last state saved before it.
     """
     epochs = as_optional_int("epochs", epochs, minimum=0)
     max_steps = as_optional_int("max_steps", max_steps, minimum=0)
@@ -170,7 +216,11 @@ def train(model: nn.Module, loader, loss_fn: Callable[[Any, Any], torch.Tensor],
         raise ValueError("train: give epochs or max_steps (or both; budgets are optimizer steps), else it never stops")
     if optimizer is not None and lr is not None:
         raise ValueError("lr: set the learning rate in the optimizer you pass; lr= is for the default Adam only")
-    lr = as_float("lr", 1e-3 if lr is None else lr, minimum=0.0)
+    lr = check_lr("lr", 1e-3 if lr is None else lr)
+    if checkpoint is not None:
+        checkpoint = check_checkpoint_path(checkpoint, "checkpoint")
+    if checkpoint_extra is not None and not isinstance(checkpoint_extra, dict):
+        raise ValueError(f"checkpoint_extra: expected a dict, got {type(checkpoint_extra).__name__}")
     eval_every = as_optional_int("eval_every", eval_every, minimum=1) or 1
     progress = as_bool("progress", progress)
     _check_scheduler(scheduler, optimizer, optimizer is not None)
@@ -184,7 +234,7 @@ def train(model: nn.Module, loader, loss_fn: Callable[[Any, Any], torch.Tensor],
     optimizer = optimizer or torch.optim.Adam(model.parameters(), lr=lr)
     scaler = torch.amp.GradScaler("cuda", enabled=amp_dtype == torch.float16)
     history = History()
-    if checkpoint is not None and Path(checkpoint).is_file():
+    if checkpoint is not None and checkpoint.is_file():
         history = load_checkpoint(checkpoint, model, optimizer, scheduler, scaler=scaler, map_location=device,
                                   resume=True)["history"]
     net = nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None) \
@@ -193,7 +243,9 @@ def train(model: nn.Module, loader, loss_fn: Callable[[Any, Any], torch.Tensor],
 
     def save():
         if checkpoint is not None and rank == 0:
-            save_checkpoint(checkpoint, model, optimizer, history, scheduler=scheduler, scaler=scaler)
+            _check_weights(model, history.steps)
+            save_checkpoint(checkpoint, model, optimizer, history, scheduler=scheduler, scaler=scaler,
+                            **(checkpoint_extra or {}))
 
     bar = None
     if progress and rank == 0:
@@ -227,7 +279,7 @@ def train(model: nn.Module, loader, loss_fn: Callable[[Any, Any], torch.Tensor],
         if isinstance(sampler, DistributedSampler):
             sampler.set_epoch(history.epochs)
         epoch_sum, epoch_n = 0.0, 0
-        for batch in loader:
+        for position, batch in enumerate(loader):
             if out_of_budget():
                 stopped = True
                 break
@@ -236,8 +288,15 @@ def train(model: nn.Module, loader, loss_fn: Callable[[Any, Any], torch.Tensor],
             with autocast():
                 outputs = net(inputs)
             loss = loss_fn(outputs, batch)
-            if loss.dim() != 0:
-                raise ValueError(f"loss_fn must return a scalar, got shape {tuple(loss.shape)}")
+            if not isinstance(loss, torch.Tensor) or loss.dim() != 0:
+                raise ValueError(f"loss_fn must return a scalar tensor, got "
+                                 f"{tuple(loss.shape) if isinstance(loss, torch.Tensor) else type(loss).__name__}")
+            value = float(loss.detach())
+            if not math.isfinite(value):
+                raise NonFiniteLossError(
+                    f"loss: {value} at step {history.steps + 1} (epoch {history.epochs + 1}, "
+                    f"{_batch_label(batch, position)}); stopped before updating the weights. Look for NaN/inf in "
+                    "that batch's images or targets, or lower the learning rate (a checkpoint keeps its last save)")
             optimizer.zero_grad(set_to_none=True)
             scaler.scale(loss).backward()
             history.lrs.append(float(optimizer.param_groups[0]["lr"]))
@@ -245,7 +304,6 @@ def train(model: nn.Module, loader, loss_fn: Callable[[Any, Any], torch.Tensor],
             scaler.update()
             if scheduler is not None:
                 scheduler.step()
-            value = float(loss.detach())
             history.losses.append(value)
             history.steps += 1
             history.seconds = seconds0 + time.perf_counter() - t0
@@ -262,6 +320,7 @@ def train(model: nn.Module, loader, loss_fn: Callable[[Any, Any], torch.Tensor],
             if epoch_n == 0:  # an empty loader would loop for ever
                 break
     history.seconds = seconds0 + time.perf_counter() - t0
+    _check_weights(model, history.steps)
     if eval_fn is not None and rank == 0 and (not history.metrics or history.metrics[-1]["step"] != history.steps):
         evaluate()
     save()

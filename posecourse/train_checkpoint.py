@@ -30,7 +30,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 
-__all__ = ["to_plain", "save_checkpoint", "load_checkpoint"]
+__all__ = ["to_plain", "save_checkpoint", "load_checkpoint", "read_checkpoint", "check_checkpoint_path"]
 
 RESERVED = ("model", "optimizer", "optimizer_type", "optimizer_defaults", "scheduler", "scheduler_type", "scaler",
             "history", "step")
@@ -134,6 +134,43 @@ def save_checkpoint(path, model: nn.Module, optimizer: torch.optim.Optimizer | N
     os.replace(tmp, path)
 
 
+def read_checkpoint(path, what: str = "path", map_location="cpu") -> object:
+    """``torch.load(path, weights_only=True)`` with errors that name ``what`` (the parameter or option) and
+    the file: a missing path, a folder, an empty or truncated file, or a file ``torch.save`` did not write
+    is a ``ValueError`` saying so (never a raw pickle/zip error)."""
+    path = Path(path)
+    if path.is_dir():
+        raise ValueError(f"{what}: {path} is a folder, expected a checkpoint file")
+    if not path.is_file():
+        raise ValueError(f"{what}: no checkpoint file at {path}")
+    if path.stat().st_size == 0:
+        raise ValueError(f"{what}: {path} is empty (0 bytes), not a checkpoint")
+    try:
+        return torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as e:  # zip/pickle/unpickler errors of several types for a corrupt or foreign file
+        msg = str(e).strip().splitlines()[0][:200] if str(e).strip() else ""
+        raise ValueError(f"{what}: {path} is not a readable checkpoint (truncated, corrupt, or not written by "
+                         f"torch.save with plain data): {type(e).__name__}: {msg}") from None
+
+
+def check_checkpoint_path(path, what: str = "checkpoint") -> Path:
+    """Where a checkpoint will be written, checked before any work: not a folder, its folder creatable and
+    writable. Returns the path."""
+    from .params import as_path
+
+    path = as_path(what, path)
+    if path.is_dir():
+        raise ValueError(f"{what}: {path} is a folder; give a file path inside it (e.g. {path / 'checkpoint.pt'})")
+    parent = path.parent
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise ValueError(f"{what}: cannot create the folder {parent} for {path.name}: {e.strerror or e}") from None
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise ValueError(f"{what}: the folder {parent} is not writable")
+    return path
+
+
 def _plain_or_type(value):
     """Settings as comparable plain data; a value :func:`to_plain` cannot convert (a callable in a custom
     optimizer's defaults, say) is compared by its type only."""
@@ -234,9 +271,7 @@ def load_checkpoint(path, model: nn.Module, optimizer: torch.optim.Optimizer | N
     from .train import History
 
     path = Path(path)
-    if not path.is_file():
-        raise ValueError(f"path: no checkpoint at {path}")
-    state = torch.load(path, map_location=map_location, weights_only=True)
+    state = read_checkpoint(path, "path", map_location)
     if not isinstance(state, dict):
         raise ValueError(f"path: {path} is not a save_checkpoint file (holds a {type(state).__name__})")
     _check_model(state, model, path)

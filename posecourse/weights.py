@@ -22,19 +22,36 @@ NORMS = {"imagenet": ("rgb", (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)),
 OFFICIAL_NORM = {"hrnet_w32": "imagenet", "hrnet_w48": "imagenet", "openpose_vgg19": "openpose"}
 
 
-def load_weights(model, path: Path):
+def load_weights(model, path: Path, what: str = "--weights/--init"):
     """A checkpoint of this command / :func:`posecourse.train.train` (``{"model": ...}``), else an official
-    one (:func:`posecourse.models.load_official`). Returns (whether it was official, the input
-    normalization a checkpoint of this command ran with)."""
+    one (:func:`posecourse.models.load_official`). Returns (whether it was official, the checkpoint's ``"run"``
+    entry -- its input normalization, lecture, ... -- or None). Every failure is a ``ValueError`` naming
+    ``what`` and the file: missing, empty, truncated or not a checkpoint, or weights of another lecture or
+    model (named when the checkpoint records it). The model is unchanged when loading fails."""
     from .models import load_official
+    from .train_checkpoint import _check_model, read_checkpoint
 
-    if not Path(path).is_file():
-        raise FileNotFoundError(f"--weights/--init: no file at {path}")
-    state = torch.load(path, map_location="cpu", weights_only=True)
+    path = Path(path)
+    if not path.is_file() and not path.is_dir():
+        raise FileNotFoundError(f"{what}: no file at {path}")
+    state = read_checkpoint(path, what)
     if isinstance(state, dict) and isinstance(state.get("model"), dict):
+        run = state.get("run") if isinstance(state.get("run"), dict) else None
+        try:
+            _check_model(state, model, path)
+        except ValueError as e:
+            origin = f" (it holds a run of lecture {run.get('lecture')}, model {run.get('model')})" \
+                if run and run.get("lecture") else ""
+            raise ValueError(f"{what}: {path} holds weights of another model{origin}: {e}") from None
         model.load_state_dict(state["model"])
-        return False, (state.get("run") or {}).get("input_norm")
-    load_official(model, state)
+        return False, run
+    if not isinstance(state, dict):
+        raise ValueError(f"{what}: {path} holds a {type(state).__name__}, not a state dict or checkpoint")
+    try:
+        load_official(model, state)
+    except ValueError as e:
+        raise ValueError(f"{what}: {path} is neither a checkpoint of this course nor official weights of this "
+                         f"model: {e}") from None
     return True, None
 
 

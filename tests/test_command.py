@@ -166,11 +166,11 @@ def test_official_weights_evaluate_with_flip_test(shared_data, shared_reference,
     assert main(["--lecture", "05_hrnet", "--preset", "paper", "--input-size", "64", "--data", "coco",
                  "--data-root", str(shared_data / "coco"), "--weights", str(path), "--out", str(out),
                  "--no-progress"]) == 0
-    m = _metrics(out)
+    m = json.loads((out / "eval_metrics.json").read_text())
     assert m["model"] == "hrnet_w32" and m["official_weights"] and m["flip_test"] and m["steps"] == 0
     assert m["eval"]["crops"] == 12 and "integer-centred" in m["eval"]["conventions"]
     assert m["input_norm"] == ["rgb", [0.485, 0.456, 0.406], [0.229, 0.224, 0.225]]  # HRNet's ImageNet Normalize
-    assert sorted(p.name for p in out.iterdir()) == ["metrics.json"]
+    assert sorted(p.name for p in out.iterdir()) == ["eval_metrics.json"]
 
 
 def test_clear_errors(tmp_path, shared_data):
@@ -188,7 +188,7 @@ def test_clear_errors(tmp_path, shared_data):
     with pytest.raises(ValueError, match="only 5 samples"):
         main(["--lecture", "05", "--data", "mpii", "--data-root", str(shared_data / "mpii"), "--batch-size", "8",
               "--steps", "1", "--out", str(tmp_path / "big")])
-    with pytest.raises(FileNotFoundError, match="--weights/--init: no file"):
+    with pytest.raises(FileNotFoundError, match="--weights: no file"):
         main(["--lecture", "01", "--weights", str(tmp_path / "missing.pth"), "--val-size", "2",
               "--out", str(tmp_path / "w")])
 
@@ -204,3 +204,98 @@ def test_input_norm_hook_keeps_the_state_dict():
     input_norm(conv, NORMS["openpose"])
     torch.testing.assert_close(conv(x), want)
     assert all(torch.equal(conv.state_dict()[k], v) for k, v in plain.items())
+
+
+# --- issue 24: the command never loses work, and refuses bad input before the first step -----------------
+
+_FAST = ["--steps", "2", "--batch-size", "2", "--val-size", "2", "--no-progress"]
+
+
+def test_evaluating_into_a_training_folder_keeps_its_outputs(tmp_path):
+    """``--weights R/checkpoint.pt --out R`` writes eval_metrics.json beside the run; metrics.json (the only
+    copy of the loss curve) and the checkpoint stay byte for byte. DeepPose's regression codec has no flip
+    test: the evaluation runs without it and says so (it used to crash)."""
+    run = tmp_path / "R"
+    assert main(["--lecture", "01_deeppose", *_FAST, "--out", str(run)]) == 0
+    before = {p.name: p.read_bytes() for p in run.iterdir()}
+    assert main(["--lecture", "01_deeppose", "--weights", str(run / "checkpoint.pt"), "--val-size", "2",
+                 "--out", str(run), "--no-progress"]) == 0
+    assert {p.name: p.read_bytes() for p in run.iterdir() if p.name in before} == before
+    ev = json.loads((run / "eval_metrics.json").read_text())
+    assert ev["steps"] == 0 and ev["flip_test"] is False and "no flip test" in ev["flip_test_note"]
+    assert ev["weights_file"] == str(run / "checkpoint.pt")
+    assert len(_metrics(run)["loss_curve"]) == 2
+    with pytest.raises(ValueError, match="--flip-test: 01_deeppose's codec"):  # asked for explicitly: refused
+        main(["--lecture", "01", "--weights", str(run / "checkpoint.pt"), "--flip-test", "--out", str(run)])
+
+
+def test_steps_zero_is_an_evaluation_too(tmp_path):
+    assert main(["--lecture", "01", *_FAST, "--out", str(tmp_path)]) == 0
+    curve = _metrics(tmp_path)["loss_curve"]
+    assert main(["--lecture", "01", "--steps", "0", "--val-size", "2", "--no-progress", "--out", str(tmp_path)]) == 0
+    assert _metrics(tmp_path)["loss_curve"] == curve and (tmp_path / "eval_metrics.json").is_file()
+
+
+@pytest.mark.parametrize("lr", ["0", "-1e-3", "inf", "nan", "1e30"])
+def test_learning_rate_must_be_finite_and_positive(tmp_path, lr, capsys):
+    with pytest.raises(SystemExit):
+        main(["--lecture", "01", *_FAST, f"--lr={lr}", "--out", str(tmp_path)])
+    assert "--lr: expected a learning rate" in capsys.readouterr().err
+    assert not any(tmp_path.iterdir())
+
+
+def test_bad_out_fails_before_any_work(tmp_path):
+    afile = tmp_path / "afile"
+    afile.write_text("x")
+    with pytest.raises(ValueError, match="--out: .*afile is a file"):
+        main(["--lecture", "01", *_FAST, "--out", str(afile)])
+    with pytest.raises(ValueError, match="--out: cannot create"):
+        main(["--lecture", "01", *_FAST, "--out", str(afile / "sub")])
+    (tmp_path / "d" / "checkpoint.pt").mkdir(parents=True)
+    with pytest.raises(ValueError, match="checkpoint.pt is a folder"):
+        main(["--lecture", "01", *_FAST, "--out", str(tmp_path / "d")])
+
+
+def test_resume_keeps_the_input_normalization(tmp_path):
+    """Everything a resume needs is in the checkpoint: a run normalized like HRNet's official weights
+    continues with that normalization; asking for another one is refused instead of silently mixing."""
+    args = ["--lecture", "01", "--batch-size", "2", "--val-size", "2", "--no-progress", "--out", str(tmp_path)]
+    assert main([*args, "--steps", "1", "--input-norm", "imagenet"]) == 0
+    state = torch.load(tmp_path / "checkpoint.pt", weights_only=True)
+    assert state["run"]["input_norm"][0] == "rgb"
+    assert main([*args, "--steps", "2", "--resume"]) == 0
+    m = _metrics(tmp_path)
+    assert m["input_norm"] == ["rgb", [0.485, 0.456, 0.406], [0.229, 0.224, 0.225]] and m["steps"] == 2
+    with pytest.raises(ValueError, match="trained with input normalization"):
+        main([*args, "--steps", "3", "--resume", "--input-norm", "none"])
+
+
+@pytest.mark.parametrize("content", [b"", b"PK\x03\x04 truncated", b"not a checkpoint at all\n"])
+def test_unreadable_files_are_named_in_every_loading_path(tmp_path, content):
+    bad = tmp_path / "checkpoint.pt"
+    bad.write_bytes(content)
+    for argv, out in ((["--weights", str(bad)], "e"), (["--init", str(bad), "--steps", "1"], "i"),
+                      (["--resume", "--steps", "1"], ".")):
+        with pytest.raises(ValueError, match=f"{argv[0]}: {bad}"):
+            main(["--lecture", "01", "--val-size", "2", "--batch-size", "2", "--no-progress",
+                  "--out", str(tmp_path / out), *argv])
+    assert bad.read_bytes() == content  # nothing was written over it
+
+
+def test_weights_of_another_lecture_are_named(tmp_path):
+    run = tmp_path / "dp"
+    assert main(["--lecture", "01", *_FAST, "--out", str(run)]) == 0
+    with pytest.raises(ValueError, match="--weights: .* holds weights of another model .*lecture 01_deeppose"):
+        main(["--lecture", "02_cpm", "--weights", str(run / "checkpoint.pt"), "--val-size", "2",
+              "--out", str(tmp_path / "e")])
+    with pytest.raises(ValueError, match="--resume: .* is a run of lecture 01_deeppose"):
+        main(["--lecture", "02_cpm", "--steps", "3", "--resume", "--out", str(run)])
+
+
+@pytest.mark.parametrize("payload", [[], [1, 2], "text", {"images": "x"}, {"images": [1]}])
+def test_wrong_format_annotation_file_gives_the_loaders_error(tmp_path, payload):
+    """docs/loaders.md: a file of the wrong format is a ValueError naming it, also through the command."""
+    (tmp_path / "ann.json").write_text(json.dumps(payload))
+    with pytest.raises(ValueError, match="ann.json"):
+        main(["--lecture", "03", "--data", "coco", "--data-root", str(tmp_path), "--steps", "1",
+              "--out", str(tmp_path / "o")])

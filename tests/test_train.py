@@ -275,3 +275,79 @@ def test_progress_bar_runs(capsys):
     assert train(model, loader, loss_fn, max_steps=3, device="cpu", progress=True).steps == 3
     assert train(model, loader, loss_fn, epochs=1, device="cpu", progress=True).epochs == 1
     assert "train" in capsys.readouterr().out  # a text bar on stdout: stored notebooks keep a finished line
+
+
+# --- issue 24: no silent NaN training, no work lost to a bad checkpoint path ------------------------------
+
+def test_learning_rate_zero_is_zero_and_refused():
+    """0 is read as 0 (never as "not given"), and Adam at 0, below 0, non-finite or above 1 is refused."""
+    from posecourse.fit import fit
+    from posecourse.lectures import get_lecture
+
+    model, loader, loss_fn = _regression_setup()
+    for lr in (0.0, 0, -1e-3, float("nan"), float("inf"), 1e30, "0"):
+        with pytest.raises(ValueError, match="^lr: "):
+            train(model, loader, loss_fn, max_steps=1, lr=lr, device="cpu", progress=False)
+        with pytest.raises(ValueError, match="^lr: "):
+            fit(get_lecture("01"), None, 1, lr=lr, progress=False)
+    assert train(model, loader, loss_fn, max_steps=1, lr="1e-3", device="cpu", progress=False).lrs == [1e-3]
+
+
+def test_non_finite_loss_stops_training_naming_step_and_batch(tmp_path):
+    model, loader, loss_fn = _regression_setup()
+    x, y = loader.dataset.tensors
+    y = y.clone()
+    y[37, 1] = float("nan")  # sample 37: the third batch of 16
+    bad = DataLoader(TensorDataset(x, y), batch_size=16)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    with pytest.raises(FloatingPointError, match=r"loss: nan at step 3 \(epoch 1, batch 2 of the epoch\)"):
+        train(model, bad, loss_fn, epochs=2, device="cpu", progress=False, checkpoint=tmp_path / "c.pt")
+    assert all(torch.isfinite(v).all() for v in model.state_dict().values())  # stopped before the update
+    assert not (tmp_path / "c.pt").exists() and before.keys() == model.state_dict().keys()
+
+
+def test_non_finite_loss_names_the_samples_of_a_dict_batch():
+    batch = {"image": torch.zeros(2, 4), "meta": [{"index": 5}, {"index": 9}]}
+    from posecourse.train import NonFiniteLossError
+
+    with pytest.raises(NonFiniteLossError, match=r"batch 0 of the epoch \(sample indices \[5, 9\]\)"):
+        train(nn.Linear(4, 1), [batch], lambda out, b: out.sum() * float("inf"), max_steps=1, device="cpu",
+              progress=False)
+
+
+def test_weights_that_blow_up_are_not_saved(tmp_path):
+    model, loader, loss_fn = _regression_setup()
+    opt = torch.optim.SGD(model.parameters(), lr=1e30)  # one step takes every weight to ~1e30, the next to inf
+    with pytest.raises(FloatingPointError):
+        train(model, loader, loss_fn, max_steps=3, optimizer=opt, device="cpu", progress=False,
+              checkpoint=tmp_path / "c.pt")
+    assert not (tmp_path / "c.pt").exists()
+
+
+def test_checkpoint_path_is_checked_before_the_first_step(tmp_path):
+    model, loader, _ = _regression_setup()
+    calls = []
+
+    def loss_fn(out, batch):
+        calls.append(1)
+        return ((out - batch[1]) ** 2).mean()
+
+    (tmp_path / "afile").write_text("x")
+    for path, msg in ((tmp_path, "is a folder"), (tmp_path / "afile" / "c.pt", "cannot create the folder")):
+        with pytest.raises(ValueError, match=f"^checkpoint: .*{msg}"):
+            train(model, loader, loss_fn, max_steps=2, device="cpu", progress=False, checkpoint=path)
+    assert calls == [] and sorted(p.name for p in tmp_path.iterdir()) == ["afile"]  # no temporary file left
+
+
+@pytest.mark.parametrize("content", [b"", b"\x80\x04truncated", b"PK\x03\x04", b"hello"])
+def test_unreadable_checkpoint_files_are_named(tmp_path, content):
+    path = tmp_path / "c.pt"
+    path.write_bytes(content)
+    model, loader, loss_fn = _regression_setup()
+    with pytest.raises(ValueError, match=f"^path: {path}"):
+        load_checkpoint(path, model)
+    with pytest.raises(ValueError, match=f"^path: {path}"):
+        train(model, loader, loss_fn, max_steps=1, device="cpu", progress=False, checkpoint=path)
+    torch.save([1, 2], path)
+    with pytest.raises(ValueError, match="not a save_checkpoint file"):
+        load_checkpoint(path, model)

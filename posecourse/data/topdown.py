@@ -245,10 +245,13 @@ def open_source(fmt: str, root, ann_file=None, img_dir=None, per_image: bool = F
             from .crowdpose import CrowdPoseKeypoints as Loader
         else:
             from .coco import CocoKeypoints as Loader
-        import json
+        from ._io import read_json
 
-        with open(ann, encoding="utf-8") as f:
-            first = (json.load(f).get("images") or [{}])[0].get("file_name")
+        data = read_json(ann)  # the loader below checks the whole file; here only the first image's name
+        images = data.get("images") if isinstance(data, dict) else None
+        first = images[0].get("file_name") if isinstance(images, list) and images and isinstance(images[0], dict) \
+            else None
+        first = first if isinstance(first, str) else None
         return Loader(ann, Path(img_dir) if img_dir else _image_dir(root, first, ann), per_person=not per_image,
                       min_keypoints=1, skip_empty=per_image)
     if per_image:
@@ -263,11 +266,11 @@ def open_source(fmt: str, root, ann_file=None, img_dir=None, per_image: bool = F
             images = Path(img_dir) if img_dir else (root / "images" if (root / "images").is_dir() else root)
             return MpiiMat(ann, images, per_person=True)
         from .mpii import MpiiJson
-        import json
+        from ._io import read_json
 
-        with open(ann, encoding="utf-8") as f:
-            data = json.load(f)
+        data = read_json(ann)
         first = data[0].get("image") if isinstance(data, list) and data and isinstance(data[0], dict) else None
+        first = first if isinstance(first, str) else None
         return MpiiJson(ann, Path(img_dir) if img_dir else _image_dir(root, first, ann))
     mat = Path(ann_file) if ann_file else _one(root, ("joints.mat",) if fmt == "lsp" else ("examples.mat",),
                                                f"{fmt.upper()} annotation file")

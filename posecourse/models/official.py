@@ -40,6 +40,10 @@ def _unwrap(state) -> dict:
         state = state["state_dict"]
     if not isinstance(state, Mapping):
         raise ValueError(f"state_dict_or_path: expected a state dict, a {{'state_dict': ...}} checkpoint or a path, got {type(state).__name__}")
+    bad = [k for k, v in state.items() if not isinstance(k, str) or not isinstance(v, torch.Tensor)]
+    if bad:
+        raise ValueError(f"state_dict_or_path: expected a state dict of named tensors; {len(bad)} entries are not "
+                         f"(first: {bad[0]!r})")
     return {k[len("module."):] if k.startswith("module.") else k: v for k, v in state.items()}
 
 
