@@ -19,7 +19,7 @@ from .data.recipe import DataRecipe
 from .evaluation import OKSAP, PCK, PDJ, PCKh
 from .skeletons import get_skeleton
 
-__all__ = ["Lecture", "RunSettings", "LECTURES", "get_lecture", "COMPARE_IMAGES"]
+__all__ = ["Lecture", "RunSettings", "LECTURES", "get_lecture", "COMPARE_IMAGES", "OPTIMIZER"]
 
 #: Lecture 5's common training budget (images) at which it compares all five models: each shipped
 #: checkpoint run saves a snapshot after this many images.
@@ -78,20 +78,55 @@ class Lecture:
 
         return create_model(self.model, **{"num_joints": self.num_joints, **self.model_kw, **kw})
 
-    def settings(self, seed=0, train_steps=None, device="auto", smoke=False, results_path=None) -> "RunSettings":
+    def settings(self, seed=0, train_steps=None, device="auto", smoke=False, results_path=None,
+                 use_shipped=False) -> "RunSettings":
         """Validate a notebook's parameters (papermill passes command-line values as strings) and resolve
-        them: ``train_steps=None`` is this lecture's ``steps`` (``smoke_steps`` in smoke mode)."""
+        them: ``train_steps=None`` is this lecture's ``steps`` (``smoke_steps`` in smoke mode).
+
+        ``use_shipped=True`` (the slow-laptop mode) skips the live training: the run's model is the shipped
+        checkpoint (:func:`posecourse.shipped.train_or_load`), and ``steps`` is the record's
+        ``checkpoint_steps``, the steps that model was trained for. It cannot be combined with
+        ``train_steps``; ``smoke`` then only shortens the lecture's side experiments."""
         from .params import as_bool, as_device, as_optional_int, as_seed
 
         smoke = as_bool("smoke", smoke)
+        use_shipped = as_bool("use_shipped", use_shipped)
         steps = as_optional_int("train_steps", train_steps, minimum=1)
+        if use_shipped and steps is not None:
+            raise ValueError(f"train_steps: use_shipped=True loads the shipped checkpoint ({self.checkpoint_steps:,} "
+                             f"steps) and trains nothing; leave train_steps=None, got {train_steps!r}")
+        if use_shipped:
+            steps = self.checkpoint_steps
         steps = steps if steps is not None else (self.smoke_steps if smoke else self.steps)
         path = None if results_path in (None, "", "None") else str(results_path)
-        return RunSettings(as_seed("seed", seed), steps, as_device("device", device), smoke, path, self)
+        return RunSettings(as_seed("seed", seed), steps, as_device("device", device), smoke, path, self, use_shipped)
+
+    @property
+    def optimizer(self) -> str:
+        """The optimizer every run of this lecture uses, as text: :func:`posecourse.fit.fit` gives
+        :func:`posecourse.train.train` only ``lr``, so train builds its default ``torch.optim.Adam(lr=lr)``
+        (PyTorch's defaults for the rest, read here from the class; a test checks fit's optimizer)."""
+        return _describe_optimizer(OPTIMIZER, self.lr)
 
     def replace(self, **changes) -> "Lecture":
         """A copy with some fields changed (e.g. a smaller held-out set for a test)."""
         return replace(self, **changes)
+
+
+#: The optimizer class :func:`posecourse.train.train` builds when it is given none (every lecture's runs).
+OPTIMIZER = "torch.optim.Adam"
+
+
+def _describe_optimizer(path: str, lr: float) -> str:
+    import importlib
+    import inspect
+
+    module, name = path.rsplit(".", 1)
+    cls = getattr(importlib.import_module(module), name)
+    defaults = {k: p.default for k, p in inspect.signature(cls).parameters.items()
+                if k in ("betas", "eps", "weight_decay", "momentum") and p.default is not inspect.Parameter.empty}
+    rest = ", ".join(f"{k}={v}" for k, v in defaults.items())
+    return f"{name}(lr={lr:g}{', ' + rest if rest else ''})"
 
 
 @dataclass(frozen=True)
@@ -104,12 +139,38 @@ class RunSettings:
     smoke: bool
     results_path: str | None
     lecture: Lecture
+    use_shipped: bool = False  #: the slow-laptop mode: the shipped checkpoint instead of the live training
 
     def extra(self, name: str) -> int:
         """The step budget of side experiment ``name`` (``smoke_steps`` in smoke mode)."""
         return self.lecture.smoke_steps if self.smoke else self.lecture.extra_steps[name]
 
+    @property
+    def label(self) -> str:
+        """What this run's model is, for printed lines: "live run" or "shipped checkpoint"."""
+        return "shipped checkpoint" if self.use_shipped else "live run"
+
+    def plan(self) -> str:
+        """What the training does, from the record, printed before it runs (nothing on the page is a black
+        box): model, optimizer and learning rate, batch size, steps and images, loss and codec, seed, device."""
+        lec = self.lecture
+        lines = [f"model      {lec.model} ({lec.num_joints} joints, {lec.data.image_size} x {lec.data.image_size} px images)",
+                 f"optimizer  {lec.optimizer}, constant learning rate (no schedule)",
+                 f"batch      {lec.batch_size} images (new synthetic images every step: no image is seen twice)",
+                 f"steps      {self.steps:,} optimizer steps = {self.steps * lec.batch_size:,} images",
+                 f"loss       {getattr(lec.loss, '__name__', lec.loss)} on the targets of {type(lec.codec).__name__}.encode",
+                 f"seed       {self.seed}{' (this notebook: data, side experiments)' if self.use_shipped else ''}, "
+                 f"device {self.device}"]
+        if self.use_shipped:
+            lines.insert(0, f"use_shipped=True: nothing is trained here; the shipped checkpoint {lec.checkpoint()} "
+                            f"was trained with this recipe (its own seed and seconds are in its metadata):")
+        return "\n".join(lines)
+
     def __str__(self) -> str:
+        if self.use_shipped:
+            return (f"{self.lecture.name}: use_shipped=True: the shipped checkpoint ({self.steps:,} optimizer steps of "
+                    f"{self.lecture.batch_size} images) instead of training, seed {self.seed} for everything else, "
+                    f"device {self.device}{' (smoke run)' if self.smoke else ''}")
         return (f"{self.lecture.name}: {self.steps:,} optimizer steps of {self.lecture.batch_size} images, "
                 f"seed {self.seed}, device {self.device}{' (smoke run)' if self.smoke else ''}")
 

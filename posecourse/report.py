@@ -9,7 +9,7 @@ from pathlib import Path
 import torch
 
 __all__ = ["write_results", "count_parameters", "param_table", "format_table", "live_vs_shipped",
-           "comparison_table"]
+           "comparison_table", "training_line"]
 
 
 def write_results(results_path, *, lecture: str, metric: str, value: float, train_seconds: float, **extra) -> dict:
@@ -58,9 +58,20 @@ def format_table(rows: list[dict], columns: list[str] | None = None) -> str:
     return "\n".join([line(columns), line(["-" * w for w in widths])] + [line(r) for r in cells])
 
 
+def training_line(history) -> str:
+    """One line about a run's training: steps, seconds and first -> last loss; for a model loaded with
+    ``use_shipped=True`` (:class:`posecourse.shipped.ShippedHistory`, no losses stored), where it came from."""
+    if not history.losses:
+        return (f"no training here (use_shipped=True): the shipped checkpoint's {history.steps:,} steps took "
+                f"{history.seconds:.0f} s on the machine that trained it; its loss curve is not stored")
+    return (f"{history.steps:,} steps in {history.seconds:.0f} s; loss {history.losses[0]:.4g} (first step) -> "
+            f"{history.losses[-1]:.4g} (last step)")
+
+
 def live_vs_shipped(history, result: dict, shipped: dict | None) -> str:
-    """Two lines: the live run (``history`` of :func:`posecourse.fit.fit`, its ``result``) and the shipped
-    checkpoint (:func:`posecourse.shipped.shipped_checkpoint`)."""
+    """Two lines: this notebook's run (``history`` of :func:`posecourse.fit.fit`, or of
+    :func:`posecourse.shipped.train_or_load`, and its ``result``) and the shipped checkpoint
+    (:func:`posecourse.shipped.shipped_checkpoint`)."""
     if shipped is None:
         return "no shipped checkpoint here: `python -m posecourse_tools.checkpoints` trains it"
 
@@ -70,7 +81,7 @@ def live_vs_shipped(history, result: dict, shipped: dict | None) -> str:
         return f"{name:<20} {steps:>6,} steps, {images:>9,} images: {r['metric']} = {r['value']:.3f}{stages}"
 
     batch = shipped["images"] // max(shipped["steps"], 1)
-    return "\n".join([line("live run (above)", history.steps, history.steps * batch, result),
+    return "\n".join([line(getattr(history, "label", "live run (above)"), history.steps, history.steps * batch, result),
                       line("shipped checkpoint", shipped["steps"], shipped["images"], shipped)])
 
 

@@ -14,9 +14,11 @@ from pathlib import Path
 import torch
 
 from .lectures import get_lecture
+from .train import History
 from .utils import resolve_device
 
-__all__ = ["checkpoint_dir", "checkpoint_path", "load_trained", "checkpoint_meta", "shipped_checkpoint"]
+__all__ = ["checkpoint_dir", "checkpoint_path", "load_trained", "checkpoint_meta", "shipped_checkpoint",
+           "train_or_load", "ShippedHistory"]
 
 def checkpoint_dir() -> Path:
     """The folder of the shipped checkpoints (inside the installed package; the checkpoint trainer
@@ -64,3 +66,42 @@ def shipped_checkpoint(lecture, data, device=None) -> dict | None:
         return None
     return {**evaluate(model, lecture, data), "model": model, "steps": int(meta.get("steps", 0)),
             "images": int(meta.get("images", 0)), "train_seconds": float(meta.get("train_seconds", 0.0))}
+
+
+class ShippedHistory(History):
+    """The :class:`posecourse.train.History` of a model loaded instead of trained (``use_shipped=True``):
+    ``steps`` and ``seconds`` from the checkpoint's metadata; its per-step losses are not stored, so
+    ``losses`` is empty and :meth:`plot` says so on the axis."""
+
+    label = "shipped (use_shipped)"  #: how report.live_vs_shipped names this run
+
+    def plot(self, ax=None, smooth: int = 10):
+        import matplotlib.pyplot as plt
+
+        ax = ax or plt.subplots(figsize=(5, 3))[1]
+        ax.text(0.5, 0.5, f"use_shipped=True: no training here\n(the checkpoint's {self.steps:,} steps\n"
+                f"store no loss curve)", ha="center", va="center", transform=ax.transAxes)
+        ax.set_xlabel("step")
+        ax.set_ylabel("loss")
+        return ax
+
+
+def train_or_load(run, data, *, progress: bool = True):
+    """A lecture notebook's model: trained live, or the shipped checkpoint in the slow-laptop mode.
+
+    ``run``: :meth:`posecourse.lectures.Lecture.settings` (seed, steps, device, ``use_shipped``). Returns
+    ``(model, history)`` in both cases, so every later cell has the same variables: live, those of
+    :func:`posecourse.fit.fit` for ``run.steps`` steps; with ``use_shipped``, the shipped model in eval mode
+    and a :class:`ShippedHistory` (its steps, images and training seconds). A missing checkpoint is an
+    error that says how to make it."""
+    lec = run.lecture
+    if not run.use_shipped:
+        from .fit import fit
+
+        return fit(lec, data, run.steps, seed=run.seed, device=run.device, progress=progress)
+    model, meta = load_trained(lec.name, run.device, with_meta=True)
+    if model is None:
+        raise FileNotFoundError(f"use_shipped: no shipped checkpoint {checkpoint_path(lec.name)}; train it with "
+                                f"`python -m posecourse_tools.checkpoints --only {lec.name[:2]}` or set use_shipped=False")
+    history = ShippedHistory(steps=int(meta.get("steps", 0)), seconds=float(meta.get("train_seconds", 0.0)))
+    return model, history

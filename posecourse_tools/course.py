@@ -9,8 +9,10 @@ metric each lecture wrote. Exits non-zero if a lecture fails or misses its recor
 Options: ``--smoke`` (each lecture's seconds-long version), ``--seed N``, ``--only 03``, ``--out DIR``,
 ``--inplace`` (store the executed notebooks back into ``lectures/``, how the committed outputs are
 regenerated: written to a temporary file and renamed over the stored one only when the run succeeded
-and met its minimum; their results go into ``lectures/results.json`` and the README's results table is
-regenerated from that file), ``--json FILE`` (all results in one file), ``--root DIR`` (the course checkout).
+and met its minimum, printed text stored as a reader sees it, a progress bar as its final line; their
+results go into ``lectures/results.json`` and the README's results table is regenerated from that file),
+``--use-shipped`` (each lecture's slow-laptop mode: the shipped checkpoint instead of the live training;
+never stored), ``--json FILE`` (all results in one file), ``--root DIR`` (the course checkout).
 """
 from __future__ import annotations
 
@@ -83,9 +85,34 @@ def slowest_cells(path: Path, n: int = 5) -> list[dict]:
     return sorted(rows, key=lambda r: -r["seconds"])[:n]
 
 
+def final_text(text: str) -> str:
+    """The final state of every line of ``text``: a progress bar redraws its whole line after a carriage
+    return (``\\r``), so of each line only the last non-empty text between carriage returns is kept."""
+    return "\n".join(next((seg for seg in reversed(line.split("\r")) if seg), "") for line in text.split("\n"))
+
+
+def clean_streams(cells) -> None:
+    """Store each cell's printed text as a reader sees it: consecutive ``stream`` outputs of one name merged,
+    carriage-return redraws (progress bars) reduced to their final line (:func:`final_text`). In place."""
+    for c in cells:
+        outs = []
+        for o in c.get("outputs", []):
+            if o.get("output_type") == "stream" and outs and outs[-1].get("output_type") == "stream" \
+                    and outs[-1].get("name") == o.get("name"):
+                outs[-1]["text"] += o["text"]
+            else:
+                outs.append(o)
+        for o in outs:
+            if o.get("output_type") == "stream":
+                o["text"] = final_text(o["text"])
+        if "outputs" in c:
+            c["outputs"] = outs
+
+
 def _strip_injected(path: Path) -> None:
-    """Drop papermill's injected-parameters cell and run metadata from a notebook to be stored: the stored
-    notebook keeps its own defaults (smoke=False, results_path=None) for students."""
+    """Prepare an executed notebook to be stored: drop papermill's injected-parameters cell and run metadata
+    (the stored notebook keeps its own defaults, smoke=False, results_path=None, for students) and store
+    printed text as a reader sees it (:func:`clean_streams`: a progress bar as its final line)."""
     import nbformat
 
     nb = nbformat.read(path, as_version=4)
@@ -94,6 +121,7 @@ def _strip_injected(path: Path) -> None:
     for c in nb.cells:
         c.metadata.pop("papermill", None)
         c.metadata.pop("execution", None)
+    clean_streams(nb.cells)
     nbformat.write(nb, path)
 
 
@@ -169,7 +197,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--inplace", action="store_true")
     ap.add_argument("--no-check", action="store_true")
     ap.add_argument("--json", default=None)
+    ap.add_argument("--use-shipped", action="store_true",
+                    help="the slow-laptop mode: each lecture loads its shipped checkpoint instead of training")
     args = ap.parse_args(argv)
+    if args.use_shipped and args.inplace:
+        ap.error("--use-shipped with --inplace: the stored lectures show the live run; run --use-shipped without it")
 
     names = [n for n in LECTURES if not args.only or n.startswith(args.only) or args.only in n]
     if not names:
@@ -181,7 +213,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"running {name} ...", flush=True)
         try:
             rows.append(run_lecture(name, Path(args.root), out_dir, smoke=args.smoke, seed=args.seed,
-                                    inplace=args.inplace, check=not args.no_check))
+                                    inplace=args.inplace, check=not args.no_check,
+                                    extra={"use_shipped": True} if args.use_shipped else None))
         except Exception as e:  # report every lecture, then fail
             failed.append(f"{name}: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}")
     if rows:

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -49,6 +51,32 @@ def test_inplace_replaces_only_after_a_successful_run(tmp_path):
     assert not any("injected-parameters" in c.metadata.get("tags", []) for c in nb.cells)
     table = course.format_table([res])
     assert "01_deeppose" in table and "0.900" in table and "total" in table
+
+
+_bar = st.text(alphabet="ab %|0123456789", min_size=1, max_size=12)
+
+
+@given(st.lists(st.tuples(st.lists(_bar, min_size=1, max_size=4), _bar), max_size=5))
+def test_stored_streams_keep_what_a_terminal_shows(lines):
+    """A progress bar's redraws (``\\r`` + text, in any number of stream fragments) are stored as the final state
+    of each line; the text a reader sees is unchanged, only the overwritten states go."""
+    text = "".join("".join("\r" + d for d in draws) + "\n" + tail + "\n" for draws, tail in lines)
+    shown = "".join(draws[-1] + "\n" + tail + "\n" for draws, tail in lines)
+    cuts = sorted({len(text) // 3, len(text) // 2})
+    pieces = [text[a:b] for a, b in zip([0, *cuts], [*cuts, len(text)])]
+    cells = [{"outputs": [{"output_type": "stream", "name": "stdout", "text": t} for t in pieces] +
+                         [{"output_type": "display_data", "data": {}, "metadata": {}},
+                          {"output_type": "stream", "name": "stdout", "text": "after\r\n"}]}]
+    course.clean_streams(cells)
+    outs = cells[0]["outputs"]
+    assert [o["output_type"] for o in outs] == ["stream", "display_data", "stream"]
+    assert outs[0]["text"] == shown and outs[2]["text"] == "after\n" and course.final_text(shown) == shown
+
+
+def test_main_rejects_use_shipped_inplace(capsys):
+    with pytest.raises(SystemExit):
+        course.main(["--use-shipped", "--inplace", "--only", "01"])
+    assert "--use-shipped with --inplace" in capsys.readouterr().err
 
 
 def test_main_rejects_an_unknown_lecture(capsys):

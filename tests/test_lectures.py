@@ -251,6 +251,62 @@ def test_settings_validate_papermill_strings():
     assert get_lecture("01").settings().extra("cascade") == get_lecture("01").extra_steps["cascade"]
 
 
+def test_use_shipped_setting_is_validated_and_means_the_checkpoints_steps():
+    lec = get_lecture("02_cpm")
+    run = lec.settings(use_shipped="True", smoke="true")
+    assert run.use_shipped and run.smoke and run.steps == lec.checkpoint_steps and run.label == "shipped checkpoint"
+    assert "use_shipped=True" in str(run) and f"{lec.checkpoint_steps:,} optimizer steps" in str(run)
+    assert not lec.settings(use_shipped="no").use_shipped and lec.settings().label == "live run"
+    with pytest.raises(ValueError, match="use_shipped"):
+        lec.settings(use_shipped="maybe")
+    with pytest.raises(ValueError, match="train_steps"):  # two parameters that contradict each other
+        lec.settings(use_shipped=True, train_steps="12")
+
+
+def test_train_or_load_gives_the_same_variables_both_ways(tmp_path, monkeypatch):
+    """The slow-laptop mode: the shipped model and a history with its steps; live: fit's own run."""
+    lec = get_lecture("03_hourglass")
+    data = make_data(small("03_hourglass"))
+    model, history = shipped.train_or_load(lec.settings(use_shipped=True), data)
+    meta = shipped.checkpoint_meta(lec.name)
+    assert not model.training and history.steps == meta["steps"] == lec.checkpoint_steps and history.losses == []
+    for (k, a), b in zip(model.state_dict().items(), shipped.load_trained(lec.name).state_dict().values()):
+        assert torch.equal(a, b), k
+    assert "no training here" in report.training_line(history) and history.plot() is not None
+    assert report.live_vs_shipped(history, {"metric": "m", "value": 0.5}, {"metric": "m", "value": 0.5, "steps": 10,
+                                                                          "images": 320}).startswith("shipped (use_shipped)")
+    tiny = small("03_hourglass")
+    live, h = shipped.train_or_load(tiny.settings(train_steps=2), data, progress=False)
+    assert h.steps == 2 and len(h.losses) == 2 and report.training_line(h).startswith("2 steps in")
+    monkeypatch.setattr(shipped, "checkpoint_dir", lambda: tmp_path)
+    with pytest.raises(FileNotFoundError, match="use_shipped.*posecourse_tools.checkpoints --only 03"):
+        shipped.train_or_load(lec.settings(use_shipped=True), data)
+
+
+def test_the_printed_recipe_is_what_fit_runs(monkeypatch):
+    """run.plan() prints the record's optimizer, learning rate, batch size and steps; fit builds exactly that
+    optimizer (train's default, given the record's lr) and draws batches of that size."""
+    from posecourse.lectures import OPTIMIZER
+
+    lec = small("01_deeppose", lr=3e-3)
+    plan = lec.settings(train_steps=3).plan()
+    assert f"Adam(lr={lec.lr:g}, betas=(0.9, 0.999)" in plan and f"batch      {lec.batch_size} images" in plan
+    assert "3 optimizer steps = 12 images" in plan and lec.model in plan
+    built = []
+
+    class Spy(torch.optim.Adam):
+        def __init__(self, params, **kw):
+            built.append(kw)
+            super().__init__(params, **kw)
+
+    assert OPTIMIZER == "torch.optim.Adam"
+    monkeypatch.setattr(torch.optim, "Adam", Spy)
+    data = make_data(lec)
+    _, h = fit(lec, data, 3, progress=False)
+    assert built == [{"lr": lec.lr}] and h.lrs == [lec.lr] * 3
+    assert next(iter(data.train))["image"].shape[0] == lec.batch_size
+
+
 def test_show_source_renders_the_running_code():
     from posecourse.targets import paf
     from posecourse.viz.source import source_html, source_text
@@ -261,3 +317,33 @@ def test_show_source_renders_the_running_code():
     assert part.splitlines()[0].startswith("def assemble") and '"""' not in part.splitlines()[-1]
     with pytest.raises(ValueError, match="start"):
         source_text(paf.assemble, start="no such line")
+
+
+def test_source_listings_name_what_they_show_and_the_training_step_exists():
+    """show_source stores which object (and lines) it shows, so a test can recompute a stored listing; the
+    training step's listing markers are still in the library's code."""
+    from posecourse.models.cpm import CPM
+    from posecourse.viz import source
+
+    assert source.resolve(source.source_ref(CPM.forward)) is CPM.forward
+    assert source.source_ref(CPM.forward) == "posecourse.models.cpm:CPM.forward"
+    with pytest.raises(ValueError, match="ref"):
+        source.resolve("no_colon")
+    for ref, start, stop in source.TRAINING_STEP:
+        text = source.source_text(source.resolve(ref), start, stop)
+        assert text.strip()
+    step = source.source_text(source.resolve(source.TRAINING_STEP[1][0]), *source.TRAINING_STEP[1][1:])
+    assert all(k in step for k in ("loss_fn(outputs, batch)", ".backward()", "step(optimizer)"))
+    shown = []
+    import IPython.display
+
+    orig = IPython.display.display
+    IPython.display.display = lambda obj, metadata=None: shown.append((repr(obj), metadata))
+    try:
+        source.show_source(CPM.forward, start="beliefs = [")
+    finally:
+        IPython.display.display = orig
+    (text, meta), = shown
+    assert text == source.source_text(CPM.forward, start="beliefs = [")
+    assert meta == {source.SOURCE_KEY: {"object": "posecourse.models.cpm:CPM.forward", "start": "beliefs = [",
+                                        "stop": None}}

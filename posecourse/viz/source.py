@@ -2,13 +2,28 @@
 
 ``show_source(paf.line_integral)`` renders the function (or class, or method) as highlighted code,
 read from the installed module with :func:`inspect.getsource`, so the page always shows what executes.
+Each listing is displayed with metadata naming what it shows (:data:`SOURCE_KEY`: the object's module and
+qualified name, ``start``, ``stop``), so a test can recompute every stored listing from the current
+source and fail when a stored notebook shows stale code (``tests/test_notebooks.py``).
+
+``show_training_step()`` shows what :func:`posecourse.fit.fit` runs at every optimizer step: the loss
+built from the lecture's codec and the step of :func:`posecourse.train.train`.
 """
 from __future__ import annotations
 
+import importlib
 import inspect
 from pathlib import Path
 
-__all__ = ["source_text", "source_html", "show_source"]
+__all__ = ["source_text", "source_html", "show_source", "show_training_step", "source_ref", "resolve",
+           "SOURCE_KEY", "TRAINING_STEP"]
+
+#: the display metadata key under which a listing names its object (``{"object", "start", "stop"}``)
+SOURCE_KEY = "posecourse/source"
+
+#: the listings of :func:`show_training_step`: (object path, start, stop) as :func:`show_source` takes them
+TRAINING_STEP = (("posecourse.fit:loss_function", None, None),
+                 ("posecourse.train:train", "batch = to_device(batch", "history.seconds = seconds0"))
 
 
 def source_text(obj, start: str | None = None, stop: str | None = None) -> str:
@@ -28,6 +43,22 @@ def source_text(obj, start: str | None = None, stop: str | None = None) -> str:
     return "\n".join(lines)
 
 
+def source_ref(obj) -> str:
+    """``"module:qualname"`` of a function, class or method (what :func:`resolve` reads back)."""
+    return f"{inspect.getmodule(obj).__name__}:{obj.__qualname__}"
+
+
+def resolve(ref: str):
+    """The object a :func:`source_ref` string names (``"posecourse.models.cpm:CPM.forward"``)."""
+    module, _, qualname = ref.partition(":")
+    if not module or not qualname:
+        raise ValueError(f"ref: expected 'module:qualname', got {ref!r}")
+    obj = importlib.import_module(module)
+    for part in qualname.split("."):
+        obj = getattr(obj, part)
+    return obj
+
+
 def source_html(obj, start: str | None = None, stop: str | None = None) -> str:
     """:func:`source_text` as self-contained HTML (inline styles: renders in JupyterLab, Colab and nbviewer),
     headed by the module and line where it lives."""
@@ -45,11 +76,21 @@ def source_html(obj, start: str | None = None, stop: str | None = None) -> str:
 
 
 def show_source(obj, start: str | None = None, stop: str | None = None):
-    """Display :func:`source_html` in a notebook (plain text where HTML can't render)."""
+    """Display :func:`source_html` in a notebook (plain text where HTML can't render), with metadata
+    ``{SOURCE_KEY: {"object": source_ref(obj), "start": start, "stop": stop}}``."""
     from IPython.display import HTML, display
 
     class _Source(HTML):
         def __repr__(self):  # the text/plain fallback (and what nbval compares) is the code itself
             return source_text(obj, start, stop)
 
-    display(_Source(source_html(obj, start, stop)))
+    display(_Source(source_html(obj, start, stop)),
+            metadata={SOURCE_KEY: {"object": source_ref(obj), "start": start, "stop": stop}})
+
+
+def show_training_step():
+    """Show the training step :func:`posecourse.fit.fit` runs (see :data:`TRAINING_STEP`): how the loss is
+    computed from a batch (the codec's targets, the lecture's loss), then one optimizer step of
+    :func:`posecourse.train.train` (forward, loss, backward, step)."""
+    for ref, start, stop in TRAINING_STEP:
+        show_source(resolve(ref), start, stop)
