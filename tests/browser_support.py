@@ -110,8 +110,9 @@ class JupyterLab:
     ``lab.url(path)`` gives an authenticated URL; ``lab.log()`` the server's output so far.
     """
 
-    def __init__(self, root_dir: Path, startup_timeout: float = 90.0):
+    def __init__(self, root_dir: Path, startup_timeout: float = 90.0, args: list[str] | tuple = ()):
         self.root = Path(root_dir)
+        self.args = list(args)  # further command-line arguments, e.g. those of `make lab` (run from root_dir)
         self.port = free_port()
         self.token = uuid.uuid4().hex
         self.startup_timeout = startup_timeout
@@ -146,7 +147,7 @@ class JupyterLab:
         cmd = [sys.executable, "-m", "jupyterlab", "--no-browser", "--ServerApp.ip=127.0.0.1",
                f"--ServerApp.port={self.port}", "--ServerApp.port_retries=0",
                f"--IdentityProvider.token={self.token}", f"--ServerApp.root_dir={self.root}",
-               "--LabApp.expose_app_in_browser=True", "--ServerApp.open_browser=False", "--ServerApp.allow_root=True"]
+               "--LabApp.expose_app_in_browser=True", "--ServerApp.open_browser=False", "--ServerApp.allow_root=True", *self.args]
         self._logfile = open(self.state / "server.log", "wb")
         self.proc = subprocess.Popen(cmd, stdout=self._logfile, stderr=subprocess.STDOUT, env=env,
                                      cwd=self.root, start_new_session=True)

@@ -13,6 +13,7 @@ HTML with the widget state embedded.
 from __future__ import annotations
 
 import os
+import subprocess
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -174,3 +175,77 @@ def test_harness_catches_broken_notebook(lab, browser, tmp_path):
         assert page.widget_areas().count() == 1 and page.controls(page.widget_areas().nth(0)) == ["dropdown"]
         with pytest.raises(BrowserTestError, match="unchanged"):
             page.interaction_changes_output(0, "dropdown", timeout=3)
+
+
+# --------------------------------------------------------------------------- the student's path
+def make_lab_args(root: Path = ROOT) -> list[str]:
+    """The arguments ``make lab`` gives ``jupyter lab`` (from the Makefile itself, dry run)."""
+    out = subprocess.run(["make", "-n", "lab", "VENV=/nonexistent-venv"], cwd=root, capture_output=True, text=True,
+                         timeout=60)
+    line = [ln for ln in out.stdout.splitlines() if "jupyter lab" in ln]
+    assert out.returncode == 0 and line, out.stdout + out.stderr
+    return line[-1].split("jupyter lab", 1)[1].split()
+
+
+_FIRST_TEST_CELL_JS = """() => {
+    const nb = window.jupyterapp.shell.currentWidget.content;
+    for (let i = 0; i < nb.model.cells.length; i++) {
+        const g = nb.model.cells.get(i).getMetadata('nbgrader') || {};
+        if (g.grade && !g.solution) return i;
+    }
+    return -1;
+}"""
+
+
+@pytest.mark.slow
+@pytest.mark.notebooks
+@pytest.mark.timeout(400)
+def test_student_path_from_the_start_page(browser, tmp_path):
+    """JupyterLab as `make lab` starts it, on the student release: the start page opens rendered, its link opens
+    lecture 1, the lecture's closing link opens exercise 1, and the exercise's first test cell runs (and, with
+    nothing written yet, says so). A screenshot of each step."""
+    from posecourse_tools import release
+
+    course = release.build(tmp_path / "course")
+    shots = _shots_dir(tmp_path, "student-path")
+    print(f"\nscreenshots: {shots}")
+    with JupyterLab(course, args=make_lab_args()) as lab:
+        context = browser.new_context(viewport={"width": 1280, "height": 1000})
+        try:
+            page = LabPage(context.new_page(), lab, shots)
+            current = "() => { const w = window.jupyterapp.shell.currentWidget; return w && w.context ? w.context.path : ''; }"
+            page.page.goto(lab.url("lab/tree/START.md?reset"), timeout=90_000)
+            start = page.page.locator(".jp-RenderedMarkdown", has_text="Start here")
+            start.first.wait_for(timeout=90_000)  # a Markdown preview (the .lab default viewer), not the editor
+            page.screenshot("1-start-page")
+
+            start.first.locator("a", has_text="DeepPose").first.click()
+            page._wait(lambda: page._js(current) == "lectures/01_deeppose.ipynb", 90, lambda: page._js(current))
+            page.notebook.locator(".jp-Cell").first.wait_for(timeout=90_000)
+            page.wait_kernel_idle(120)
+            page.screenshot("2-lecture-1")
+
+            link = page.notebook.locator(".jp-RenderedMarkdown a", has_text="ex01_deeppose").last
+            link.scroll_into_view_if_needed()
+            page.screenshot("3-lecture-1-exercise-link")
+            link.click()
+            page._wait(lambda: page._js(current) == "exercises/ex01_deeppose.ipynb", 90, lambda: page._js(current))
+            page.notebook.locator(".jp-Cell").first.wait_for(timeout=90_000)
+            page.wait_kernel_idle(120)
+            page.screenshot("4-exercise-1")
+
+            index = page._js(_FIRST_TEST_CELL_JS)
+            assert index > 0, "exercise 1 has no test cell (nbgrader grade metadata)"
+            page._js(f"() => {{ window.jupyterapp.shell.currentWidget.content.activeCellIndex = {index}; }}")
+            page._js("() => window.jupyterapp.commands.execute('notebook:run-all-above')")
+            page.wait_kernel_idle(120)
+            page._js("() => window.jupyterapp.commands.execute('notebook:run-cell')")
+            cell = page.notebook.locator(".jp-Cell").nth(index)
+            page._wait(lambda: cell.locator(".jp-InputPrompt").inner_text().strip().rstrip(":")[1:-1].isdigit(),
+                       120, lambda: cell.locator(".jp-InputPrompt").inner_text())
+            page.wait_kernel_idle(120)
+            cell.scroll_into_view_if_needed()
+            page.screenshot("5-first-test-cell")
+            assert "NotImplementedError" in cell.inner_text(), cell.inner_text()[-500:]
+        finally:
+            context.close()
