@@ -75,21 +75,26 @@ def predict_crops(model, lecture, crops, skel, flip: bool = False, official: boo
                   model_skeleton=None) -> dict:
     """Predictions of ``model`` on a :class:`~posecourse.data.topdown.TopDown` dataset (no augmentation), in
     the photo's pixels: ``{"pred" (N, K, 2), "score" (N, K), "gt" (N, K, 2), "visible" (N, K) bool, "meta"}``
-    (``meta``: the crops' meta dicts, with ``file_name``, ``source_index``, ...). ``flip``: flip test
-    (heatmap codecs); ``official``: official weights of a model in :data:`INTEGER_CENTRED`; ``model_skeleton``:
+    (``meta``: the crops' meta dicts, with ``file_name``, ``source_index``, ...). A NaN/inf prediction stays
+    in ``pred`` and its joint stays ``visible``: the metrics count it as a miss (never as "not annotated").
+    ``flip``: flip test (codecs with ``flip_test``); ``official``: official weights of a model in :data:`INTEGER_CENTRED`; ``model_skeleton``:
     the model's layout when it is not the data's ``skel`` (predictions are converted by joint name; joints the
     model lacks are not ``visible``)."""
-    from .codecs import HeatmapCodec
     from .data import collate
     from .data.topdown import batch_to_original, to_original
     from .evaluation import predict
     from .skeletons import convert_keypoints
 
     mskel = model_skeleton if model_skeleton is not None else skel
-    if flip and not isinstance(lecture.codec, HeatmapCodec):
+    if flip and not getattr(lecture.codec, "flip_test", False):
         raise ValueError(f"--flip-test: {lecture.name}'s codec ({type(lecture.codec).__name__}) has no heatmaps "
                          "to average")
     integer = official and lecture.model in INTEGER_CENTRED
+    # joints of the data's layout the model does not predict (converted by name: NaN there) are left out
+    lacking = torch.zeros(skel.num_joints, dtype=torch.bool)
+    if mskel.name != skel.name:
+        _, has = convert_keypoints(np.zeros((mskel.num_joints, 2)), np.ones(mskel.num_joints), mskel, skel)
+        lacking = torch.as_tensor(np.asarray(has) <= 0)
     preds, scores, gts, vis, metas = [], [], [], [], []
     for start in range(0, len(crops), chunk):
         batch = collate([crops[i] for i in range(start, min(start + chunk, len(crops)))])
@@ -110,8 +115,8 @@ def predict_crops(model, lecture, crops, skel, flip: bool = False, official: boo
         vis.append(torch.stack([torch.as_tensor(m["original_visibility"]) for m in batch["meta"]]))
         metas.extend(batch["meta"])
     pred = torch.cat(preds)
-    visible = (torch.cat(vis) > 0) & torch.isfinite(pred).all(-1)
-    return {"pred": torch.nan_to_num(pred), "score": torch.cat(scores), "gt": torch.cat(gts), "visible": visible,
+    visible = (torch.cat(vis) > 0) & ~lacking
+    return {"pred": pred, "score": torch.cat(scores), "gt": torch.cat(gts), "visible": visible,
             "meta": metas, "integer_centred": integer}
 
 
@@ -134,9 +139,10 @@ def evaluate_crops(model, lecture, crops, skel, flip: bool = False, official: bo
         res["conventions"] = "integer-centred heatmaps (HRNet code): flip shift 1 px, heatmap px j = crop px j * stride"
     source = getattr(crops, "source", None)
     if skel.name == "coco17" and getattr(source, "source", "coco") == "coco" and hasattr(source, "ann_file"):
-        dt = [{"image_id": m["image_id"], "category_id": 1, "score": float(s.mean()),
-               "keypoints": torch.cat([p, s[:, None]], 1).flatten().tolist()}
-              for m, p, s in zip(out["meta"], pred, score)]
+        far = torch.nan_to_num(pred, nan=-1e6, posinf=-1e6, neginf=-1e6)  # a NaN joint: far off, a miss
+        dt = [{"image_id": m["image_id"], "category_id": 1, "score": float(torch.nan_to_num(s).mean()),
+               "keypoints": torch.cat([p, torch.nan_to_num(s)[:, None]], 1).flatten().tolist()}
+              for m, p, s in zip(out["meta"], far, score)]
         res["oks_ap_gt_boxes"] = metrics.coco_keypoint_eval(str(source.ann_file), dt)
     return res
 

@@ -82,3 +82,36 @@ def test_gather_run_one_process():
                             "duplicates_first_epoch": 1, "per_process": [3]}
     assert gather_run(None, seen, 10, 1) == {"loss_curve": [], "samples": None}
     assert np.isfinite(r["final_loss"])
+
+
+class _Spoiled(_Oracle):
+    """The oracle with joints 5-8 replaced by ``value`` (NaN, or a point far off)."""
+
+    def __init__(self, collate_fn, value):
+        super().__init__(collate_fn, people=False)
+        self.value = value
+
+    def decode(self, outputs):
+        kp, s = super().decode(outputs)
+        kp = kp.clone()
+        kp[:, 5:9] = self.value
+        return kp, s
+
+
+def test_nan_predictions_are_misses_not_unannotated(shared_data, monkeypatch):
+    """Issue 24: NaN predictions used to drop their joints from the count, so a model scored higher with NaNs
+    than with far-off points. Both are misses now: the same score, below the perfect one."""
+    import posecourse.data
+
+    src = open_source("coco", shared_data / "coco")
+    crops = TopDown(src, (64, 48))
+    values = {}
+    for name, v in (("nan", float("nan")), ("far", -1e4), ("inf", float("inf"))):
+        oracle = _Spoiled(collate, v)
+        monkeypatch.setattr(posecourse.data, "collate", oracle.collate)
+        lecture = SimpleNamespace(codec=oracle, metric=PCK(0.2, "coco17"), model="oracle", name="oracle")
+        values[name] = evaluate_crops(_Identity(), lecture, crops, get_skeleton("coco17"))
+    assert values["nan"]["value"] == values["far"]["value"] == values["inf"]["value"] < 1.0
+    assert values["nan"]["per_joint"][5:9] == [0.0] * 4
+    ap = {k: v["oks_ap_gt_boxes"]["AP"] for k, v in values.items()}
+    assert ap["nan"] == ap["inf"] < 1.0 and abs(ap["nan"] - ap["far"]) < 0.02  # OKS: scored as far-off points
