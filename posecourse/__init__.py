@@ -12,6 +12,14 @@ Read it in the order of the flow (one concept per module):
 - evaluation: :mod:`metrics` (PCP, PDJ, PCK, PCKh, OKS AP), :mod:`evaluation` (a lecture's held-out
   score), :mod:`realeval` (real photos), :mod:`compute` (MACs of a training budget);
 - lectures: :mod:`lectures` (one record per lecture), :mod:`shipped` (the shipped checkpoints),
-  :mod:`report`, :mod:`domain_gap`, :mod:`viz` (plots, widgets, architecture figures, source listings).
+  :mod:`report`, :mod:`domain_gap`, :mod:`viz` (plots, widgets, architecture figures, source listings);
+- the CPU: :mod:`threads` (OpenMP threads that sleep while they wait: a busy core does not stall training).
 """
 __version__ = "0.1.0"
+
+# Before anything imports torch: OpenMP threads sleep, not spin, while they wait (posecourse.threads:
+# a busy core no longer stalls training; results unchanged).
+from .threads import _apply_at_import
+
+_apply_at_import()
+del _apply_at_import
