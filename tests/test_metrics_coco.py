@@ -281,3 +281,17 @@ def test_matching_in_blocks_of_images_is_unchanged(monkeypatch):
     for block in (1, 5, 17):
         monkeypatch.setattr(ce, "_BLOCK", block)
         assert assert_same(gt, dt) == full
+
+
+@pytest.mark.parametrize("value", ["0", "1", "", None, 2, 0.5, [0]])
+def test_iscrowd_must_be_0_or_1(value):
+    """Issue 24: a string ``"0"`` was read as a crowd region (as pycocotools reads any non-empty string);
+    anything but 0/1 is refused naming the annotation."""
+    gt, dt = synthetic(3, 2, 3, 4, 0.0, 0.2, False, False, False, False)
+    gt["annotations"][1]["iscrowd"] = value
+    with pytest.raises(ValueError, match=f"annotation id {gt['annotations'][1]['id']!r}: 'iscrowd'"):
+        coco_keypoint_eval(gt, dt)
+    gt["annotations"][1]["iscrowd"] = 0
+    gt["annotations"][1]["num_keypoints"] = "3"
+    with pytest.raises(ValueError, match="'num_keypoints' is '3'"):
+        coco_keypoint_eval(gt, dt)

@@ -4,7 +4,7 @@ import pytest
 import torch
 from hypothesis import example, given, settings, strategies as st
 
-from posecourse.skeletons import COCO18
+from posecourse.skeletons import COCO18, get_skeleton
 from posecourse.targets import heatmap as hmap
 from posecourse.targets import paf
 
@@ -171,7 +171,7 @@ def test_bad_input():
 # ---- bounded worst case: flat, saturated and random maps ------------------------------------------------
 def _naive_peaks(m, threshold, r=1):
     """Brute force of find_peaks' rule: above threshold, earlier window pixels lower, later ones not
-    higher, at least one lower; (y, x) in raster order."""
+    higher, at least one lower, the first of its plateau; (y, x) in raster order."""
     H, W = m.shape
     out = []
     for y in range(H):
@@ -188,7 +188,21 @@ def _naive_peaks(m, threshold, r=1):
                     lower |= m[yy, xx] < m[y, x]
             if ok and lower:
                 out.append((y, x))
-    return out
+    # one peak per plateau: drop a peak joined to an earlier one by 8-connected pixels of its exact value
+    kept, taken = [], set()
+    for y, x in out:
+        if (y, x) in taken:
+            continue
+        kept.append((y, x))
+        stack = [(y, x)]
+        while stack:
+            cy, cx = stack.pop()
+            if (cy, cx) in taken:
+                continue
+            taken.add((cy, cx))
+            stack += [(cy + dy, cx + dx) for dy in (-1, 0, 1) for dx in (-1, 0, 1)
+                      if 0 <= cy + dy < H and 0 <= cx + dx < W and m[cy + dy, cx + dx] == m[y, x]]
+    return kept
 
 
 @settings(deadline=None, max_examples=30)
@@ -258,3 +272,37 @@ def test_non_finite_maps():
     pf[0, :, neck[1], neck[0]] = float("nan")                                # on limbs' sample points
     with pytest.raises(ValueError, match="pafs: NaN/inf where limb"):
         paf.assemble(hm[0], pf[0], COCO18)
+
+
+@pytest.mark.parametrize("gain", [2.0, 3.0, 6.0])
+def test_saturated_peaks_assemble_one_person(gain):
+    """Issue 24: flat-topped (saturated) belief maps gave several peaks per part -- a plateau that widens by
+    more than a pixel per row -- and one person assembled as two. One peak per plateau now."""
+    from posecourse.targets import heatmap as hmod
+
+    sk = get_skeleton("coco18")
+    g = torch.Generator().manual_seed(1)
+    kp = torch.rand(1, 1, sk.num_joints, 2, generator=g) * torch.tensor([60.0, 70.0]) + torch.tensor([20.0, 15.0])
+    vis = torch.ones(1, 1, sk.num_joints)
+    hm, _ = hmod.encode(kp, vis, (32, 32), stride=4, sigma=2.5)
+    field = paf.encode(kp, vis, sk.limbs, (32, 32), stride=4, limb_width=2.0)
+    flat = (gain * hm[0]).clamp(max=1.0)
+    for k in range(sk.num_joints):
+        assert len(paf.find_peaks(flat[k:k + 1])[0]) == 1
+    people = paf.assemble(flat, field[0], sk, stride=4)
+    assert len(people) == 1 and (people[0][:, 2] > 0).sum() >= sk.num_joints - 2
+
+
+def test_peaks_on_different_plateaus_of_equal_height_are_kept():
+    m = torch.zeros(1, 12, 12)
+    m[0, 2:4, 2:5] = 1.0
+    m[0, 8:10, 7:10] = 1.0
+    assert paf.find_peaks(m)[0][:, :2].tolist() == [[3.0, 2.5], [8.0, 8.5]]  # each plateau's centroid
+    assert paf.find_peaks(m, subpixel=False)[0][:, :2].tolist() == [[2.0, 2.0], [7.0, 8.0]]  # its first pixel
+
+
+@pytest.mark.parametrize("stride", [0, -4, float("nan"), float("inf"), True, "4"])
+def test_assemble_refuses_a_bad_stride(stride):
+    sk = get_skeleton("coco18")
+    with pytest.raises(ValueError, match="^stride: "):
+        paf.assemble(torch.zeros(sk.num_joints, 8, 8), torch.zeros(2 * len(sk.limbs), 8, 8), sk, stride=stride)

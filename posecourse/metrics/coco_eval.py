@@ -188,6 +188,23 @@ def _match(d_grp, d_kp, rank, g_grp, g_kp, g_area, g_box, g_crowd, g_idnz, g_ign
     return matched, d_ign
 
 
+def _flag(ann: dict, key: str) -> bool:
+    """``iscrowd``: 0/1 (or a bool; absent = 0). A string such as ``"0"`` is refused: pycocotools would read
+    any non-empty string as true, i.e. a crowd region."""
+    v = ann.get(key, 0)
+    if isinstance(v, (bool, np.bool_)) or (isinstance(v, (int, np.integer, float)) and v in (0, 1)):
+        return bool(v)
+    raise ValueError(f"gt: annotation id {ann.get('id')!r}: {key!r} is {v!r} ({type(v).__name__}), expected 0 or 1")
+
+
+def _count(ann: dict, key: str) -> int:
+    v = ann[key]
+    if isinstance(v, bool) or not isinstance(v, (int, np.integer, float)) or not float(v).is_integer() or v < 0:
+        raise ValueError(f"gt: annotation id {ann.get('id')!r}: {key!r} is {v!r} ({type(v).__name__}), "
+                         "expected a count >= 0")
+    return int(v)
+
+
 def coco_keypoint_eval(gt, dt, *, sigmas=None, max_dets: int = 20) -> dict:
     """COCO keypoint AP/AR, identical to pycocotools' ``COCOeval(..., 'keypoints')`` stats.
 
@@ -250,8 +267,8 @@ def _evaluate(gt, dt, sigmas, max_dets) -> dict:
             raise ValueError("gt keypoints: NaN or inf at a labelled joint (v > 0) or in v")
         g_area = _column((a["area"] for a in anns), len(anns), "gt area")
         g_box = _floats([a["bbox"] for a in anns], 4, "gt bbox")
-        g_crowd = np.array([bool(a.get("iscrowd", 0)) for a in anns], dtype=bool)
-        g_nokp = np.array([a["num_keypoints"] == 0 for a in anns], dtype=bool)
+        g_crowd = np.array([_flag(a, "iscrowd") for a in anns], dtype=bool)
+        g_nokp = np.array([_count(a, "num_keypoints") == 0 for a in anns], dtype=bool)
         g_idnz = np.array([bool(a["id"]) for a in anns], dtype=bool)
     except (KeyError, TypeError) as e:
         raise ValueError(f"gt: annotation lacks a field or has a bad value ({e!r})") from None

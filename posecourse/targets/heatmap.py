@@ -27,6 +27,7 @@ MMPose ``(-1, -1)`` for such a map. Mask by score to drop them.
 from __future__ import annotations
 
 import math
+import numbers
 
 import torch
 import torch.nn.functional as F
@@ -63,7 +64,7 @@ def _people(keypoints, visibility) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def _check_positive(value, name):
-    if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
+    if isinstance(value, bool) or not (isinstance(value, numbers.Real) and math.isfinite(value) and value > 0):
         raise ValueError(f"{name}: expected a positive number, got {value!r}")
 
 
@@ -126,8 +127,8 @@ def _check_heatmaps(heatmaps) -> torch.Tensor:
     hm = torch.as_tensor(heatmaps)
     if hm.dim() != 4:
         raise ValueError(f"heatmaps: expected (B, K, H, W), got {tuple(hm.shape)}")
-    if not torch.is_floating_point(hm):
-        hm = hm.float()
+    if not torch.is_floating_point(hm) or hm.dtype in (torch.float16, torch.bfloat16):
+        hm = hm.float()  # half precision decodes in float32: log(1e-10) and the DARK Hessian underflow in fp16
     if not torch.isfinite(hm).all():
         raise ValueError("heatmaps: contain NaN/inf")
     return hm

@@ -13,12 +13,14 @@ Coordinates: heatmap px, centre-aligned with image px as in :mod:`.heatmap` (``x
 """
 from __future__ import annotations
 
+import numbers
+
 import numpy as np
 import torch
 from scipy.optimize import linear_sum_assignment
 
 from ..skeletons import Skeleton, get_skeleton
-from .heatmap import _people, to_heatmap, to_image
+from .heatmap import _check_positive, _people, to_heatmap, to_image
 from .peaks import MAX_PEAKS, _find_peaks, _numpy, find_peaks
 
 __all__ = ["encode", "find_peaks", "line_integral", "match_limb", "assemble", "MAX_PEAKS"]
@@ -52,8 +54,8 @@ def encode(keypoints, visibility, limbs, heatmap_size, stride: float = 8.0, limb
     H, W = (int(v) for v in heatmap_size)
     if H <= 0 or W <= 0:
         raise ValueError(f"heatmap_size: expected positive (H, W), got {heatmap_size!r}")
-    if not (stride > 0 and limb_width > 0):
-        raise ValueError("stride and limb_width must be > 0")
+    _check_positive(stride, "stride")
+    _check_positive(limb_width, "limb_width")
     x = to_heatmap(kp, stride)
     a, b = x[:, :, lt[:, 0]], x[:, :, lt[:, 1]]                       # (B, P, L, 2)
     length = (b - a).norm(dim=-1)                                      # (B, P, L)
@@ -218,6 +220,15 @@ def assemble(heatmaps, pafs, skeleton, threshold: float = 0.1, paf_threshold: fl
     """
     sk = get_skeleton(skeleton)
     K, limbs = sk.num_joints, sk.limbs
+    if stride is not None:
+        _check_positive(stride, "stride")
+    for name, v in (("threshold", threshold), ("paf_threshold", paf_threshold), ("min_fraction", min_fraction)):
+        if isinstance(v, bool) or not isinstance(v, numbers.Real) or not np.isfinite(v):
+            raise ValueError(f"{name}: expected a finite number, got {v!r}")
+    for name, v, low in (("num_samples", num_samples, 2), ("min_joints", min_joints, 1),
+                         ("nms_radius", nms_radius, 1), ("max_peaks", max_peaks, 1)):
+        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < low:
+            raise ValueError(f"{name}: expected an int >= {low}, got {v!r}")
     hm, paf = _numpy(heatmaps, "heatmaps"), _numpy(pafs, "pafs")
     if hm.ndim != 3 or hm.shape[0] not in (K, K + 1):
         raise ValueError(f"heatmaps: expected ({K} or {K + 1}, H, W), got {tuple(hm.shape)}")

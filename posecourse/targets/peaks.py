@@ -19,12 +19,15 @@ def _numpy(x, name: str) -> np.ndarray:
     """A float NumPy view of a tensor/array (CPU; no copy when it already is one)."""
     if isinstance(x, torch.Tensor):
         x = x.detach()
-        x = (x if x.dtype in (torch.float16, torch.float32, torch.float64) else x.float()).cpu().numpy()
+        x = (x if x.dtype in (torch.float32, torch.float64) else x.float()).cpu().numpy()
     try:
         x = np.asarray(x)
     except (TypeError, ValueError) as e:
         raise ValueError(f"{name}: not an array ({e})") from None
-    return np.ascontiguousarray(x if np.issubdtype(x.dtype, np.floating) else x.astype(np.float32))
+    if x.dtype == object or not (np.issubdtype(x.dtype, np.number) or x.dtype == bool):
+        raise ValueError(f"{name}: expected a numeric array, got dtype {x.dtype}")
+    # half precision is read in float32 (the sub-pixel log-parabola and the scores as float32 would give them)
+    return np.ascontiguousarray(x if x.dtype in (np.float32, np.float64) else x.astype(np.float32))
 
 
 def _local_maxima(m: np.ndarray, cand: np.ndarray, H: int, W: int, r: int) -> np.ndarray:
@@ -46,6 +49,47 @@ def _local_maxima(m: np.ndarray, cand: np.ndarray, H: int, W: int, r: int) -> np
     return cand[lower]
 
 
+def _plateaus(hm: np.ndarray, idx: np.ndarray, subpixel: bool) -> tuple[np.ndarray, dict]:
+    """One peak per plateau: of the peaks of one joint that lie on one plateau (pixels of exactly their value,
+    8-connected) only the first in raster order is kept. The window test alone keeps one pixel of a convex
+    plateau but several of one that widens by more than a pixel per row (the flat top of a saturated
+    Gaussian), which assembly turned into several people. Returns the kept indices (sorted) and, with
+    ``subpixel``, ``{index: (x, y)}``: the centroid of each kept peak's plateau, its position (the first
+    pixel of a flat top lies up to its radius from the centre)."""
+    K, H, W = hm.shape
+    if len(idx) == 0:
+        return idx, {}
+    from scipy import ndimage
+
+    m = hm.reshape(-1)
+    p = idx % (H * W)
+    y, x = p // W, p % W
+    flat = np.zeros(len(idx), dtype=bool)
+    for dy, dx in ((0, 1), (1, -1), (1, 0), (1, 1), (0, -1), (-1, 1), (-1, 0), (-1, -1)):
+        inside = (y + dy >= 0) & (y + dy < H) & (x + dx >= 0) & (x + dx < W)
+        flat |= inside & (m[np.where(inside, idx + dy * W + dx, idx)] == m[idx])
+    if not flat.any():
+        return idx, {}
+    keep, where = np.ones(len(idx), dtype=bool), {}
+    cand = np.flatnonzero(flat)
+    v, k = m[idx[cand]], idx[cand] // (H * W)
+    order = np.lexsort((idx[cand], v, k))
+    cand, v, k = cand[order], v[order], k[order]
+    new = np.r_[True, (k[1:] != k[:-1]) | (v[1:] != v[:-1])]
+    for a, b in zip(np.flatnonzero(new), np.r_[np.flatnonzero(new)[1:], len(cand)]):
+        labels, _ = ndimage.label(hm[k[a]] == v[a], structure=np.ones((3, 3), dtype=bool))
+        members = cand[a:b]                                   # raster order within the group
+        lab = labels.reshape(-1)[p[members]]
+        _, first = np.unique(lab, return_index=True)
+        keep[members] = False
+        keep[members[first]] = True
+        if subpixel:
+            for i in members[first]:
+                ys, xs = np.nonzero(labels == labels.reshape(-1)[p[i]])
+                where[int(idx[i])] = (xs.mean(), ys.mean())
+    return idx[keep], where
+
+
 def _find_peaks(hm: np.ndarray, threshold, r, subpixel, max_peaks) -> tuple[np.ndarray, np.ndarray]:
     """:func:`find_peaks` on a ``(K, H, W)`` array: all peaks ``(N, 3)`` (by joint, raster order), counts ``(K,)``."""
     K, H, W = hm.shape
@@ -62,7 +106,7 @@ def _find_peaks(hm: np.ndarray, threshold, r, subpixel, max_peaks) -> tuple[np.n
         r_s = live[s:s + H]
         i = np.flatnonzero(rows[r_s] > threshold)
         found.append(_local_maxima(m, r_s[i // W] * W + i % W, H, W, r))
-    idx = np.concatenate(found) if found else np.zeros(0, np.int64)
+    idx, centre = _plateaus(hm, np.sort(np.concatenate(found)) if found else np.zeros(0, np.int64), subpixel)
     k = idx // (H * W)
     counts = np.bincount(k, minlength=K)
     if len(idx) and counts.max() > max_peaks:
@@ -85,6 +129,8 @@ def _find_peaks(hm: np.ndarray, threshold, r, subpixel, max_peaks) -> tuple[np.n
                 curv = lm - 2 * c + lp
                 ok = inner & (curv < -1e-9)
                 xy[:, ax] += np.clip(np.where(ok, 0.5 * (lm - lp) / np.where(ok, curv, -1), 0), -0.5, 0.5)
+        for i in np.flatnonzero(np.isin(idx, list(centre))) if centre else ():
+            xy[i] = centre[int(idx[i])]
     return np.concatenate([xy, score[:, None]], axis=-1), counts
 
 
@@ -94,7 +140,9 @@ def find_peaks(heatmaps, threshold: float = 0.1, nms_radius: int = 1, subpixel: 
 
     A pixel ``p`` with ``h(p) > threshold`` is a peak when, in its ``(2r+1)^2`` window (``r =
     nms_radius``), every earlier pixel (raster order) is lower, every later one is not higher, and at
-    least one is lower: a plateau gives one peak (its first pixel) and a constant map none. Only pixels
+    least one is lower; of the peaks on one plateau (equal values joined 8-connected, e.g. the flat top of
+    a saturated map) only the first is kept, so a plateau gives one peak and a constant map none
+    (with ``subpixel`` it is placed at the plateau's centroid). Only pixels
     above ``threshold`` are examined, so the cost is one pass over the maps plus work proportional to
     the pixels above it (bounded by ``K H W (2r+1)^2`` for any map, in slices of one map's size). At
     most ``max_peaks`` peaks per joint are kept, the highest (ties: raster order), so assembly stays
