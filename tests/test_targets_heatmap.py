@@ -342,3 +342,75 @@ def test_encoders_match_hrnet_and_cpm_gaussians_inside_their_windows():
     keep = e <= 4.6052
     np.testing.assert_allclose(cpm[0, 0].numpy()[keep], np.exp(-e[keep]), rtol=1e-5)
     assert (cpm[0, 0].numpy()[~keep] < 0.0101).all()                       # documented: not truncated
+
+
+# ---- issue 24: the documented differences from the official code, and half precision ------------------
+
+def test_nonpositive_map_difference_is_the_documented_one():
+    """decode's docstring: a map with maximum <= 0 keeps its first argmax (HRNet: (0, 0), MMPose: (-1, -1))."""
+    m = -torch.ones(1, 2, 6, 7, dtype=torch.float64)
+    m[0, 0, 3, 4] = -0.5
+    xy, s = hmap.decode(m, method="argmax")
+    assert xy[0].tolist() == [[4.0, 3.0], [0.0, 0.0]] and (s <= 0).all()
+    hr, _ = hrnet_max_preds(m.numpy())
+    mm, _ = mmpose_maximum(m.numpy())
+    assert hr[0].tolist() == [[0.0, 0.0], [0.0, 0.0]] and mm[0].tolist() == [[-1.0, -1.0], [-1.0, -1.0]]
+
+
+def test_dark_near_singular_hessian_follows_darkpose_in_the_maps_precision():
+    """decode's docstring: with a near-singular Hessian the Taylor step depends on the precision. Ours equals
+    the DarkPose oracle in float64; the same map in float32 lands elsewhere (why MMPose's float32 blur can
+    differ), while a well-conditioned peak agrees across precisions."""
+    ys, xs = np.mgrid[:17, :17]
+    ridge = (np.exp(-(ys - 8.0) ** 2 / 8) * (1 - 3e-7 * (xs - 8.3) ** 2))[None, None]   # flat along x
+    for k in (0, 11):
+        ours = _ours(ridge, method="dark", dark_kernel=k)[0].numpy()
+        np.testing.assert_allclose(ours, dark_decode(ridge, _ours(ridge, method="argmax")[0].numpy(), k), atol=1e-6)
+        f32 = hmap.decode(torch.from_numpy(ridge).float(), method="dark", dark_kernel=k)[0].numpy()
+        assert np.abs(f32 - ours).max() > 0.02                                     # ill-conditioned
+    peak = np.exp(-((xs - 8.3) ** 2 + (ys - 7.6) ** 2) / 8)[None, None]
+    a = _ours(peak, method="dark", dark_kernel=11)[0].numpy()
+    b = hmap.decode(torch.from_numpy(peak).float(), method="dark", dark_kernel=11)[0].numpy()
+    np.testing.assert_allclose(a, b, atol=1e-3)
+
+
+def _hrnet_weight(mu: int, sigma: float, size: int) -> int:
+    """HRNet JointsDataset.generate_target's target_weight along one axis for an integer centre ``mu``."""
+    tmp = sigma * 3
+    ul, br = int(mu - tmp), int(mu + tmp + 1)
+    return 0 if ul >= size or br < 0 else 1
+
+
+@pytest.mark.parametrize("sigma", [1.0, 1.5, 2.0, 3.0])
+def test_target_weight_differs_from_hrnet_only_just_left_of_or_above_the_map(sigma):
+    """encode's docstring: HRNet keeps weight 1 for -2 - 3 sigma < mu <= -1 - 3 sigma (an empty window);
+    everywhere else the weights agree, on both axes."""
+    stride, differing = 4.0, 0
+    for mu in range(-int(3 * sigma) - 5, max(H, W) + int(3 * sigma) + 5):
+        x = mu * stride if mu >= 0 else (mu - 0.25) * stride    # int(x / s + 0.5) = mu (truncation below 0)
+        q = int(x / stride + 0.5)
+        for axis, size in ((0, W), (1, H)):
+            p = [20.0, 20.0]
+            p[axis] = x
+            _, w = _one(*p, stride=stride, sigma=sigma, quantize=True)
+            hr = _hrnet_weight(q, sigma, size)
+            if -2 - 3 * sigma < q <= -1 - 3 * sigma:
+                assert (w.item(), hr) == (0.0, 1)
+                differing += 1
+            else:
+                assert w.item() == hr, (q, axis)
+    assert differing == 2  # one centre per axis
+
+
+@settings(deadline=None, max_examples=40)
+@given(seed=st.integers(0, 2 ** 31), kind=MAP_KINDS, size=SIZES,
+       method=st.sampled_from(["argmax", "quarter", "dark", "soft_argmax"]))
+def test_half_precision_decodes_as_its_float32_copy(seed, kind, size, method):
+    """Issue 24: float16 maps decoded to NaN (log(1e-10) underflows in fp16); they decode in float32 now."""
+    maps = torch.from_numpy(random_maps(seed, kind, *size))
+    for low in (torch.float16, torch.bfloat16):
+        m = maps.to(low)
+        xy, s = hmap.decode(m, stride=4.0, method=method, dark_kernel=3)
+        want_xy, want_s = hmap.decode(m.float(), stride=4.0, method=method, dark_kernel=3)
+        assert xy.dtype == torch.float32 and torch.equal(xy, want_xy) and torch.equal(s, want_s)
+        assert torch.isfinite(xy).all()

@@ -20,9 +20,8 @@ Decoders and the code they name (tests compare them with oracles written from th
 argmax = HRNet ``get_max_preds`` / MMPose ``get_heatmap_maximum`` (first maximum in raster order);
 ``quarter_rule="hrnet"`` / ``"mmpose"`` = HRNet ``get_final_preds`` / MMPose ``refine_keypoints``;
 ``method="dark"`` = DARK's ``get_final_preds`` (``taylor`` + ``gaussian_blur``) = MMPose
-``refine_keypoints_dark``. One deliberate difference: for a map whose maximum is ``<= 0`` we return the
-argmax location itself (refined like any other) and its score ``<= 0``; HRNet returns ``(0, 0)`` and
-MMPose ``(-1, -1)`` for such a map. Mask by score to drop them.
+``refine_keypoints_dark``. The differences from those codes that remain are listed in :func:`decode` and
+:func:`encode` (each pinned by a test in ``tests/test_targets_heatmap.py``).
 """
 from __future__ import annotations
 
@@ -89,6 +88,13 @@ def encode(keypoints, visibility, heatmap_size, stride: float = 4.0, sigma: floa
         ``heatmaps (B, C, H, W)`` and ``weights (B, C)``: 1 where at least one person has the joint
         labelled and its Gaussian reaches the map, else 0 (the loss mask W(p), per channel; the
         background channel always weighs 1). Multiply by ``weights[..., None, None]`` for per-pixel.
+
+    Difference from HRNet's ``JointsDataset.generate_target`` (with ``quantize=True``, its centres): a
+    joint counts when its ``3 sigma`` window reaches the map, ``-1 - 3 sigma < mu < size + 3 sigma``.
+    HRNet tests its window's far corner ``br = int(mu + 3 sigma + 1) < 0``, and ``int`` truncates towards
+    zero, so for a centre just left of or above the map, ``-2 - 3 sigma < mu <= -1 - 3 sigma`` (``mu = -7``
+    at ``sigma = 2``), it keeps weight 1 while its window -- and target -- holds no map pixel (the joint is
+    trained towards an empty map); we give it weight 0. The right/bottom sides agree.
     """
     kp, labelled = _people(keypoints, visibility)
     H, W = (int(v) for v in heatmap_size)
@@ -254,8 +260,22 @@ def decode(heatmaps, stride: float = 1.0, method: str = "quarter", temperature: 
             gives the flat background so much mass that it pulls every estimate towards the map
             centre (0.3 px on a 32 x 48 map at ``T = 0.1``), while a small ``T`` collapses to argmax.
     Returns:
-        ``coords (B, K, 2)`` image px and ``scores (B, K)`` (the heatmap maxima). A map whose maximum is
-        ``<= 0`` still gets its argmax location (see the module notes); mask by ``scores``.
+        ``coords (B, K, 2)`` image px and ``scores (B, K)`` (the heatmap maxima), float32 for float32 or
+        half-precision maps (half precision is decoded in float32: the same answer as its float32 copy),
+        float64 for float64 maps.
+
+    Differences from the official decoders (HRNet ``get_final_preds``, DarkPose, MMPose) that remain:
+
+    - A map whose maximum is ``<= 0`` gets its argmax location (the first maximum, refined like any
+      other) and its score ``<= 0``; HRNet's ``get_max_preds`` returns ``(0, 0)`` there and MMPose's
+      ``get_heatmap_maximum`` ``(-1, -1)``. Mask by ``scores`` to drop such joints.
+    - DARK where the blurred log-map's Hessian is near-singular (a flat or ridge-shaped top, more likely
+      with a wide ``dark_kernel`` on a small map): the Taylor step ``-H^{-1} g`` is ill-conditioned, so
+      its result depends on the arithmetic. We follow DarkPose (step whenever ``det != 0``, unbounded) in
+      the map's precision (float64 maps in float64, others in float32); MMPose blurs in float32 with
+      OpenCV, so there the two can differ by a pixel or more (1.85 px measured with kernel 17).
+    - DARK on an all-zero map: DarkPose's code returns NaN (0 / 0 in the blur rescale); we leave the
+      argmax unrefined.
     """
     hm = _check_heatmaps(heatmaps)
     _check_positive(stride, "stride")
