@@ -17,6 +17,7 @@ from __future__ import annotations
 import torch
 
 import math
+import numbers
 
 import torch.nn.functional as F
 
@@ -155,6 +156,8 @@ def crop_affine(boxes, out_size) -> torch.Tensor:
     b = _as_tensor(boxes, "boxes")
     if b.shape[-1:] != (4,):
         raise ValueError(f"boxes: expected shape (B, 4) as (x0, y0, w, h), got {tuple(b.shape)}")
+    if not torch.isfinite(b).all():
+        raise ValueError("boxes: NaN/inf in a box (x0, y0, w, h)")
     if (b[..., 2:] <= 0).any():
         raise ValueError("boxes: width and height must be > 0")
     sx, sy = W / b[..., 2], H / b[..., 3]
@@ -182,10 +185,11 @@ def random_affine(batch_size: int, size, scale_range=(0.75, 1.25), rot_deg: floa
         raise ValueError(f"batch_size: expected an int >= 0, got {batch_size!r}")
     H, W = _size(size, "size")
     lo, hi = (float(v) for v in scale_range)
-    if not 0 < lo <= hi:
-        raise ValueError(f"scale_range: expected 0 < low <= high, got {scale_range!r}")
-    if rot_deg < 0 or translate < 0:
-        raise ValueError(f"rot_deg and translate must be >= 0, got {rot_deg!r}, {translate!r}")
+    if not 0 < lo <= hi < math.inf:
+        raise ValueError(f"scale_range: expected finite 0 < low <= high, got {scale_range!r}")
+    for name, v in (("rot_deg", rot_deg), ("translate", translate)):
+        if isinstance(v, bool) or not (isinstance(v, numbers.Real) and 0 <= v < math.inf):
+            raise ValueError(f"{name}: expected a finite number >= 0, got {v!r}")
     u = torch.rand(batch_size, 4, generator=generator)
     s = lo + (hi - lo) * u[:, 0]
     theta = torch.deg2rad((2 * u[:, 1] - 1) * rot_deg)

@@ -153,3 +153,28 @@ def _meta_cache(name):
         # in training mode cannot take batch statistics of a batch of one (a BatchNorm rule, not the input rule)
         _CACHE[key] = _meta(name).eval()
     return _CACHE[key]
+
+
+# ---- issue 24: counts and dtypes --------------------------------------------------------------------
+
+@pytest.mark.parametrize("name", TINY)
+@pytest.mark.parametrize("value", ["17", 2.5, 0, -3, True, None.__class__])
+def test_num_joints_must_be_a_positive_int(name, value):
+    with pytest.raises(ValueError, match=rf"^{name}: num_joints: expected a positive int"):
+        create_model(name, num_joints=value)
+
+
+@pytest.mark.parametrize("name", TINY)
+@pytest.mark.parametrize("dtype", [torch.float16, torch.float64, torch.bfloat16])
+def test_half_or_double_input_into_a_float_model_is_named(name, dtype):
+    (h, w), *_ = RULES[name]
+    model = _tiny_cache(name)
+    with pytest.raises(ValueError, match=rf"^{name} \(\w+\): images: {dtype}, but the model's weights are "
+                                         r"torch.float32"):
+        model(torch.zeros(1, 3, h, w, dtype=dtype))
+    with torch.no_grad():  # converting either side works
+        model.to(torch.float64)
+        try:
+            model(torch.zeros(1, 3, h, w, dtype=torch.float64))
+        finally:
+            model.to(torch.float32)

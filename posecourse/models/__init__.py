@@ -11,11 +11,14 @@ Output convention (what ``model(images)`` returns for ``images (B, 3, H, W)``):
 
 Every model checks its input at the top of ``forward`` (:func:`check_images`: a 4-D floating-point
 tensor, 3 channels, the minimum size and divisibility its strides need, DeepPose's fixed size) and
-raises a ``ValueError`` naming the model, what it expects and what it got. The checks read shapes
+raises a ``ValueError`` naming the model, what it expects and what it got; images of another floating dtype
+than the model's weights (half or double into a float32 model) are refused unless autocast is on.
+:func:`create_model` refuses a ``num_joints`` (and stage/stack/size count) that is not a positive int. The checks read shapes
 only, so they cost nothing, never synchronize a GPU and work on the meta device.
 """
 from __future__ import annotations
 
+import numbers
 from typing import Callable
 
 import torch
@@ -72,8 +75,12 @@ def list_models() -> list[str]:
 def create_model(name: str, **kw) -> nn.Module:
     """Build a registered model config, e.g. ``create_model("hrnet_w32", num_joints=17)``."""
     _load_all()
-    if name not in _REGISTRY:
+    if not isinstance(name, str) or name not in _REGISTRY:
         raise ValueError(f"unknown model {name!r}; choose one of {sorted(_REGISTRY)}")
+    for key in ("num_joints", "num_stages", "num_stacks", "image_size"):
+        v = kw.get(key)
+        if v is not None and (isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < 1):
+            raise ValueError(f"{name}: {key}: expected a positive int, got {v!r} ({type(v).__name__})")
     model = _REGISTRY[name](**kw)
     model.config_name = name  # named in input errors (see check_images)
     return model
@@ -107,6 +114,12 @@ def check_images(model: nn.Module, images, *, channels: int = 3, min_size: int =
             (min(H, W) < min_size or H % multiple != 0 or W % multiple != 0)
     if bad:
         raise ValueError(f"{model_label(model)}: images: expected {want}, got {got}")
+    weight = next(iter(model.parameters()), None)
+    if weight is not None and images.dtype != weight.dtype and weight.is_floating_point() \
+            and not torch.is_autocast_enabled(images.device.type):
+        raise ValueError(f"{model_label(model)}: images: {images.dtype}, but the model's weights are {weight.dtype}; "
+                         f"convert one to the other (images.to({weight.dtype}) or model.to({images.dtype})), or run "
+                         "under torch.autocast")
 
 
 def _load_all() -> None:
