@@ -35,7 +35,8 @@ def test_solution_format(repo_root, name):
             assert "### BEGIN SOLUTION" in cell.source and "### END SOLUTION" in cell.source
         if m.get("grade"):
             assert "### BEGIN HIDDEN TESTS" in cell.source, f"{m['grade_id']} has no hidden tests"
-            assert "assert" in cell.source.split("### BEGIN HIDDEN TESTS")[0], f"{m['grade_id']} has no visible test"
+            visible = cell.source.split("### BEGIN HIDDEN TESTS")[0]
+            assert re.search(r"\bassert\b|\bexpect(_\w+)?\(", visible), f"{m['grade_id']} has no visible test"
 
 
 @pytest.mark.parametrize("name", LECTURES)

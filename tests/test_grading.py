@@ -79,7 +79,8 @@ def _submit(course: Path, student: str, variant: str, subs: dict[str, str], name
 
 
 def _worker_processes() -> list[str]:
-    """Processes of the worker uid still alive anywhere on the machine."""
+    """Processes still alive anywhere on the machine that run as a uid this process's workers used (another grading
+    running beside this one has workers of its own: they are not ours)."""
     left = []
     for status in Path("/proc").glob("[0-9]*/status"):
         try:
@@ -87,7 +88,7 @@ def _worker_processes() -> list[str]:
         except OSError:
             continue
         uid = re.search(r"^Uid:\s+(\d+)", text, re.M)
-        if uid and int(uid.group(1)) in session.WORKER_UIDS:
+        if uid and int(uid.group(1)) in session.USED_UIDS:
             left.append(text.splitlines()[0])
     return left
 
@@ -178,7 +179,7 @@ def test_a_worker_that_stops_reading_cannot_hang_the_grader(tmp_path):
         start = time.monotonic()
         with pytest.raises(session.WorkerFailed, match="while sending"):
             worker.call("f", [np.zeros(500_000)], {}, {}, timeout=3, deadline=time.monotonic() + 60)
-        assert time.monotonic() - start < 15
+        assert time.monotonic() - start < session.wall_limit(3) + 5
     finally:
         worker.close()
     assert worker.proc.poll() is not None
@@ -345,4 +346,6 @@ def test_feedback_is_generated_from_the_grader_verdicts(graded):
     correct = (course / "feedback" / "correct" / "ps1" / "ex01_deeppose.html").read_text()
     faked = (course / "feedback" / "faked_outputs" / "ps1" / "ex01_deeppose.html").read_text()
     assert f"Score: {FULL} / {FULL}" in correct
-    assert f"Score: 0.0 / {FULL}" in faked and "should be" in faked   # the failing check's message reaches the student
+    assert f"Score: 0.0 / {FULL}" in faked and "expected" in faked   # the failing check's message reaches the student
+    assert "hidden tests: run by the grader" in faked
+    assert "default_rng(SEED)" not in faked and "HIDDEN TESTS" not in faked, "feedback shows the hidden tests' source"

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 _EXPORTS = {
     "generate": "notebooks", "validate": "notebooks", "cell_signature": "notebooks", "export": "notebooks",
-    "feedback": "notebooks", "tool_env": "notebooks", "autograde": "grader", "IsolationError": "session",
+    "feedback": "notebooks", "tool_env": "notebooks", "autograde": "grader", "InfrastructureError": "grader", "IsolationError": "session",
     "WorkerFailed": "session", "isolation_problem": "session",
 }
 

@@ -16,9 +16,13 @@ def main(argv: list[str] | None = None) -> int:
     ag.add_argument("course")
     ag.add_argument("assignment")
     ag.add_argument("--student", action="append", help="grade only this student (repeatable)")
-    ag.add_argument("--cell-timeout", type=int, default=15, help="seconds per cell and per call of student code")
+    ag.add_argument("--cell-timeout", type=int, default=15,
+                    help="CPU seconds per cell and per call of student code (wall clock: 3x + 5 s)")
     ag.add_argument("--wall-timeout", type=int, default=240, help="seconds per student, all notebooks")
     ag.add_argument("--memory-mb", type=int, default=4096, help="address-space limit of the worker")
+    ag.add_argument("--seed", type=int, default=None,
+                    help="seed of the hidden tests' inputs (default: a fresh one, recorded in the gradebook; pass the "
+                         "recorded one to regrade with the same inputs)")
     ag.add_argument("--unsafe-no-isolation", action="store_true",
                     help="run student code without the sandbox (trusted submissions only)")
     fb = sub.add_parser("feedback", help="nbgrader generate_feedback (shows the hidden tests: after the deadline)")
@@ -37,12 +41,16 @@ def main(argv: list[str] | None = None) -> int:
             if value <= 0:
                 p.error(f"{name}: expected a positive number, got {value}")
         try:
-            grader.autograde(a.course, a.assignment, students=a.student, cell_timeout=a.cell_timeout,
-                             wall_timeout=a.wall_timeout, memory_mb=a.memory_mb,
-                             unsafe_no_isolation=a.unsafe_no_isolation)
+            status = grader.autograde(a.course, a.assignment, students=a.student, cell_timeout=a.cell_timeout,
+                                      wall_timeout=a.wall_timeout, memory_mb=a.memory_mb, seed=a.seed,
+                                      unsafe_no_isolation=a.unsafe_no_isolation)
         except IsolationError as exc:
             print(f"refusing to grade: {exc}", file=sys.stderr)
             return 2
+        infra = sorted(s for s, state in status.items() if state.startswith("infrastructure error"))
+        if infra:
+            print(f"NOT GRADED (infrastructure errors; regrade with --student): {', '.join(infra)}", file=sys.stderr)
+            return 3
     elif a.cmd == "feedback":
         print(notebooks.feedback(a.course, a.assignment))
     else:

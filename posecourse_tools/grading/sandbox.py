@@ -1,7 +1,8 @@
 """Sandbox setup for one worker: runs as root as PID 1 of fresh PID, mount, network, IPC and UTS namespaces.
 
 Started by the grader as
-    ``unshare --pid --fork --kill-child --mount --net --ipc --uts -- python -m posecourse_tools.grading.sandbox CONFIG``
+    ``unshare --pid --fork --kill-child --mount --net --ipc --uts -- python -P -m posecourse_tools.grading.sandbox CONFIG``
+(``-P`` and a working folder of its own: no file of the student's can shadow a module of this root process)
 it builds a new root on a size-capped tmpfs that holds only
     read-only, nosuid binds of the system and Python folders the worker needs (``CONFIG["ro"]``: never the
     course directory, never the repository's ``solutions/``), ``/dev/{null,zero,full,random,urandom}``,
@@ -115,7 +116,8 @@ def start_worker(cfg: dict) -> int:
            "PYTHONPATH": cfg["pythonpath"], "PYTHONDONTWRITEBYTECODE": "1", "PYTHONNOUSERSITE": "1",
            "MPLBACKEND": "Agg", "MPLCONFIGDIR": "/tmp", "OMP_NUM_THREADS": "1", "IPYTHONDIR": "/tmp/.ipython"}
     argv = [setpriv, f"--reuid={cfg['uid']}", f"--regid={cfg['gid']}", "--clear-groups", "--no-new-privs",
-            "--inh-caps=-all", "--bounding-set=-all", "--", cfg["python"], "-m", "posecourse_tools.grading.worker"]
+            "--inh-caps=-all", "--bounding-set=-all", "--", cfg["python"], "-P", "-m",
+            "posecourse_tools.grading.worker"]
     pid = os.fork()
     if pid == 0:
         try:

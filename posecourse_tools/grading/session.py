@@ -24,6 +24,9 @@ from .sandbox import SETUP_FAILED
 
 MAX_LINE = 8 * 2 ** 20         # bytes in one message from the worker (about 750k float64 values)
 MAX_LOG = 64 * 2 ** 10         # bytes of the worker's stdout/stderr kept for the instructor
+QUEUED = 2                     # messages read ahead of the grader: a flooding worker blocks, the grader's memory is bounded
+MAX_FILES, MAX_BYTES, MAX_DEPTH = 500, 50 * 2 ** 20, 8   # a submission folder's files copied into the sandbox
+USED_UIDS: set[int] = set()    # every worker uid this process has started (tests look for leftovers of these only)
 WORKER_UIDS = range(61000, 65000)   # one unused uid (no passwd entry, no home) per worker, drawn at random
 UNSHARE = "unshare"            # util-linux
 ISOLATION_HELP = ("the worker needs root, util-linux `unshare` (PID, mount, network, IPC namespaces) and "
@@ -36,7 +39,20 @@ class IsolationError(RuntimeError):
 
 
 class WorkerFailed(RuntimeError):
-    """The worker died, timed out, or broke the protocol: what it had not answered scores 0."""
+    """The worker died, timed out, or broke the protocol: what it had not answered scores 0.
+
+    ``infra`` is true when no student code had run yet (the start was killed, the machine is too busy, the sandbox
+    did not come up): the grader retries those and reports an infrastructure error, never a 0."""
+
+    def __init__(self, message: str, infra: bool = False):
+        super().__init__(message)
+        self.infra = infra
+
+
+def wall_limit(cpu_seconds: float) -> float:
+    """The grader's wall-clock limit for work the worker limits to ``cpu_seconds`` of CPU time: generous, so that
+    a busy machine does not change a grade, and still bounded for a student that sleeps or blocks."""
+    return 3 * cpu_seconds + 5
 
 
 def _package_dir(name: str) -> Path:
@@ -76,21 +92,25 @@ class Worker:
         (self.scratch / "root").mkdir()
         student = self.scratch / "files"
         student.mkdir()
-        if files is not None:
-            _copy_plain(files, student)
+        try:
+            self.left_out = _copy_plain(files, student) if files is not None else []
+        except OSError as exc:           # an unreadable submission folder: that student's files stay out
+            self.left_out = [f"the submission's files could not be copied ({exc.strerror or exc})"]
         limits = {"RLIMIT_AS": memory_mb * 2 ** 20, "RLIMIT_CPU": cpu_s, "RLIMIT_FSIZE": 64 * 2 ** 20}
         tools = _package_dir("posecourse_tools")
         env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "PYTHONPATH": str(tools.parent), "LANG": "C.UTF-8"}
         self.uid = _free_uid()
+        USED_UIDS.add(self.uid)
         if isolated:
             cfg = {"root": str(self.scratch / "root"), "files": str(student), "course": str(course),
                    "ro": ro, "uid": self.uid, "gid": self.uid, "tmpfs_mb": tmpfs_mb,
                    "python": sys.executable, "pythonpath": str(tools.parent), "rlimits": limits}
             cmd = [UNSHARE, "--pid", "--fork", "--kill-child", "--mount", "--net", "--ipc", "--uts", "--",
-                   sys.executable, "-m", "posecourse_tools.grading.sandbox", json.dumps(cfg)]
-            preexec = None
+                   sys.executable, "-P", "-m", "posecourse_tools.grading.sandbox", json.dumps(cfg)]
+            preexec, cwd = None, self.scratch / "root"   # -P and this cwd: no file of the student's runs as root
         else:
-            cmd = [sys.executable, "-m", "posecourse_tools.grading.worker"]
+            cmd = [sys.executable, "-P", "-m", "posecourse_tools.grading.worker"]
+            cwd = student
             env.update(HOME=str(student), TMPDIR=str(student), MPLBACKEND="Agg", OMP_NUM_THREADS="1")
 
             def preexec():
@@ -99,33 +119,52 @@ class Worker:
                     resource.setrlimit(getattr(resource, name), (value, value))
         try:
             self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                         cwd=student, env=env, start_new_session=True, preexec_fn=preexec)
+                                         cwd=cwd, env=env, start_new_session=True, preexec_fn=preexec)
         except OSError as exc:
             shutil.rmtree(self.scratch, ignore_errors=True)
             if isolated:
                 raise IsolationError(f"cannot start {cmd[0]}: {exc}; " + ISOLATION_HELP) from None
             raise
         os.set_blocking(self.proc.stdin.fileno(), False)
-        self.lines: queue.Queue = queue.Queue()
+        self.lines: queue.Queue = queue.Queue(maxsize=QUEUED)
+        self.closing = threading.Event()
         threading.Thread(target=self._read_stdout, daemon=True).start()
         self.stderr_done = threading.Thread(target=self._read_stderr, daemon=True)
         self.stderr_done.start()
         self.next_id = 0
         try:
             self._check_hello(self._receive(time.monotonic() + start_timeout, "starting"))
+        except WorkerFailed as exc:      # nothing of the student's has run: not the student's doing
+            self.close()
+            raise WorkerFailed(str(exc), infra=True) from None
         except BaseException:
             self.close()
             raise
 
     # -------------------------------------------------------------- reading (threads; capped)
+    def _put(self, item) -> bool:
+        """Queue one message, waiting while the grader has not taken the previous ones (a flooding worker then
+        blocks on its pipe); gives up when the worker is being closed."""
+        while not self.closing.is_set():
+            try:
+                self.lines.put(item, timeout=0.5)
+                return True
+            except queue.Full:
+                continue
+        return False
+
     def _read_stdout(self) -> None:
         out = self.proc.stdout
         while True:
-            line = out.readline(MAX_LINE + 1)
+            try:
+                line = out.readline(MAX_LINE + 1)
+            except (OSError, ValueError):
+                line = b""
             if not line or len(line) > MAX_LINE or not line.endswith(b"\n"):
-                self.lines.put(None if not line else b"")
+                self._put(None if not line else b"")
                 return
-            self.lines.put(line)
+            if not self._put(line):
+                return
 
     def _read_stderr(self) -> None:
         while chunk := self.proc.stderr.read1(65536):
@@ -183,13 +222,16 @@ class Worker:
             raise WorkerFailed("the worker stopped reading") from None
 
     # -------------------------------------------------------------- protocol
-    def run_cells(self, cells: list[tuple[str, str]], cell_timeout: float, deadline: float) -> dict[str, str]:
-        """Execute the notebook's code cells; returns ``{cell_id: error text}`` for cells that raised (untrusted)."""
-        self._send({"cells": [list(c) for c in cells], "cell_timeout": cell_timeout},
-                   min(deadline, time.monotonic() + cell_timeout + 2))
+    def run_cells(self, cells: list[tuple[str, str]], cell_timeout: float, deadline: float,
+                  student: bool = True) -> dict[str, str]:
+        """Execute code cells (``cell_timeout`` CPU seconds each); returns ``{cell_id: error text}`` for cells that
+        raised (untrusted). ``student=False``: the instructor's setup cells, which run before any student code."""
+        wall = wall_limit(cell_timeout)
+        self._send({"run": [list(c) for c in cells], "cell_timeout": cell_timeout, "student": student},
+                   min(deadline, time.monotonic() + wall))
         ready, doing = {}, "starting the notebook's cells"
         for step in range(len(cells) + 1):     # one {"cell": id} per cell, then "ready": each cell gets its time
-            ready = self._receive(min(deadline, time.monotonic() + cell_timeout + 2), doing)
+            ready = self._receive(min(deadline, time.monotonic() + wall), doing)
             if step < len(cells) and ready.get("cell") == cells[step][0]:
                 doing = f"running cell {cells[step][0]}"
                 continue
@@ -200,13 +242,19 @@ class Worker:
             raise WorkerFailed("the worker sent an unexpected message instead of 'ready'")
         return {str(k)[:100]: str(v)[:2000] for k, v in errors.items() if isinstance(v, str)}
 
-    def call(self, name: str, args, kwargs, refs: dict, timeout: float, deadline: float):
-        """``name(*args, **kwargs)`` in the worker; returns the decoded plain data or raises ``StudentError``."""
+    def call(self, name: str, args, kwargs, refs: dict, timeout: float, deadline: float, op: str = "call",
+             handle: int | None = None):
+        """One request (see :mod:`.worker`: ``call``, ``grad``, ``new``, ``method``); returns the decoded plain data
+        or raises ``StudentError``. ``timeout`` is CPU seconds in the worker (wall: :func:`wall_limit`)."""
         self.next_id += 1
         rid = self.next_id
-        self._send({"id": rid, "call": name, "args": wire.encode(list(args), refs),
-                    "kwargs": wire.encode(dict(kwargs), refs)}, min(deadline, time.monotonic() + timeout))
-        reply = self._receive(min(deadline, time.monotonic() + timeout), f"running {name}()")
+        request = {"id": rid, "op": op, "name": name, "args": wire.encode(list(args), refs),
+                   "kwargs": wire.encode(dict(kwargs), refs), "timeout": timeout}
+        if handle is not None:
+            request["handle"] = handle
+        wall = wall_limit(timeout)
+        self._send(request, min(deadline, time.monotonic() + wall))
+        reply = self._receive(min(deadline, time.monotonic() + wall), f"running {name}()")
         if reply.get("id") != rid or not ({"ok"} == set(reply) - {"id"} or {"error"} == set(reply) - {"id"}):
             self.kill()
             raise WorkerFailed(f"the worker answered {name}() out of protocol")
@@ -240,6 +288,7 @@ class Worker:
             pass
 
     def close(self) -> None:
+        self.closing.set()
         self.kill()
         for stream in (self.proc.stdin, self.proc.stdout):
             try:
@@ -291,18 +340,26 @@ def _children(pid: int) -> list[int]:
         return []
 
 
-def _copy_plain(src: Path, dst: Path, max_bytes: int = 200 * 2 ** 20) -> None:
-    """Copy the regular files of a submission folder (no symlinks, devices or FIFOs; size-capped)."""
-    total = 0
-    for path in sorted(src.rglob("*")):
-        rel = path.relative_to(src)
-        if any(part.startswith(".") for part in rel.parts) or path.is_symlink():
-            continue
-        if path.is_dir():
+def _copy_plain(src: Path, dst: Path) -> list[str]:
+    """Copy the regular files of a submission folder (no symlinks, devices, FIFOs or dot-files), at most
+    :data:`MAX_FILES` files, :data:`MAX_BYTES` bytes and :data:`MAX_DEPTH` folders deep; returns what was left out
+    (a submission that does not fit costs that student its extra files, never the sandbox)."""
+    left, count, total = [], 0, 0
+    for folder, dirs, files in os.walk(src):
+        rel = Path(folder).relative_to(src)
+        dirs[:] = sorted(d for d in dirs if not d.startswith(".") and not os.path.islink(os.path.join(folder, d)))
+        if len(rel.parts) >= MAX_DEPTH:
+            dirs[:] = []
+            left.append(f"folders deeper than {MAX_DEPTH} levels")
+        for name in sorted(files):
+            path = Path(folder) / name
+            if name.startswith(".") or path.is_symlink() or not path.is_file():
+                continue
+            size = path.stat().st_size
+            if count >= MAX_FILES or total + size > MAX_BYTES:
+                left.append(f"files beyond {MAX_FILES} files or {MAX_BYTES // 2 ** 20} MB were not copied")
+                return left
+            count, total = count + 1, total + size
             (dst / rel).mkdir(parents=True, exist_ok=True)
-        elif path.is_file():
-            total += path.stat().st_size
-            if total > max_bytes:
-                break
-            (dst / rel).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(path, dst / rel)
+            shutil.copyfile(path, dst / rel / name)
+    return left
