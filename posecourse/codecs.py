@@ -47,6 +47,9 @@ def _size(value, name: str) -> tuple[int, int]:
 
 
 def _check_map(t: torch.Tensor, size: tuple[int, int], who: str) -> None:
+    if not isinstance(t, torch.Tensor) or t.dim() < 3:
+        raise ValueError(f"{who}: expected the model's output maps, a tensor (B, C, h, w) (or a list of them "
+                         f"over stages), got {type(t).__name__} {tuple(t.shape) if isinstance(t, torch.Tensor) else ''}")
     if tuple(t.shape[-2:]) != size:
         raise ValueError(f"{who}: the model's maps are {tuple(t.shape[-2:])}, the codec encodes {size} "
                          "(build the codec with the model's output size)")

@@ -39,7 +39,7 @@ CLEAR = (ValueError, FileNotFoundError)
 #: values an unfriendly file may hold anywhere: non-finite and huge numbers, wrong types, empty things
 NASTY = [None, math.nan, math.inf, -math.inf, 1e308, -1e9, 10**400, -1, 0, 1, 2, 3, 0.5, True, "", "7", "x",
          [], [1], [1, 2, 3, 4], {}, {"a": 1}]
-nasty = st.sampled_from(NASTY)
+nasty = st.sampled_from(NASTY).map(copy.deepcopy)  # a fresh copy: a later mutation must not edit NASTY itself
 
 
 # ----------------------------------------------------------------------------- helpers

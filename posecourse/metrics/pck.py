@@ -164,6 +164,12 @@ def _accuracy(correct, vis, mean_joints, threshold):
     return per_joint, count, mean
 
 
+def _check_alpha(alpha) -> None:
+    if isinstance(alpha, (bool, np.bool_)) or not isinstance(alpha, (int, float, np.integer, np.floating)) \
+            or not np.isfinite(alpha) or alpha < 0:
+        raise ValueError(f"alpha: expected a finite number >= 0, got {alpha!r} ({type(alpha).__name__})")
+
+
 def _mean_joints(joints, K):
     if joints is None:
         return tuple(range(K))
@@ -185,8 +191,7 @@ def pck(pred, gt, visible, norm="bbox", alpha: float = 0.2, *, skeleton=None, jo
         joints: indices entering ``mean`` (default all).
     """
     pred, gt, vis = _inputs(pred, gt, visible)
-    if not np.isfinite(alpha) or alpha < 0:
-        raise ValueError(f"alpha: expected a finite value >= 0, got {alpha!r}")
+    _check_alpha(alpha)
     size, valid = normalizer(norm, gt, vis, skeleton)
     vis = vis & valid[:, None]
     if not vis.any():
@@ -272,8 +277,7 @@ def pcp(pred, gt, visible, alpha: float = 0.5, *, skeleton, variant: str = "stri
     pred, gt, vis = _inputs(pred, gt, visible)
     if variant not in ("strict", "averaged"):
         raise ValueError(f"variant: expected 'strict' or 'averaged', got {variant!r}")
-    if not np.isfinite(alpha) or alpha < 0:
-        raise ValueError(f"alpha: expected a finite value >= 0, got {alpha!r}")
+    _check_alpha(alpha)
     sk = _skeleton_for(skeleton, gt.shape[1], "pcp")
     if not sk.pcp_parts:
         raise ValueError(f"skeleton: {sk.name} defines no PCP parts")

@@ -46,9 +46,11 @@ def to_image(points: torch.Tensor, stride: float) -> torch.Tensor:
 
 def _people(keypoints, visibility) -> tuple[torch.Tensor, torch.Tensor]:
     """Validate and lift to ``(B, P, K, 2)`` / ``(B, P, K)``."""
-    kp = torch.as_tensor(keypoints)
+    kp = _tensor(keypoints, "keypoints")
     kp = kp.float() if not torch.is_floating_point(kp) else kp
-    vis = torch.as_tensor(visibility, device=kp.device)
+    vis = _tensor(visibility, "visibility").to(kp.device)
+    if vis.is_floating_point() and torch.isnan(vis).any():
+        raise ValueError("visibility: contains NaN (expected 0 = unlabelled, > 0 = labelled)")
     if kp.dim() == 3:
         kp = kp.unsqueeze(1)
         vis = vis.unsqueeze(1) if vis.dim() == 2 else vis
@@ -106,6 +108,10 @@ def encode(keypoints, visibility, heatmap_size, stride: float = 4.0, sigma: floa
         raise ValueError(f"convention: expected 'hrnet' or 'cpm', got {convention!r}")
     if combine not in ("max", "mean"):
         raise ValueError(f"combine: expected 'max' or 'mean', got {combine!r}")
+    need = kp.shape[0] * max(kp.shape[1], 1) * kp.shape[2] * H * W * kp.element_size()
+    if need > 2 ** 34:
+        raise ValueError(f"heatmap_size: {(H, W)} maps for {tuple(kp.shape[:3])} (B, P, K) people/joints would "
+                         f"need {need / 2 ** 30:.0f} GiB")
     mu = torch.trunc(kp / stride + 0.5) if quantize else to_heatmap(kp, stride)   # (B, P, K, 2)
     denom = (2.0 if convention == "hrnet" else 1.0) * sigma ** 2
     xs = torch.arange(W, device=kp.device, dtype=kp.dtype)
@@ -129,10 +135,23 @@ def encode(keypoints, visibility, heatmap_size, stride: float = 4.0, sigma: floa
     return hm, weights
 
 
+def _tensor(x, name: str) -> torch.Tensor:
+    """A real-valued tensor of ``x`` (tensor, array, nested lists), else a ``ValueError`` naming ``name``."""
+    try:
+        t = torch.as_tensor(x)
+    except (TypeError, ValueError, RuntimeError) as e:
+        raise ValueError(f"{name}: expected a real-valued tensor or array, got {type(x).__name__} ({e})") from None
+    if t.is_complex() or t.dtype == torch.bool and name != "visibility":
+        raise ValueError(f"{name}: expected a real-valued tensor, got dtype {t.dtype}")
+    return t
+
+
 def _check_heatmaps(heatmaps) -> torch.Tensor:
-    hm = torch.as_tensor(heatmaps)
+    hm = _tensor(heatmaps, "heatmaps")
     if hm.dim() != 4:
         raise ValueError(f"heatmaps: expected (B, K, H, W), got {tuple(hm.shape)}")
+    if hm.shape[-1] == 0 or hm.shape[-2] == 0:
+        raise ValueError(f"heatmaps: empty maps (H, W) = {tuple(hm.shape[-2:])}")
     if not torch.is_floating_point(hm) or hm.dtype in (torch.float16, torch.bfloat16):
         hm = hm.float()  # half precision decodes in float32: log(1e-10) and the DARK Hessian underflow in fp16
     if not torch.isfinite(hm).all():
@@ -312,12 +331,15 @@ def flip_test(heatmaps, heatmaps_flipped, flip_index, shift: int = 0) -> torch.T
     a, b = _check_heatmaps(heatmaps), _check_heatmaps(heatmaps_flipped)
     if a.shape != b.shape:
         raise ValueError(f"heatmaps_flipped: shape {tuple(b.shape)} differs from heatmaps {tuple(a.shape)}")
-    idx = torch.as_tensor(flip_index, dtype=torch.long, device=a.device)
-    if idx.shape != (a.shape[1],):
-        raise ValueError(f"flip_index: expected shape ({a.shape[1]},), got {tuple(idx.shape)}")
+    idx = _tensor(flip_index, "flip_index")
+    if idx.is_floating_point() or idx.shape != (a.shape[1],) or (len(idx) and (idx.min() < 0 or idx.max() >= len(idx))):
+        raise ValueError(f"flip_index: expected ({a.shape[1]},) integer indices in [0, {a.shape[1]}), got "
+                         f"{flip_index!r}")
+    idx = idx.to(device=a.device, dtype=torch.long)
+    if isinstance(shift, bool) or not isinstance(shift, numbers.Integral) or not 0 <= shift < a.shape[-1]:
+        raise ValueError(f"shift: expected an int with 0 <= shift < W = {a.shape[-1]}, got {shift!r}")
+    shift = int(shift)
     b = b.flip(-1)[:, idx]
-    if shift < 0 or shift >= a.shape[-1]:
-        raise ValueError(f"shift: expected 0 <= shift < W, got {shift}")
     if shift:
         b = torch.cat([b[..., :1].expand(*b.shape[:-1], shift), b[..., :-shift]], dim=-1)
     return (a + b) / 2

@@ -19,6 +19,8 @@ def _numpy(x, name: str) -> np.ndarray:
     """A float NumPy view of a tensor/array (CPU; no copy when it already is one)."""
     if isinstance(x, torch.Tensor):
         x = x.detach()
+        if x.is_complex():
+            raise ValueError(f"{name}: expected real values, got dtype {x.dtype}")
         x = (x if x.dtype in (torch.float32, torch.float64) else x.float()).cpu().numpy()
     try:
         x = np.asarray(x)

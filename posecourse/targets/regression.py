@@ -10,6 +10,9 @@ Boxes are ``(x0, y0, w, h)`` in image px; coordinates follow :mod:`posecourse.ge
 """
 from __future__ import annotations
 
+import math
+import numbers
+
 import torch
 
 from ..geometry import box_center_size, denormalize, normalize
@@ -27,7 +30,12 @@ def image_box(image_size, n: int = 1, device=None) -> torch.Tensor:
 
 
 def _points(x, name: str) -> torch.Tensor:
-    t = torch.as_tensor(x)
+    try:
+        t = torch.as_tensor(x)
+    except (TypeError, ValueError, RuntimeError) as e:
+        raise ValueError(f"{name}: expected a tensor or array (..., K, 2), got {type(x).__name__} ({e})") from None
+    if t.is_complex():
+        raise ValueError(f"{name}: expected real coordinates, got dtype {t.dtype}")
     t = t.float() if not torch.is_floating_point(t) else t
     if t.dim() < 2 or t.shape[-1] != 2:
         raise ValueError(f"{name}: expected shape (..., K, 2), got {tuple(t.shape)}")
@@ -68,8 +76,8 @@ def cascade_boxes(prev_pred, scale: float, torso: tuple[int, int] | None = None,
         ``(..., K, 4)`` boxes ``(x0, y0, w, h)``.
     """
     y = _points(prev_pred, "prev_pred")
-    if not (float(scale) > 0):
-        raise ValueError(f"scale: expected > 0, got {scale!r}")
+    if isinstance(scale, bool) or not isinstance(scale, numbers.Real) or not (0 < float(scale) < math.inf):
+        raise ValueError(f"scale: expected a finite number > 0, got {scale!r}")
     d = pose_diameter(y, torso) if diameter is None else torch.as_tensor(diameter, dtype=y.dtype, device=y.device)
     if not torch.isfinite(d).all() or (d <= 0).any():
         raise ValueError("diameter: pose diameters must be finite and > 0")
