@@ -30,7 +30,8 @@ def _conda_deps(repo_root):
     with open(repo_root / "environment.yml") as f:
         env = yaml.safe_load(f)
     assert env["channels"] == ["conda-forge"], "environment.yml must use conda-forge only"
-    return [d for d in env["dependencies"] if isinstance(d, str)]
+    deps = [d for d in env["dependencies"] if isinstance(d, str)]
+    return deps + [d for extra in env["dependencies"] if isinstance(extra, dict) for d in extra.get("pip", [])]
 
 
 def test_environment_yml_matches_pyproject(repo_root):
