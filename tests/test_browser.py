@@ -199,6 +199,7 @@ _FIRST_TEST_CELL_JS = """() => {
 
 @pytest.mark.slow
 @pytest.mark.notebooks
+@pytest.mark.browser
 @pytest.mark.timeout(400)
 def test_student_path_from_the_start_page(browser, tmp_path):
     """JupyterLab as `make lab` starts it, on the student release: the start page opens rendered, its link opens

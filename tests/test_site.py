@@ -173,6 +173,7 @@ def chromium():
             b.close()
 
 
+@pytest.mark.slow
 @pytest.mark.browser
 @pytest.mark.timeout(600)
 def test_site_in_chromium(site, served, chromium, tmp_path):
