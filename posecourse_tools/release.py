@@ -132,14 +132,53 @@ def _replace_block(text: str, block: str, path: Path) -> str:
 
 
 def update_start(root: Path = ROOT, check: bool = False) -> bool:
-    """Write START.md's generated table; with ``check``, only say whether it is current."""
+    """Write START.md's generated table; with ``check``, only say whether it is current (see
+    :func:`start_differences`)."""
     path = root / "START.md"
     text = path.read_text()
-    new = _replace_block(text, start_table(root), path)
     if check:
-        return new == text
-    path.write_text(new)
+        return not start_differences(root)
+    path.write_text(_replace_block(text, start_table(root), path))
     return True
+
+
+_MINUTES = re.compile(r"^(?:(\d+) h )?(\d+(?:\.\d+)?) min$")
+
+
+def _minutes(cell: str) -> float | None:
+    m = _MINUTES.match(cell.strip())
+    return None if not m else int(m.group(1) or 0) * 60 + float(m.group(2))
+
+
+def _rows(block: str) -> list[list[str]]:
+    return [[c.strip() for c in ln.strip().strip("|").split("|")] for ln in block.splitlines() if ln.startswith("|")]
+
+
+def start_differences(root: Path = ROOT, tolerance: float = 0.15) -> list[str]:
+    """How START.md's stored table differs from :func:`start_table` now. Lectures, links, exercises, tasks and
+    points must be equal; a time (measured run time, reading and exercise estimates) may be off by
+    ``tolerance`` (relative; at least 0.2 min): the lectures' prose and re-executions move them a little, and
+    the release and the website always carry a freshly generated table (:func:`build`)."""
+    text = (root / "START.md").read_text()
+    if START_BEGIN not in text or START_END not in text:
+        return [f"START.md: the markers {START_BEGIN} ... {START_END} are missing"]
+    stored = _rows(text.split(START_BEGIN, 1)[1].split(START_END, 1)[0])
+    fresh = _rows(start_table(root))
+    if len(stored) != len(fresh):
+        return [f"START.md: {len(stored)} table rows, the records give {len(fresh)}"]
+    problems = []
+    for old, new in zip(stored, fresh):
+        if len(old) != len(new):
+            problems.append(f"row {new[:2]}: {len(old)} columns, expected {len(new)}")
+            continue
+        for a, b in zip(old, new):
+            ma, mb = _minutes(a), _minutes(b)
+            if ma is not None and mb is not None:
+                if abs(ma - mb) > max(0.2, tolerance * mb):
+                    problems.append(f"row {new[1]}: {a!r}, now {b!r}")
+            elif a != b:
+                problems.append(f"row {new[1]}: {a!r}, now {b!r}")
+    return problems
 
 
 # --------------------------------------------------------------------------------------------- secrets
@@ -333,6 +372,7 @@ def build(out: Path, root: Path = ROOT, force: bool = False) -> Path:
             shutil.copytree(src, dst, ignore=_IGNORED)
         else:
             shutil.copy2(src, dst)
+    (out / "START.md").write_text(_replace_block((root / "START.md").read_text(), start_table(root), root / "START.md"))
     torch_vars, torch_install = _makefile_torch_block(root)
     (out / "Makefile").write_text(RELEASE_MAKEFILE.format(torch=torch_vars, install_torch=torch_install))
     (out / "README.md").write_text(RELEASE_README.format(torch_text=_readme_torch_text(root)))
@@ -356,9 +396,10 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     if args.cmd == "start":
         if args.check:
-            ok = update_start(ROOT, check=True)
-            print("START.md is current" if ok else "START.md's table is stale: run `make start`")
-            return 0 if ok else 1
+            problems = start_differences(ROOT)
+            print("START.md is current" if not problems else
+                  "START.md's table is stale (run `make start`):\n  " + "\n  ".join(problems))
+            return 1 if problems else 0
         update_start(ROOT)
         print("START.md: table regenerated")
         return 0

@@ -62,9 +62,23 @@ def test_make_lab_serves_the_root_and_opens_the_start_page():
 
 
 def test_start_page_table_is_current():
-    assert release.update_start(ROOT, check=True), (
-        "START.md's table differs from the lecture records / lectures/results.json / the notebooks: "
-        "run `make start` (python -m posecourse_tools.release start)")
+    problems = release.start_differences(ROOT)
+    assert not problems, "START.md's table is stale: run `make start`\n" + "\n".join(problems)
+
+
+def test_start_page_check_sees_a_wrong_time_and_a_wrong_link(tmp_path):
+    root = tmp_path / "course"
+    for rel in ("lectures", "exercises"):
+        shutil.copytree(ROOT / rel, root / rel)
+    start = (ROOT / "START.md").read_text()
+    (root / "START.md").write_text(release._replace_block(start, release.start_table(ROOT), root / "START.md"))
+    assert release.start_differences(root) == []
+    table = release.start_table(ROOT)
+    run_time = re.search(r"\| (\d+\.\d) min \|", table).group(1)
+    for wrong in (table.replace(f"| {run_time} min |", f"| {float(run_time) * 2:.1f} min |", 1),
+                  table.replace("exercises/ex02_cpm.ipynb", "exercises/ex03_hourglass.ipynb", 1)):
+        (root / "START.md").write_text(release._replace_block(start, wrong, root / "START.md"))
+        assert len(release.start_differences(root)) == 1, release.start_differences(root)
 
 
 def test_start_page_links_every_lecture_and_exercise_in_record_order():
