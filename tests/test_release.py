@@ -231,3 +231,19 @@ def test_check_refuses_an_unknown_exercise(capsys):
     assert check.main(["09"]) == 2
     assert "lecture: unknown '09'" in capsys.readouterr().err
     assert check.main([]) == 2
+
+
+@pytest.mark.slow
+def test_release_builds_as_a_package(built, tmp_path):
+    """`pip install -e .` in the release: its pyproject builds a wheel with the library, its checkpoints and the
+    self-check, and without the grader."""
+    import zipfile
+
+    out = subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation",
+                          "-w", str(tmp_path), str(built)], capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-3000:]
+    (whl,) = tmp_path.glob("posecourse-*.whl")
+    names = zipfile.ZipFile(whl).namelist()
+    assert "posecourse_tools/check.py" in names and "posecourse/lectures.py" in names
+    assert any(n.startswith("posecourse/checkpoints/") and n.endswith(".pt") for n in names)
+    assert not any("grading" in n or n.endswith("release.py") for n in names), [n for n in names if "grading" in n]
