@@ -21,6 +21,8 @@ A batch is a dict as from :func:`posecourse.data.collate`: ``keypoints (B, P, K,
 """
 from __future__ import annotations
 
+import math
+import numbers
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -40,10 +42,24 @@ def _stages(outputs) -> list:
 
 
 def _size(value, name: str) -> tuple[int, int]:
-    h, w = (value, value) if isinstance(value, int) else tuple(value)
-    if not (isinstance(h, int) and isinstance(w, int) and h > 0 and w > 0):
+    try:
+        h, w = (value, value) if isinstance(value, (int, np.integer)) else tuple(value)
+    except (TypeError, ValueError):
+        h = w = None
+    if not all(isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_)) and v > 0 for v in (h, w)):
         raise ValueError(f"{name}: expected a positive int or (H, W), got {value!r}")
-    return h, w
+    return int(h), int(w)
+
+
+def _positive(value, name: str) -> float:
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real) or not 0 < value < math.inf:
+        raise ValueError(f"{name}: expected a finite number > 0, got {value!r}")
+    return float(value)
+
+
+def _choice(value, name: str, choices) -> None:
+    if not isinstance(value, str) or value not in choices:
+        raise ValueError(f"{name}: expected one of {list(choices)}, got {value!r}")
 
 
 def _check_map(t: torch.Tensor, size: tuple[int, int], who: str) -> None:
@@ -130,6 +146,14 @@ class HeatmapCodec:
     def __post_init__(self):
         object.__setattr__(self, "input_size", _size(self.input_size, "input_size"))
         object.__setattr__(self, "heatmap_size", _size(self.heatmap_size, "heatmap_size"))
+        if isinstance(self.num_joints, (bool, np.bool_)) or not isinstance(self.num_joints, (int, np.integer)) \
+                or self.num_joints < 1:
+            raise ValueError(f"num_joints: expected a positive int, got {self.num_joints!r}")
+        _positive(self.sigma, "sigma")
+        _choice(self.convention, "convention", ("hrnet", "cpm"))
+        _choice(self.method, "method", ("argmax", "quarter", "dark", "soft_argmax"))
+        if not isinstance(self.background, (bool, np.bool_)):
+            raise ValueError(f"background: expected True or False, got {self.background!r}")
         (H, W), (h, w) = self.input_size, self.heatmap_size
         if H * w != W * h:
             raise ValueError(f"heatmap_size: {self.heatmap_size} is not a uniform scaling of input_size {self.input_size}")
@@ -184,6 +208,9 @@ class PAFCodec:
     def __post_init__(self):
         object.__setattr__(self, "input_size", _size(self.input_size, "input_size"))
         object.__setattr__(self, "heatmap_size", _size(self.heatmap_size, "heatmap_size"))
+        _positive(self.sigma, "sigma")
+        _positive(self.limb_width, "limb_width")
+        _choice(self.convention, "convention", ("hrnet", "cpm"))
         get_skeleton(self.skeleton)  # a clear error for an unknown name
 
     @property

@@ -79,7 +79,8 @@ def create_model(name: str, **kw) -> nn.Module:
         raise ValueError(f"unknown model {name!r}; choose one of {sorted(_REGISTRY)}")
     for key in ("num_joints", "num_stages", "num_stacks", "image_size"):
         v = kw.get(key)
-        if v is not None and (isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < 1):
+        if (v is not None or key == "num_joints" and key in kw) and \
+                (isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < 1):
             raise ValueError(f"{name}: {key}: expected a positive int, got {v!r} ({type(v).__name__})")
     model = _REGISTRY[name](**kw)
     model.config_name = name  # named in input errors (see check_images)

@@ -82,6 +82,9 @@ def cascade_boxes(prev_pred, scale: float, torso: tuple[int, int] | None = None,
     if not torch.isfinite(d).all() or (d <= 0).any():
         raise ValueError("diameter: pose diameters must be finite and > 0")
     side = (scale * d).unsqueeze(-1).unsqueeze(-1).expand(*y.shape[:-1], 2)  # (..., K, 2)
+    if not torch.isfinite(side).all() or (side <= 0).any():
+        raise ValueError(f"scale: {scale!r} x the pose diameters gives sub-box sides that are not finite and > 0 "
+                         f"in {y.dtype} (from {float(side.min()):.3g} to {float(side.max()):.3g})")
     return torch.cat([y - side / 2, side], dim=-1)
 
 
