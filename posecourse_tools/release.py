@@ -32,7 +32,8 @@ RELEASED = ("START.md", "lectures", "exercises", "posecourse", "posecourse_tools
             "posecourse_tools/check.py", "posecourse_tools/checkpoints.py", "posecourse_tools/capstone.py",
             "docs/training.md", "docs/loaders.md", "pyproject.toml", "environment.yml", ".lab")
 
-_IGNORED = shutil.ignore_patterns("__pycache__", "*.pyc", ".ipynb_checkpoints", "*.egg-info", ".pytest_cache")
+# hidden files too: e.g. a lecture's ".<name>.executing.ipynb" while the course runner re-executes it
+_IGNORED = shutil.ignore_patterns("__pycache__", "*.pyc", ".*", "*.egg-info")
 
 # Reading estimate (stated on the start page): prose at 100 words a minute (technical text with equations),
 # code at 6 non-blank lines a minute, one minute per stored figure; exercises add 10 minutes per point.
@@ -190,11 +191,17 @@ def _norm(text: str) -> str:
     return " ".join(text.split())
 
 
+def notebooks(folder: Path) -> list[Path]:
+    """The notebooks under ``folder``, without hidden files and folders (checkpoints, runs in progress)."""
+    return sorted(p for p in Path(folder).rglob("*.ipynb")
+                  if not any(part.startswith(".") for part in p.relative_to(folder).parts))
+
+
 def _public_text(root: Path) -> str:
     """Everything students may see anyway (lectures, student exercises, the library), whitespace-normalized:
     a solution line that also appears there (a library function the solution mirrors) is no secret."""
     parts = []
-    for nb_path in [*(root / "lectures").rglob("*.ipynb"), *(root / "exercises").glob("*.ipynb")]:
+    for nb_path in [*notebooks(root / "lectures"), *notebooks(root / "exercises")]:
         parts.extend(_notebook_texts(nb_path))
     parts.extend(p.read_text(errors="replace") for p in (root / "posecourse").rglob("*.py"))
     return _norm("\n".join(parts))

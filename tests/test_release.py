@@ -48,8 +48,8 @@ def links(path: Path) -> list[str]:
 
 
 def served_files() -> list[Path]:
-    return [ROOT / "START.md", ROOT / "README.md", *sorted((ROOT / "lectures").rglob("*.ipynb")),
-            *sorted((ROOT / "exercises").glob("*.ipynb"))]
+    return [ROOT / "START.md", ROOT / "README.md", *release.notebooks(ROOT / "lectures"),
+            *release.notebooks(ROOT / "exercises")]
 
 
 def test_make_lab_serves_the_root_and_opens_the_start_page():

@@ -156,7 +156,7 @@ def sources(src: Path, root: Path = ROOT) -> Path:
     course = release.build(src.parent / "release", root, force=True)
     src.mkdir(parents=True)
     pages = []
-    for nb_path in sorted(course.glob("lectures/**/*.ipynb")) + sorted(course.glob("exercises/*.ipynb")):
+    for nb_path in release.notebooks(course / "lectures") + release.notebooks(course / "exercises"):
         rel = nb_path.relative_to(course).as_posix()
         _notebook_page(nb_path, src / rel, rel)
         pages.append(rel)
