@@ -23,12 +23,17 @@ from posecourse_tools import grading
 from posecourse_tools.grading import session, wire
 
 FIXTURES = Path(__file__).parent / "grading_fixtures"
+SEED = 20261207     # the hidden tests' seed of the big grading run (a lookup table of seed 0's answers must fail)
+BESIDE = {"a_correct": "correct", "b_infinite_loop": "infinite_loop", "c_correct": "correct",
+          "d_memory_bomb": "memory_bomb", "e_correct": "correct"}   # graded at the same time, in another process
 NOTEBOOK = "ex01_deeppose.ipynb"
 FULL = 8.0          # ex01: test_normalize 2 + test_cascade 3 + test_pdj 3
 CHEATS = ["hardcoded_visible", "ipython_hooks", "patch_numpy_torch", "tamper_worker", "always_true_objects",
-          "nan_values", "faked_outputs", "forged_protocol", "read_proc", "write_outside", "network"]
+          "nan_values", "faked_outputs", "forged_protocol", "read_proc", "write_outside", "network",
+          "lookup_table", "denormalize_lookup", "empty_and_broadcast", "shadow_modules"]
 DOS = ["raises", "infinite_loop", "kill_kernel", "sys_exit", "print_100mb", "memory_bomb", "hang_in_call",
-       "stop_self", "setsid_sleeper", "signal_grader", "flood_protocol", "malformed_notebook", "symlinks"]
+       "stop_self", "setsid_sleeper", "signal_grader", "flood_protocol", "malformed_notebook", "symlinks",
+       "lone_surrogate", "far_future_timestamp", "malformed_timestamp", "many_files", "flood_lines"]
 
 
 # ------------------------------------------------------------------ helpers
@@ -46,36 +51,65 @@ def _release(course: Path, notebooks: list[str]) -> None:
                    capture_output=True, env=grading.tool_env())
 
 
-def _submit(course: Path, student: str, variant: str, subs: dict[str, str], name: str = NOTEBOOK) -> None:
+def _many_files(folder: Path) -> None:
+    """140,000 tiny files would take minutes here: 3,000 files, a 600 MB sparse file and a deep chain of folders
+    exceed every cap the grader puts on what it copies into the sandbox just as well."""
+    for i in range(3000):
+        (folder / f"f{i:05d}.txt").write_bytes(b"x")
+    with open(folder / "big.bin", "wb") as f:
+        f.truncate(600 * 2 ** 20)
+    deep = folder
+    for i in range(40):
+        deep = deep / f"d{i}"
+    deep.mkdir(parents=True)
+    (deep / "leaf.txt").write_text("deep")
+
+
+def _submit(course: Path, student: str, variant: str, subs: dict[str, str], name: str = NOTEBOOK,
+            fixtures: Path = FIXTURES) -> None:
     folder = course / "submitted" / student / "ps1"
     if variant == "symlinks":          # the notebook is /dev/zero, a data file is the gradebook
         folder.mkdir(parents=True)
         (folder / name).symlink_to("/dev/zero")
         (folder / "data.db").symlink_to(course / "gradebook.db")
         return
-    if (FIXTURES / f"{variant}.json").exists():     # a raw, malformed notebook
+    if (fixtures / f"{variant}.json").exists():     # a raw, malformed notebook
         folder.mkdir(parents=True)
-        text = (FIXTURES / f"{variant}.json").read_text()
+        text = (fixtures / f"{variant}.json").read_text()
         (folder / name).write_text(text.replace("{COURSE}", subs.get("{COURSE}", "")))
         return
     nb = nbformat.read(course / "release" / "ps1" / name, as_version=4)
+    files = {}
     if variant == "correct":
         solutions = nbformat.read(course / "source" / "ps1" / name, as_version=4)
         replace = {c.metadata["nbgrader"]["grade_id"]: re.sub(r"\s*### (BEGIN|END) SOLUTION", "", c.source)
                    for c in solutions.cells if c.metadata.get("nbgrader", {}).get("solution")}
+    elif variant == "stub":
+        replace = {}
     else:
-        text = (FIXTURES / f"{variant}.py").read_text()
+        text = (fixtures / f"{variant}.py").read_text()
         for key, value in subs.items():
             text = text.replace(key, value)
+        text, *file_parts = re.split(r"^# file: (\S+)\n", text, flags=re.M)
+        files = dict(zip(file_parts[0::2], file_parts[1::2]))
         parts = re.split(r"^# cell: (\+?\w+)\n", text, flags=re.M)
         replace = dict(zip(parts[1::2], parts[2::2]))
     for cell in nb.cells:
         gid = cell.metadata.get("nbgrader", {}).get("grade_id")
         if gid in replace:
             cell.source = replace.pop(gid)
-    nb.cells += [nbformat.v4.new_code_cell(src) for key, src in replace.items() if key.startswith("+")]
-    (course / "submitted" / student / "ps1").mkdir(parents=True)
-    nbformat.write(nb, course / "submitted" / student / "ps1" / name)
+    nb.cells += [(nbformat.v4.new_markdown_cell if key.startswith("+md") else nbformat.v4.new_code_cell)(src)
+                 for key, src in replace.items() if key.startswith("+")]
+    folder.mkdir(parents=True)
+    nbformat.write(nb, folder / name)
+    raw = (folder / name).read_text()
+    if "@SURROGATE@" in raw:                       # a lone surrogate, as JSON allows it and Python reads it
+        (folder / name).write_text(raw.replace("@SURROGATE@", "\\ud800"))
+    for rel, content in files.items():
+        (folder / rel).parent.mkdir(parents=True, exist_ok=True)
+        (folder / rel).write_bytes(content.replace("@SURROGATE@", "\udc80").encode("utf-8", "surrogateescape"))
+    if variant == "many_files":
+        _many_files(folder)
 
 
 def _worker_processes() -> list[str]:
@@ -257,11 +291,21 @@ def graded(tmp_path_factory, repo_root):
         _submit(course, variant, variant, subs)
     for variant in DOS:
         _submit(course, f"{variant}_zz_correct", "correct", subs)
+    other = tmp / "other"                      # another grading on the same machine, all the time this one runs
+    _release(other, [NOTEBOOK])
+    for student, variant in BESIDE.items():
+        _submit(other, student, variant, {"{COURSE}": str(other)})
+    beside = subprocess.Popen([sys.executable, "-m", "posecourse_tools.grading", "autograde", str(other), "ps1",
+                               "--cell-timeout", "4", "--wall-timeout", "40"], stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT, text=True, env=grading.tool_env())
     start = time.monotonic()
-    status = grading.autograde(course, "ps1", cell_timeout=4, wall_timeout=40, max_restarts=1, log=lambda s: None)
+    status = grading.autograde(course, "ps1", cell_timeout=4, wall_timeout=40, max_restarts=1, log=lambda s: None,
+                               seed=SEED)
     elapsed = time.monotonic() - start
     time.sleep(1)
     leftovers = _worker_processes()
+    beside_log = beside.communicate(timeout=900)[0]
+    beside_scores = {r["student_id"]: float(r["raw_score"]) for r in grading.export(other, tmp / "other.csv")}
     try:
         connections = [listener.accept()]
     except BlockingIOError:
@@ -270,7 +314,8 @@ def graded(tmp_path_factory, repo_root):
     rows = grading.export(course, tmp / "grades.csv")
     scores = {r["student_id"]: float(r["raw_score"]) for r in rows if r["assignment"] == "ps1"}
     return dict(course=course, sentinel=sentinel, before=before, status=status, scores=scores, elapsed=elapsed,
-                tmp=tmp, leftovers=leftovers, connections=connections, repo=repo_root)
+                tmp=tmp, leftovers=leftovers, connections=connections, repo=repo_root, beside_log=beside_log,
+                beside_scores=beside_scores)
 
 
 pytestmark_slow = pytest.mark.slow
@@ -349,3 +394,74 @@ def test_feedback_is_generated_from_the_grader_verdicts(graded):
     assert f"Score: 0.0 / {FULL}" in faked and "expected" in faked   # the failing check's message reaches the student
     assert "hidden tests: run by the grader" in faked
     assert "default_rng(SEED)" not in faked and "HIDDEN TESTS" not in faked, "feedback shows the hidden tests' source"
+
+
+@pytestmark_slow
+def test_another_grading_at_the_same_time_changes_no_grade(graded):
+    """A second grading (another process, another course) ran during the whole big run: its correct students keep
+    full marks, and (test_no_worker_process_outlives_grading) its workers are not counted as this run's leftovers."""
+    scores = graded["beside_scores"]
+    assert {s: scores[s] for s in BESIDE if BESIDE[s] == "correct"} == \
+        {s: FULL for s in BESIDE if BESIDE[s] == "correct"}, (scores, graded["beside_log"][-3000:])
+    assert all(scores[s] == 0.0 for s in BESIDE if BESIDE[s] != "correct"), scores
+
+
+@pytestmark_slow
+def test_the_seed_is_recorded_for_regrading(graded):
+    from nbgrader.api import Gradebook
+    course = graded["course"]
+    with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gb:
+        comment = gb.find_comment("normalize", "ex01_deeppose", "ps1", "correct")
+        assert comment.auto_comment == f"autograded with seed {SEED}", comment.auto_comment
+    nb = nbformat.read(course / "autograded" / "correct" / "ps1" / NOTEBOOK, as_version=4)
+    assert nb.metadata["posecourse_grading"] == {"seed": SEED}
+
+
+@pytestmark_slow
+@pytest.mark.parametrize("variant", ["lone_surrogate", "far_future_timestamp", "malformed_timestamp", "many_files"])
+def test_odd_submissions_cost_that_student_alone(graded, variant):
+    """Odd characters, timestamps and files: the student is graded (autograded notebook written, a note saying what
+    was ignored), scores 0 with the stubs, and the run goes on."""
+    nb = nbformat.read(graded["course"] / "autograded" / variant / "ps1" / NOTEBOOK, as_version=4)
+    notes = "\n".join(c.source for c in nb.cells if "Grader notes" in c.source)
+    expected = {"lone_surrogate": "timestamp.txt ignored", "far_future_timestamp": "timestamp.txt ignored",
+                "malformed_timestamp": "timestamp.txt ignored", "many_files": "were not copied"}[variant]
+    assert expected in notes or any(expected in str(o) for c in nb.cells for o in c.get("outputs", [])), notes
+    assert not graded["status"][variant].startswith("infrastructure"), graded["status"][variant]
+
+
+# ------------------------------------------------------------------ ex03 (modules, gradients): checks the student cannot shape
+EX03 = "ex03_hourglass.ipynb"
+EX03_FULL = 11.0    # residual 3 + hourglass 3 + stacked loss 2 + pckh 3
+EX03_CHEATS = ["redefine_harness", "empty_outputs", "generator_forward", "stateful_forward", "loss_empties_list",
+               "filled_cheat", "wrong_types"]
+
+
+@pytest.fixture(scope="module")
+def graded_ex03(tmp_path_factory):
+    problem = grading.isolation_problem()
+    if problem:
+        pytest.skip(f"sandbox unavailable here, adversarial grading not run: {problem}")
+    tmp = tmp_path_factory.mktemp("ex03")
+    course = tmp / "course"
+    _release(course, [EX03])
+    for student, variant in [("correct", "correct"), ("stub", "stub"), ("honest_wrong", "honest_wrong"),
+                             *((v, v) for v in EX03_CHEATS), ("zz_correct", "correct")]:
+        _submit(course, student, variant, {}, name=EX03, fixtures=FIXTURES / "ex03")
+    status = grading.autograde(course, "ps1", cell_timeout=20, wall_timeout=120, max_restarts=1, log=lambda s: None)
+    scores = {r["student_id"]: float(r["raw_score"]) for r in grading.export(course, tmp / "grades.csv")}
+    return dict(course=course, status=status, scores=scores)
+
+
+@pytestmark_slow
+def test_ex03_reference_full_stub_zero(graded_ex03):
+    scores, status = graded_ex03["scores"], graded_ex03["status"]
+    assert scores["correct"] == scores["zz_correct"] == EX03_FULL, (scores, status)
+    assert scores["stub"] == 0.0 and scores["honest_wrong"] < EX03_FULL, (scores, status)
+
+
+@pytestmark_slow
+@pytest.mark.parametrize("variant", EX03_CHEATS)
+def test_ex03_cheats_do_not_beat_an_honest_wrong_answer(graded_ex03, variant):
+    scores = graded_ex03["scores"]
+    assert scores[variant] <= scores["honest_wrong"], (variant, scores, graded_ex03["status"][variant])
