@@ -4,8 +4,8 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 # --- torch ---
 # PyTorch: the CPU build unless you ask for CUDA (README, "Installing PyTorch").
-# Linux: torch==$(TORCH_VERSION)+cpu, looked up on PyPI, on any index or wheel folder pip is configured with,
-# and on PyTorch's CPU index (skipped quickly where unreachable). macOS, Windows: PyPI's torch is a CPU build.
+# Linux: torch==$(TORCH_VERSION)+cpu from PyTorch's CPU index (skipped quickly where unreachable) or any index or
+# wheel folder pip is configured with; never PyPI's default (CUDA) build. macOS, Windows: PyPI's torch is CPU-only.
 #   make lab CUDA=1                 PyPI's default torch (on Linux: the CUDA build, several GB)
 #   make lab TORCH="torch==2.5.1"   any other torch >= 2.1, exactly as written
 TORCH_VERSION ?= 2.13.0
