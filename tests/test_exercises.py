@@ -152,3 +152,56 @@ def test_solution_scores_full_and_release_scores_zero(repo_root, name):
     assert grading.validate(repo_root / "solutions" / f"{name}.ipynb"), f"solutions/{name} fails a test"
     assert grading.validate(repo_root / "exercises" / f"{name}.ipynb", invert=True), \
         f"exercises/{name}: some graded cell passes with the stubs"
+
+
+def _harness(repo_root, name: str) -> dict:
+    """The notebook's imports and locked harness cell, executed (instructor code: what the grader runs)."""
+    ns: dict = {}
+    for cell in nbformat.read(repo_root / "solutions" / f"{name}.ipynb", as_version=4).cells:
+        if cell.metadata.get("nbgrader", {}).get("grade_id") in ("imports", "harness"):
+            exec(cell.source, ns)
+    return ns
+
+
+@pytest.mark.parametrize("got, want", [
+    ("np.zeros((0, 2))", "np.zeros((3, 2))"), ("np.zeros((1, 2))", "np.zeros((3, 2))"),      # empty, broadcast
+    ("np.zeros(1)", "np.zeros(3)"), ("[0.0, 0.0]", "np.zeros(2)"), ("np.array(1.0)", "1.0"),
+    ("np.zeros(2, dtype=int)", "np.zeros(2)"), ("torch.zeros(2, dtype=torch.float64)", "np.zeros(2)"),
+    ("np.zeros(2)", "torch.zeros(2)"), ("torch.empty(0, 1, 1, 1, 1)", "torch.zeros(2, 8, 5, 7)"),
+    ("np.array([np.nan, 1.0])", "np.array([0.0, 1.0])"), ("np.array([0.0, 1.0])", "np.array([np.nan, 1.0])"),
+    ("(x for x in ())", "np.zeros(0)"), ("True", "1.0"), ("np.zeros((2, 3))", "np.zeros((3, 2))"),
+])
+def test_the_strict_check_refuses_what_loose_comparisons_accept(repo_root, got, want):
+    ns = _harness(repo_root, "ex03_hourglass")
+    with pytest.raises(AssertionError):
+        ns["expect"](eval(got, ns), eval(want, ns), "the check")
+
+
+def test_the_strict_check_accepts_equal_results(repo_root):
+    ns = _harness(repo_root, "ex03_hourglass")
+    np_, torch_ = ns["np"], ns["torch"]
+    ns["expect"](np_.array([1.0, np_.nan]), np_.array([1.0, np_.nan]), "NaN where expected")
+    ns["expect"](torch_.ones(2, 3, dtype=torch_.float32), torch_.ones(2, 3, dtype=torch_.float64), "float kinds")
+    ns["expect"](1.0 + 1e-12, 1.0, "a float")
+
+
+def test_grouped_state_gives_equal_layers_equal_weights_whatever_their_names(repo_root):
+    """The hidden module tests rely on it: the student's module and the reference, named differently, compute the
+    same function when both get grouped_state(., seed)."""
+    ns = _harness(repo_root, "ex03_hourglass")
+    torch_, nn = ns["torch"], ns["torch"].nn
+    a = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.BatchNorm2d(4), nn.ReLU(), nn.Conv2d(4, 2, 1)).eval()
+
+    class B(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.first, self.norm, self.last = nn.Conv2d(3, 4, 3, padding=1), nn.BatchNorm2d(4), nn.Conv2d(4, 2, 1)
+
+        def forward(self, x):
+            return self.last(torch_.relu(self.norm(self.first(x))))
+    b = B().eval()
+    a.load_state_dict(ns["grouped_state"](a, 7)); b.load_state_dict(ns["grouped_state"](b, 7))
+    x = torch_.randn(2, 3, 5, 6)
+    assert torch_.allclose(a(x), b(x)), "equal layers under other names should compute the same"
+    b.load_state_dict(ns["grouped_state"](b, 8))
+    assert not torch_.allclose(a(x), b(x)), "another seed should give other weights"

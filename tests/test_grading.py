@@ -465,3 +465,73 @@ def test_ex03_reference_full_stub_zero(graded_ex03):
 def test_ex03_cheats_do_not_beat_an_honest_wrong_answer(graded_ex03, variant):
     scores = graded_ex03["scores"]
     assert scores[variant] <= scores["honest_wrong"], (variant, scores, graded_ex03["status"][variant])
+
+
+# ------------------------------------------------------------------ nbgrader's policies, infrastructure failures
+def _small_course(tmp_path: Path, students: dict[str, str]) -> Path:
+    course = tmp_path / "course"
+    _release(course, [NOTEBOOK])
+    for student, variant in students.items():
+        _submit(course, student, variant, {})
+    return course
+
+
+@pytest.mark.slow
+def test_nbgrader_late_penalty_applies_as_in_stock_nbgrader(tmp_path):
+    """The course's nbgrader_config.py (LateSubmissionPlugin.penalty_method = 'zero') and the assignment's due date
+    in the gradebook: a late correct submission scores 0 (raw score kept, penalty = score), an on-time one full."""
+    from datetime import datetime
+
+    from nbgrader.api import Gradebook
+    course = _small_course(tmp_path, {"late": "correct", "ontime": "correct"})
+    (course / "nbgrader_config.py").write_text("c = get_config()\nc.LateSubmissionPlugin.penalty_method = 'zero'\n")
+    with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gb:
+        gb.update_or_create_assignment("ps1", duedate=datetime(2026, 1, 10, 12, 0))
+    (course / "submitted" / "late" / "ps1" / "timestamp.txt").write_text("2026-01-11 09:00:00.000000 UTC")
+    (course / "submitted" / "ontime" / "ps1" / "timestamp.txt").write_text("2026-01-09 09:00:00.000000 UTC")
+    unsafe = grading.isolation_problem() is not None      # trusted (reference) code only
+    status = grading.autograde(course, "ps1", cell_timeout=30, wall_timeout=120, unsafe_no_isolation=unsafe,
+                               log=lambda s: None)
+    rows = {r["student_id"]: r for r in grading.export(course, tmp_path / "grades.csv")}
+    late, ontime = rows["late"], rows["ontime"]
+    assert status == {"late": "ok", "ontime": "ok"}, status
+    assert float(late["raw_score"]) == FULL and float(late["late_submission_penalty"]) == FULL, late
+    assert float(late["score"]) == 0.0, late
+    assert float(ontime["score"]) == FULL and float(ontime["late_submission_penalty"]) == 0.0, ontime
+
+
+class _FlakyWorker:
+    """Stands for session.Worker: the first ``failures`` starts fail as a killed start does (before any student
+    code), later ones start a real (unisolated) worker."""
+    starts = 0
+    failures = 0
+
+    def __new__(cls, *args, **kwargs):
+        cls.starts += 1
+        if cls.starts <= cls.failures:
+            raise session.WorkerFailed("the worker exited while starting (status 247)", infra=True)
+        kwargs["isolated"] = False
+        return session.Worker(*args, **kwargs)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("failures, expect_state", [(2, "ok"), (99, "infrastructure error")])
+def test_worker_starts_that_fail_are_retried_then_reported_never_zero(tmp_path, monkeypatch, failures, expect_state):
+    from nbgrader.api import Gradebook
+
+    from posecourse_tools.grading import grader
+    from posecourse_tools.grading.__main__ import main
+    course = _small_course(tmp_path, {"correct": "correct"})
+    monkeypatch.setattr(grader, "Worker", type("W", (_FlakyWorker,), {"starts": 0, "failures": failures}))
+    monkeypatch.setattr(grader.time, "sleep", lambda s: None)
+    status = grading.autograde(course, "ps1", cell_timeout=30, wall_timeout=120, unsafe_no_isolation=True,
+                               infra_retries=2, log=lambda s: None)
+    assert status["correct"].startswith(expect_state), status
+    with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gb:
+        grades = [gb.find_grade(c, "ex01_deeppose", "ps1", "correct") for c in ("test_normalize", "test_cascade", "test_pdj")]
+        if expect_state == "ok":
+            assert [g.score for g in grades] == [2.0, 3.0, 3.0]
+        else:      # not graded: no 0 written, every cell flagged for the instructor's review
+            assert all(g.auto_score is None and g.needs_manual_grade for g in grades), [g.to_dict() for g in grades]
+    if expect_state != "ok":
+        assert main(["autograde", str(course), "ps1", "--unsafe-no-isolation"]) == 3

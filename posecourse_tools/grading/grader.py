@@ -199,6 +199,7 @@ class Runner:
         self.budget = budget
         self.worker: Worker | None = None
         self.restarts, self.cell_errors, self.problem, self.left_out = 0, {}, None, []
+        self.infra: InfrastructureError | None = None
 
     def _start_worker(self) -> None:
         """A worker with the instructor's setup cells run: retried when it fails (nothing of the student's ran)."""
@@ -220,11 +221,14 @@ class Runner:
                 self.stop()
                 time.sleep(min(10.0, 1.0 + 2.0 * attempt))
         self.budget.deadline += time.monotonic() - began
-        raise InfrastructureError(f"the worker did not start ({self.opts['infra_retries'] + 1} tries): {last}")
+        self.infra = InfrastructureError(f"the worker did not start ({self.opts['infra_retries'] + 1} tries): {last}")
+        raise self.infra
 
     def start(self) -> bool:
         if self.worker is not None:
             return True
+        if self.infra is not None:          # tried already for this notebook: the instructor must look
+            raise self.infra
         if self.restarts > self.opts["max_restarts"] or time.monotonic() >= self.budget.deadline:
             return False
         self.restarts += 1
