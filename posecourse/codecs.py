@@ -38,7 +38,11 @@ __all__ = ["RegressionCodec", "HeatmapCodec", "PAFCodec", "dark_kernel_for"]
 
 def _stages(outputs) -> list:
     """A model's output as a list over stages (a single tensor is one stage)."""
-    return list(outputs) if isinstance(outputs, (list, tuple)) else [outputs]
+    stages = list(outputs) if isinstance(outputs, (list, tuple)) else [outputs]
+    if not stages:
+        raise ValueError("outputs: an empty list of stages (expected the model's output: a tensor, or a list over "
+                         "stages)")
+    return stages
 
 
 def _size(value, name: str) -> tuple[int, int]:

@@ -122,7 +122,7 @@ def test_decoders_refuse_wrong_shapes_and_types(shape, obj):
         try:
             xy, s = fn()
         except ValueError as e:
-            assert named(e, who, "heatmaps"), e
+            assert named(e, who, "heatmaps", "outputs"), e
             continue
         assert obj in ("tensor", "list") and ok_shape
         assert xy.shape[:-1] == s.shape and _finite(xy, s)
