@@ -115,10 +115,12 @@ def start_table(root: Path = ROOT) -> str:
         lines.append(f"| {i} | [{lec.title.split(':')[0]}]({lec.notebook}) | {run_s / 60:.1f} min | {_fmt_min(read)} | "
                      f"[{ex.name}](exercises/{ex.name}.ipynb) | {ex.title} (tasks {', '.join(ex.tasks)}) | "
                      f"{ex.points} | {_fmt_min(ex.minutes)} |")
-    extra = root / "lectures" / "extra" / "domain_gap.ipynb"
-    if extra.is_file():
-        lines.append(f"| extra | [Domain gap: the synthetic-trained models on real photos]"
-                     f"(lectures/extra/domain_gap.ipynb) | optional | {_fmt_min(reading_minutes(extra))} | | | | |")
+    for extra in notebooks(root / "lectures" / "extra"):  # optional notebooks: no record, no exercise
+        heading = next((c.source.splitlines()[0].lstrip("# ").strip() for c in _read_nb(extra).cells
+                        if c.cell_type == "markdown" and c.source.startswith("#")), extra.stem)
+        title = heading.split("—", 1)[-1].strip()
+        lines.append(f"| extra | [{title[:1].upper() + title[1:]}]({extra.relative_to(root).as_posix()}) | "
+                     f"optional | {_fmt_min(reading_minutes(extra))} | | | | |")
     lines.append("")
     lines.append(f"In all about {_fmt_min(total)} for the five lectures and exercises, at the estimates above.")
     return "\n".join(lines)
