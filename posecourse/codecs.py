@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import math
 import numbers
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import ClassVar
 
 import numpy as np
@@ -100,6 +100,11 @@ class RegressionCodec:
     def __post_init__(self):
         object.__setattr__(self, "input_size", _size(self.input_size, "input_size"))
 
+    def for_model(self, input_size, num_joints: int, output_of) -> "RegressionCodec":
+        """This codec for a model at ``input_size`` (``num_joints`` and the model's output, ``output_of()``,
+        are not needed: the box is the image)."""
+        return replace(self, input_size=input_size)
+
     def box(self, n: int, device=None) -> torch.Tensor:
         """The normalizing box of ``n`` images, ``(n, 4)`` as ``(x0, y0, w, h)``."""
         return regression.image_box(self.input_size, n, device)
@@ -167,6 +172,12 @@ class HeatmapCodec:
         """Image px per heatmap px."""
         return self.input_size[0] / self.heatmap_size[0]
 
+    def for_model(self, input_size, num_joints: int, output_of) -> "HeatmapCodec":
+        """This codec for a model at ``input_size`` predicting ``num_joints``: the heatmap size is read from
+        the last stage of ``output_of()`` (the model's output on a dummy batch)."""
+        last = _stages(output_of())[-1]
+        return replace(self, input_size=input_size, heatmap_size=tuple(last.shape[-2:]), num_joints=num_joints)
+
     @property
     def dark_kernel(self) -> int:
         """DARK's Gaussian blur size for this codec's ``sigma`` (odd, >= 3; see the class docstring)."""
@@ -220,6 +231,12 @@ class PAFCodec:
     @property
     def stride(self) -> float:
         return self.input_size[0] / self.heatmap_size[0]
+
+    def for_model(self, input_size, num_joints: int, output_of) -> "PAFCodec":
+        """This codec for a model at ``input_size``: the map size from the last stage of ``output_of()``
+        (``{"heatmaps", "paf"}`` per stage); the joints are the skeleton's."""
+        last = _stages(output_of())[-1]
+        return replace(self, input_size=input_size, heatmap_size=tuple(last["heatmaps"].shape[-2:]))
 
     def encode(self, batch: dict) -> dict:
         """Kwargs of :func:`posecourse.losses.openpose_loss`: ``heatmap_target (B, K + 1, h, w)``,

@@ -177,22 +177,17 @@ def _setup(args):
 
 
 def _codec(lec, model, size, num_joints):
-    """The lecture's codec at this input size and joint count (heatmap size from a dry run of the model)."""
-    from .codecs import HeatmapCodec, RegressionCodec
+    """The lecture's codec at this input size and joint count (the codec reads what it needs -- a heatmap
+    size -- from a dry run of the model, which it asks for only if it needs it)."""
 
-    if isinstance(lec.codec, RegressionCodec):
-        return RegressionCodec(input_size=size)
-    if isinstance(lec.codec, HeatmapCodec):
+    def output_of():
         was = model.training
         with torch.no_grad():
             out = model.eval()(torch.zeros(1, 3, *size, device=next(model.parameters()).device))
         model.train(was)
-        out = out[-1] if isinstance(out, (list, tuple)) else out
-        return replace(lec.codec, input_size=size, heatmap_size=tuple(out.shape[-2:]), num_joints=num_joints)
-    with torch.no_grad():  # PAF: a list over stages of {"heatmaps", "paf"}
-        out = model.eval()(torch.zeros(1, 3, *size, device=next(model.parameters()).device))[-1]
-    model.train()
-    return replace(lec.codec, input_size=size, heatmap_size=tuple(out["heatmaps"].shape[-2:]))
+        return out
+
+    return lec.codec.for_model(size, num_joints, output_of)
 
 
 class _Convert:

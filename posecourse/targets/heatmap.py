@@ -336,8 +336,9 @@ def flip_test(heatmaps, heatmaps_flipped, flip_index, shift: int = 0) -> torch.T
         raise ValueError(f"flip_index: expected ({a.shape[1]},) integer indices in [0, {a.shape[1]}), got "
                          f"{flip_index!r}")
     idx = idx.to(device=a.device, dtype=torch.long)
-    if isinstance(shift, bool) or not isinstance(shift, numbers.Integral) or not 0 <= shift < a.shape[-1]:
-        raise ValueError(f"shift: expected an int with 0 <= shift < W = {a.shape[-1]}, got {shift!r}")
+    if isinstance(shift, bool) or not isinstance(shift, numbers.Real) or not math.isfinite(shift) \
+            or not float(shift).is_integer() or not 0 <= shift < a.shape[-1]:
+        raise ValueError(f"shift: expected a whole number of px with 0 <= shift < W = {a.shape[-1]}, got {shift!r}")
     shift = int(shift)
     b = b.flip(-1)[:, idx]
     if shift:
