@@ -21,7 +21,8 @@ def _notebook(path: Path, value: str, fail: bool = False) -> None:
     nb = nbformat.v4.new_notebook()
     params = nbformat.v4.new_code_cell("seed = 0\nsmoke = False\nresults_path = None")
     params.metadata["tags"] = ["parameters"]
-    body = ("import json\n" + ("raise RuntimeError('boom')\n" if fail else "") +
+    body = ("import json, time\n" + ("raise RuntimeError('boom')\n" if fail else "") +
+            "for i in range(3):\n    print(f'\\rbar {i}/3', end='', flush=True); time.sleep(0.3)\nprint()\n" +
             f"json.dump({{'lecture': '01_deeppose', 'metric': 'PDJ@0.2', 'value': {value}, 'train_seconds': 1.0, "
             "'steps': 3}, open(results_path, 'w'))")
     nb.cells = [params, nbformat.v4.new_code_cell(body)]
@@ -45,9 +46,11 @@ def test_inplace_replaces_only_after_a_successful_run(tmp_path):
     assert res["value"] == 0.9 and res["seconds"] > 0
     # the slowest cells are named by their index in the stored notebook (the injected cell does not count)
     assert [c["cell"] for c in res["slowest_cells"]][:2] in ([1, 0], [0, 1])
-    assert {c["source"] for c in res["slowest_cells"]} == {"seed = 0", "import json"}
+    assert {c["source"] for c in res["slowest_cells"]} == {"seed = 0", "import json, time"}
     nb = nbformat.read(stored, as_version=4)
     assert all(c.execution_count for c in nb.cells) and "papermill" not in nb.metadata
+    # the progress bar is stored as its final line, in one stream output
+    assert [o.get("text") for o in nb.cells[1].outputs if o.output_type == "stream"] == ["bar 2/3\n"]
     assert not any("injected-parameters" in c.metadata.get("tags", []) for c in nb.cells)
     table = course.format_table([res])
     assert "01_deeppose" in table and "0.900" in table and "total" in table
@@ -98,7 +101,9 @@ def test_stored_results_regenerate_the_readme_table(tmp_path):
     text = (tmp_path / "README.md").read_text()
     assert "old table" not in text and text.startswith("intro\n") and text.endswith("<!-- results:end -->\nrest\n")
     assert "| 03_hourglass | `hourglass_tiny` | 375 × 32 | 99 s | 120 s | PCKh@0.5 | 0.900 (first stage: 0.850) |" in text
-    assert "All 2 notebooks: 240 s = 4.0 min of wall time" in text
+    assert "All 2 notebooks: 240 s = 4.0 min of wall time" in text and "busy" not in text
+    busy = course.readme_table([{**rows[0], "load_average": 9.3, "cpus": 2}])
+    assert "Stored on a busy machine, so slower than alone: 03_hourglass (load average 9.3 on 2 cores)." in busy
     (tmp_path / "README.md").write_text("no markers")
     with pytest.raises(ValueError, match="markers"):
         course.update_readme(tmp_path, stored)

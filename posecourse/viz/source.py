@@ -40,6 +40,8 @@ def source_text(obj, start: str | None = None, stop: str | None = None) -> str:
         if not ends:
             raise ValueError(f"stop: {stop!r} is not in the source of {getattr(obj, '__qualname__', obj)}")
         lines = lines[:ends[0]]
+    while lines and not lines[-1].strip():  # no trailing blank lines (a display's text drops them too)
+        lines.pop()
     return "\n".join(lines)
 
 
