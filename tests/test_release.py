@@ -247,3 +247,13 @@ def test_release_builds_as_a_package(built, tmp_path):
     assert "posecourse_tools/check.py" in names and "posecourse/lectures.py" in names
     assert any(n.startswith("posecourse/checkpoints/") and n.endswith(".pt") for n in names)
     assert not any("grading" in n or n.endswith("release.py") for n in names), [n for n in names if "grading" in n]
+
+
+def test_readme_lecture_table_follows_the_records():
+    """The README's table of lectures is the records' list, in order, with each record's title."""
+    readme = (ROOT / "README.md").read_text()
+    table = readme.split("## The lectures", 1)[1].split("\n\n", 2)[1]
+    rows = [r for r in table.splitlines() if re.match(r"^\| \d+ \|", r)]
+    assert len(rows) == len(LECTURES), rows
+    for row, lec in zip(rows, LECTURES.values()):
+        assert f"`{lec.notebook}`" in row and lec.title in row, f"README row {row!r} is not {lec.name}: {lec.title}"
