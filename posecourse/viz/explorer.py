@@ -1,8 +1,8 @@
 """The widget shell every lecture explorer is built on (core ipywidgets only, so it works in Colab).
 
 An :class:`Explorer` is ``VBox(title, note, controls, Output)``: whenever a control changes it calls
-``render(**values)`` (a pure figure function returning a matplotlib ``Figure``) and draws the PNG
-into its ``Output`` with ``clear_output(wait=True)``. Besides the live widget view it carries a PNG
+``render(**values)`` (a pure figure function returning a matplotlib ``Figure``) and puts the PNG
+into its ``Output`` (``append_display_data``: the widget's state, no output capture). Besides the live widget view it carries a PNG
 of its current figure in its display bundle, so a front end that cannot render widgets (an
 untrusted notebook, nbviewer, a plain editor) shows a static figure instead of "Error displaying widget".
 """
@@ -57,13 +57,15 @@ def explorer_class():
             return {k: c.value for k, c in self.controls.items()}
 
         def redraw(self) -> None:
-            from IPython.display import Image, clear_output, display
+            from IPython.display import Image
 
             png = figure_png(self._render(**self.values()))
             self.last_png = png
-            with self.out:
-                clear_output(wait=True)
-                display(Image(png))
+            # the widget's state, not output captured with `with self.out:` -- that capture makes a headless
+            # executor (nbclient) send comm messages on the kernel's shell channel during the cell, where
+            # nbclient 0.10-0.11 can wait for ever on the cell's reply (jupyter/nbclient#312)
+            self.out.outputs = ()
+            self.out.append_display_data(Image(png))
 
         def _repr_mimebundle_(self, **kwargs):
             data = super()._repr_mimebundle_(**kwargs)
