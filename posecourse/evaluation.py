@@ -11,6 +11,7 @@ COCO's evaluation (exactly pycocotools' numbers, see :func:`posecourse.metrics.c
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -105,6 +106,11 @@ def _cat(parts: list):
 def predict(model: torch.nn.Module, images: torch.Tensor, batch_size: int = 64):
     """The model's raw output on ``images (N, 3, H, W)``, run in batches on the model's device and
     gathered on the CPU in float32 (same structure as one call: a tensor, or a list over stages)."""
+    if not isinstance(images, torch.Tensor) or images.dim() != 4 or len(images) == 0:
+        got = f"shape {tuple(images.shape)}" if isinstance(images, torch.Tensor) else type(images).__name__
+        raise ValueError(f"images: expected a non-empty tensor (N, 3, H, W), got {got}")
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size: expected a positive int, got {batch_size!r}")
     dev = next(model.parameters()).device
     return _cat([model(images[i:i + batch_size].to(dev)) for i in range(0, len(images), batch_size)])
 
@@ -136,10 +142,12 @@ def predict_flip(model: torch.nn.Module, images: torch.Tensor, codec, skeleton: 
 
 
 def per_image_error(pred: torch.Tensor, batch: dict) -> torch.Tensor:
-    """Mean pixel error over the labelled joints of person 0, per image ``(N,)`` (NaN-free)."""
+    """Mean pixel error over the labelled joints of person 0, per image ``(N,)``: NaN-free, ``inf`` for an
+    image with a NaN/inf prediction at a labelled joint (a miss ranks as the worst)."""
     gt, vis = _person0(batch)
     d = (torch.as_tensor(pred, dtype=torch.float32) - gt).norm(dim=-1)
-    return (d * vis).sum(-1) / vis.sum(-1).clamp_min(1)
+    d = torch.where(torch.isfinite(d), d, torch.full_like(d, math.inf))
+    return torch.where(vis, d, torch.zeros_like(d)).sum(-1) / vis.sum(-1).clamp_min(1)
 
 
 def coco_format(batch: dict, people: list | None = None, skeleton: str = "coco18"):

@@ -210,6 +210,14 @@ def train(model: nn.Module, loader, loss_fn: Callable[[Any, Any], torch.Tensor],
         NonFiniteLossError: the loss is NaN/inf at some step (named, with the batch), or the weights are
             NaN/inf at a save or at the end; the checkpoint keeps the last state saved before it.
     """
+    if not isinstance(model, nn.Module):
+        raise ValueError(f"model: expected a torch.nn.Module, got {type(model).__name__}")
+    if not callable(loss_fn):
+        raise ValueError(f"loss_fn: expected a callable loss_fn(outputs, batch), got {type(loss_fn).__name__}")
+    if not hasattr(loader, "__iter__"):
+        raise ValueError(f"loader: expected an iterable of batches (a DataLoader), got {type(loader).__name__}")
+    if eval_fn is not None and not callable(eval_fn):
+        raise ValueError(f"eval_fn: expected a callable eval_fn(model) -> dict, got {type(eval_fn).__name__}")
     epochs = as_optional_int("epochs", epochs, minimum=0)
     max_steps = as_optional_int("max_steps", max_steps, minimum=0)
     if epochs is None and max_steps is None:
@@ -221,6 +229,11 @@ def train(model: nn.Module, loader, loss_fn: Callable[[Any, Any], torch.Tensor],
         checkpoint = check_checkpoint_path(checkpoint, "checkpoint")
     if checkpoint_extra is not None and not isinstance(checkpoint_extra, dict):
         raise ValueError(f"checkpoint_extra: expected a dict, got {type(checkpoint_extra).__name__}")
+    from .train_checkpoint import RESERVED
+
+    clash = sorted(set(checkpoint_extra or {}) & set(RESERVED))
+    if clash:
+        raise ValueError(f"checkpoint_extra: the names {clash} are reserved for the checkpoint itself")
     eval_every = as_optional_int("eval_every", eval_every, minimum=1) or 1
     progress = as_bool("progress", progress)
     _check_scheduler(scheduler, optimizer, optimizer is not None)
@@ -267,7 +280,11 @@ def train(model: nn.Module, loader, loss_fn: Callable[[Any, Any], torch.Tensor],
     def evaluate():
         net.eval()
         with torch.no_grad():
-            m = dict(eval_fn(model))
+            m = eval_fn(model)
+        if not isinstance(m, dict):
+            raise ValueError(f"eval_fn: must return a dict of metrics, returned {type(m).__name__} at step "
+                             f"{history.steps}")
+        m = dict(m)
         net.train()
         history.metrics.append({"step": history.steps, "epoch": history.epochs, **m})
 

@@ -121,8 +121,7 @@ def save_checkpoint(path, model: nn.Module, optimizer: torch.optim.Optimizer | N
         "step": int(step if step is not None else (hist or {}).get("steps", 0)),
         **{k: to_plain(v, f"extra {k!r}") for k, v in extra.items()},
     }
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path = check_checkpoint_path(path, "path")
     tmp = path.with_suffix(path.suffix + ".tmp")
     torch.save(state, tmp)
     try:  # the promise: what was written loads back (mmap: the tensors are not read)

@@ -8,6 +8,7 @@ ImageNet statistics to RGB; CMU's OpenPose model (as converted by pytorch-openpo
 """
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import torch
@@ -60,7 +61,17 @@ def input_norm(model, norm):
     ``(order, mean, std)`` with ``order`` "rgb" or "bgr" (channels reversed first), or None."""
     if norm is None:
         return model
-    order, mean, std = norm
+    if isinstance(norm, str) and norm in NORMS:
+        norm = NORMS[norm]
+    try:
+        order, mean, std = norm
+        mean, std = [float(v) for v in mean], [float(v) for v in std]
+    except (TypeError, ValueError):
+        raise ValueError(f"norm: expected None, one of {sorted(NORMS)} or ('rgb'|'bgr', (3 means), (3 stds)), "
+                         f"got {norm!r}") from None
+    if order not in ("rgb", "bgr") or len(mean) != 3 or len(std) != 3 or \
+            not all(math.isfinite(v) for v in mean + std) or min(std) <= 0:
+        raise ValueError(f"norm: expected ('rgb'|'bgr', 3 finite means, 3 finite stds > 0), got {norm!r}")
     m = torch.tensor(mean, dtype=torch.float32).view(1, 3, 1, 1)
     sd = torch.tensor(std, dtype=torch.float32).view(1, 3, 1, 1)
 

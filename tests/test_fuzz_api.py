@@ -421,3 +421,53 @@ def test_params_validators_return_the_type_or_name_the_parameter(value):
             assert math.isfinite(out)
         if fn is as_seed:
             assert 0 <= out <= 2 ** 32 - 1
+
+
+@settings(deadline=None, max_examples=20)
+@given(norm=st.sampled_from([None, "imagenet", "openpose", "nope", ("rgb", (0, 0, 0), (1, 1, 1)),
+                             ("bgr", (0.5,) * 3, (0.25,) * 3), ("rgb", (0, 0, 0), (0, 1, 1)),
+                             ("rgb", (math.nan, 0, 0), (1, 1, 1)), ("rgb", (0, 0), (1, 1, 1)),
+                             ("hsv", (0, 0, 0), (1, 1, 1)), ("rgb", (0, 0, 0), (-1, 1, 1)), 3]))
+def test_input_norm_mutated(norm):
+    from posecourse.weights import NORMS, input_norm
+
+    conv = torch.nn.Conv2d(3, 1, 1).requires_grad_(False)
+    x = torch.rand(1, 3, 4, 4)
+    plain = conv(x)
+    try:
+        input_norm(conv, norm)
+    except ValueError as e:
+        assert named(e, "norm"), e
+        return
+    out = conv(x)
+    assert _finite(out)
+    if norm is None:
+        assert torch.equal(out, plain)
+    else:
+        order, mean, std = NORMS.get(norm, norm) if isinstance(norm, str) else norm
+        y = x.flip(1) if order == "bgr" else x
+        want = torch.nn.Conv2d.forward(conv, (y - torch.tensor(mean).view(1, 3, 1, 1)) / torch.tensor(std).view(1, 3, 1, 1))
+        torch.testing.assert_close(out, want)
+
+
+@settings(deadline=None, max_examples=15, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(what=st.sampled_from(["model", "loader", "loss_fn", "eval_fn", "eval_result", "extra", "checkpoint_dir"]))
+def test_train_refuses_what_it_cannot_use_before_the_first_step(tmp_path, what):
+    from posecourse.train import train
+
+    calls = []
+    model, loader = torch.nn.Linear(2, 2), [(torch.rand(4, 2), torch.rand(4, 2))] * 2
+
+    def loss_fn(out, batch):
+        calls.append(1)
+        return ((out - batch[1]) ** 2).mean()
+
+    kw = dict(model=model, loader=loader, loss_fn=loss_fn, epochs=1, device="cpu", progress=False)
+    bad = {"model": {"model": None}, "loader": {"loader": None}, "loss_fn": {"loss_fn": "mse"},
+           "eval_fn": {"eval_fn": 3}, "eval_result": {"eval_fn": lambda m: None},
+           "extra": {"checkpoint": tmp_path / "c.pt", "checkpoint_extra": {"model": 1}},
+           "checkpoint_dir": {"checkpoint": tmp_path}}[what]
+    kw.update(bad)
+    with pytest.raises(ValueError, match="^(model|loader|loss_fn|eval_fn|checkpoint_extra|checkpoint): "):
+        train(kw.pop("model"), kw.pop("loader"), kw.pop("loss_fn"), **kw)
+    assert calls == [] or what == "eval_result"  # the eval result is only seen after the epoch
