@@ -239,6 +239,8 @@ def open_source(fmt: str, root, ann_file=None, img_dir=None, per_image: bool = F
     root = Path(root)
     if not root.is_dir():
         raise FileNotFoundError(f"data root {root} is not a folder")
+    if img_dir is not None and not Path(img_dir).is_dir():
+        raise FileNotFoundError(f"img_dir: {img_dir} is not a folder (--img-dir: where the images are)")
     if fmt in ("coco", "crowdpose"):
         ann = Path(ann_file) if ann_file else _one(root, ("*.json", "annotations/*.json"), "keypoint JSON")
         if fmt == "crowdpose":
