@@ -299,3 +299,26 @@ def test_wrong_format_annotation_file_gives_the_loaders_error(tmp_path, payload)
     with pytest.raises(ValueError, match="ann.json"):
         main(["--lecture", "03", "--data", "coco", "--data-root", str(tmp_path), "--steps", "1",
               "--out", str(tmp_path / "o")])
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("lecture", ["01_deeppose", "02_cpm", "03_hourglass", "04_openpose", "05_hrnet"])
+def test_weights_evaluate_every_lectures_shipped_checkpoint(tmp_path, lecture):
+    """``--weights`` works for every lecture; the flip test is on exactly where the codec has one."""
+    from posecourse.shipped import checkpoint_path
+
+    shipped = checkpoint_path(lecture)
+    if not shipped.exists():
+        pytest.skip(f"no shipped checkpoint at {shipped}")
+    assert main(["--lecture", lecture, "--weights", str(shipped), "--val-size", "4", "--out", str(tmp_path),
+                 "--no-progress"]) == 0
+    ev = json.loads((tmp_path / "eval_metrics.json").read_text())
+    assert ev["flip_test"] is get_lecture(lecture).codec.flip_test and 0 <= ev["eval"]["value"] <= 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["eval_metrics.json"]
+
+
+def test_missing_image_folder_is_named_before_any_work(tmp_path, shared_data):
+    with pytest.raises(FileNotFoundError, match="img_dir: .*nowhere is not a folder"):
+        main(["--lecture", "03", "--data", "coco", "--data-root", str(shared_data / "coco"), "--img-dir",
+              str(tmp_path / "nowhere"), "--steps", "1", "--batch-size", "1", "--out", str(tmp_path / "o")])
+    assert not any((tmp_path / "o").iterdir())
