@@ -309,9 +309,15 @@ def train(model: nn.Module, loader, loss_fn: Callable[[Any, Any], torch.Tensor],
                 raise ValueError(f"loss_fn must return a scalar tensor, got "
                                  f"{tuple(loss.shape) if isinstance(loss, torch.Tensor) else type(loss).__name__}")
             value = float(loss.detach())
-            if not math.isfinite(value):
+            bad = not math.isfinite(value)
+            if world > 1:  # every process stops at the same step (one stopping alone would hang the others)
+                flag = torch.tensor([float(bad)], device=device)
+                dist.all_reduce(flag)
+                bad = bool(flag.item())
+            if bad:
                 raise NonFiniteLossError(
-                    f"loss: {value} at step {history.steps + 1} (epoch {history.epochs + 1}, "
+                    f"loss: {value}{'' if not math.isfinite(value) else ' here, non-finite in another process,'} "
+                    f"at step {history.steps + 1} (epoch {history.epochs + 1}, "
                     f"{_batch_label(batch, position)}); stopped before updating the weights. Look for NaN/inf in "
                     "that batch's images or targets, or lower the learning rate (a checkpoint keeps its last save)")
             optimizer.zero_grad(set_to_none=True)
