@@ -351,3 +351,37 @@ def test_unreadable_checkpoint_files_are_named(tmp_path, content):
     torch.save([1, 2], path)
     with pytest.raises(ValueError, match="not a save_checkpoint file"):
         load_checkpoint(path, model)
+
+
+_DDP_NAN_SCRIPT = textwrap.dedent("""
+    import os, sys, torch, torch.nn as nn
+    from torch.utils.data import DataLoader, TensorDataset
+    from posecourse.train import NonFiniteLossError, train
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(64, 4, generator=g); y = x @ torch.randn(4, 2, generator=g)
+    x[int(sys.argv[2])] = float("nan")          # one sample: only the process that draws it sees a NaN loss
+    try:
+        train(nn.Linear(4, 2), DataLoader(TensorDataset(x, y), batch_size=8), lambda o, b: ((o - b[1]) ** 2).mean(),
+              epochs=2, device="cpu", progress=False, seed=0)
+    except NonFiniteLossError as e:
+        open(sys.argv[1] + f"/rank{os.environ['RANK']}.txt", "w").write(str(e))
+""")
+
+
+@pytest.mark.slow
+def test_ddp_a_nan_in_one_process_stops_every_process_at_that_step(tmp_path, repo_root):
+    script = tmp_path / "ddp_nan.py"
+    script.write_text(_DDP_NAN_SCRIPT)
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(repo_root)}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+           str(script), str(tmp_path), "37"]
+    try:
+        proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=90, cwd=tmp_path)
+    except subprocess.TimeoutExpired:
+        pytest.fail("a NaN in one process hung the other (torchrun did not finish in 90 s)")
+    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-3000:]
+    msgs = [(tmp_path / f"rank{r}.txt").read_text() for r in (0, 1)]
+    steps = {m.split(" at step ")[1].split(" ")[0] for m in msgs}
+    assert len(steps) == 1, msgs  # the same step in both
+    assert any(m.startswith("loss: nan at step") for m in msgs)
+    assert any("non-finite in another process" in m for m in msgs)
