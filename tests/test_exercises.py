@@ -89,6 +89,28 @@ def test_solutions_agree_with_the_library(repo_root):
     assert np.isclose(ex05["oks"](pred, gt, vis, 1800.0, sig), float(metrics.oks(pred, gt, vis, 1800.0, sig)))
 
 
+def test_receptive_fields_agree_with_the_library(repo_root):
+    """ex02's stage_receptive_fields, given the layer lists of the library's CPMs, gives CPM.receptive_fields()."""
+    from torch import nn
+
+    from posecourse.models import create_model
+    ex02 = _solution_namespace(repo_root, "ex02_cpm")
+
+    def layers(modules):
+        out = []
+        for m in modules:
+            if isinstance(m, (nn.Conv2d, nn.MaxPool2d, nn.AvgPool2d)):
+                k, s = m.kernel_size, m.stride
+                out.append((k[0] if isinstance(k, tuple) else k, s[0] if isinstance(s, tuple) else s))
+        return out
+    for name in ("cpm_tiny", "cpm"):
+        model = create_model(name, num_joints=14)
+        got = ex02["stage_receptive_fields"](layers(model.stage1.modules()),
+                                             layers(model.features.modules()) + layers(model.x_heads[0].modules()),
+                                             layers(model.stages[0].modules()), model.num_stages)
+        assert got == model.receptive_fields(), (name, got, model.receptive_fields())
+
+
 def test_one_convention_across_the_exercises(repo_root):
     intros = []
     for name in LECTURES:
@@ -143,7 +165,7 @@ def test_grader_gives_the_solutions_full_marks(repo_root, tmp_path):
                  for c in nbformat.read(repo_root / "solutions" / f"{name}.ipynb", as_version=4).cells
                  if c.metadata.get("nbgrader", {}).get("grade"))
     assert status == {"solution": "ok"}, status
-    assert float(row["raw_score"]) == float(row["max_score"]) == points == 40, row
+    assert float(row["raw_score"]) == float(row["max_score"]) == points == 48, row
 
 
 @pytest.mark.slow

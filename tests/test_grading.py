@@ -253,7 +253,7 @@ def test_unsafe_mode_grades_when_asked_explicitly(torch_course, monkeypatch, tmp
     status = grading.autograde(torch_course, "ps1", students=["correct"], cell_timeout=60, wall_timeout=240,
                                unsafe_no_isolation=True, log=lambda s: None)
     rows = {r["student_id"]: r for r in grading.export(torch_course, tmp_path / "grades.csv")}
-    assert status == {"correct": "ok"} and float(rows["correct"]["raw_score"]) == 5.0, (status, rows)
+    assert status == {"correct": "ok"} and float(rows["correct"]["raw_score"]) == 10.0, (status, rows)
 
 
 @pytest.mark.slow
@@ -265,7 +265,7 @@ def test_torch_patches_do_not_beat_the_stub(torch_course, tmp_path):
         pytest.skip(f"sandbox unavailable here: {problem}")
     status = grading.autograde(torch_course, "ps1", cell_timeout=60, wall_timeout=240, log=lambda s: None)
     scores = {r["student_id"]: float(r["raw_score"]) for r in grading.export(torch_course, tmp_path / "grades.csv")}
-    assert scores["correct"] == 5.0 and scores["stub"] == 0.0, (scores, status)
+    assert scores["correct"] == 10.0 and scores["stub"] == 0.0, (scores, status)
     assert scores["torch_patches"] <= scores["stub"], (scores, status)
 
 
@@ -432,7 +432,7 @@ def test_odd_submissions_cost_that_student_alone(graded, variant):
 
 # ------------------------------------------------------------------ ex03 (modules, gradients): checks the student cannot shape
 EX03 = "ex03_hourglass.ipynb"
-EX03_FULL = 11.0    # residual 3 + hourglass 3 + stacked loss 2 + pckh 3
+EX03_FULL = 14.0    # residual 3 + hourglass 3 + stacked loss 2 + pckh 3 + stacking 3
 EX03_CHEATS = ["redefine_harness", "empty_outputs", "generator_forward", "stateful_forward", "loss_empties_list",
                "filled_cheat", "wrong_types"]
 

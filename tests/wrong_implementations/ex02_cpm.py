@@ -66,3 +66,68 @@ def staged_loss(beliefs, target):
 # cell: staged_loss
 def staged_loss(beliefs, target):
     return sum(((b.detach() if k < len(beliefs) - 1 else b) - target).pow(2).sum() for k, b in enumerate(beliefs)) / target.shape[0]
+# wrong: stage_ignores_the_beliefs -> test_cpm_stage
+# cell: cpm_stage
+class CPMStage(nn.Module):
+    def __init__(self, feat_channels, parts, width, kernel):
+        super().__init__()
+        self.layers = nn.Sequential(
+            nn.Conv2d(feat_channels, width, kernel, padding=kernel // 2), nn.ReLU(),
+            nn.Conv2d(width, width, kernel, padding=kernel // 2), nn.ReLU(), nn.Conv2d(width, parts + 1, 1))
+
+    def forward(self, features, beliefs):
+        return self.layers(features)
+# wrong: stage_without_padding -> test_cpm_stage
+# cell: cpm_stage
+class CPMStage(nn.Module):
+    def __init__(self, feat_channels, parts, width, kernel):
+        super().__init__()
+        self.layers = nn.Sequential(
+            nn.Conv2d(feat_channels + parts + 1, width, kernel), nn.ReLU(),
+            nn.Conv2d(width, width, kernel), nn.ReLU(), nn.Conv2d(width, parts + 1, 1))
+
+    def forward(self, features, beliefs):
+        return self.layers(torch.cat([features, beliefs], dim=1))
+# wrong: stage_predicts_parts_without_background -> test_cpm_stage
+# cell: cpm_stage
+class CPMStage(nn.Module):
+    def __init__(self, feat_channels, parts, width, kernel):
+        super().__init__()
+        self.layers = nn.Sequential(
+            nn.Conv2d(feat_channels + parts + 1, width, kernel, padding=kernel // 2), nn.ReLU(),
+            nn.Conv2d(width, width, kernel, padding=kernel // 2), nn.ReLU(), nn.Conv2d(width, parts, 1))
+
+    def forward(self, features, beliefs):
+        return self.layers(torch.cat([features, beliefs], dim=1))
+# wrong: strides_ignored -> test_stage_receptive_fields
+# cell: stage_receptive_fields
+def stage_receptive_fields(stage1, features, stage, num_stages):
+    rf1 = 1 + sum(k - 1 for k, s in stage1)
+    feat = 1 + sum(k - 1 for k, s in features)
+    rfs = [rf1]
+    for _ in range(num_stages - 1):
+        rfs.append(max(feat, rfs[-1]) + sum(k - 1 for k, s in stage))
+    return rfs
+# wrong: later_stages_from_the_features_only -> test_stage_receptive_fields
+# cell: stage_receptive_fields
+def stage_receptive_fields(stage1, features, stage, num_stages):
+    def walk(layers, rf=1, jump=1):
+        for k, s in layers:
+            rf, jump = rf + (k - 1) * jump, jump * s
+        return rf, jump
+    rfs = [walk(stage1)[0]]
+    feat_rf, jump = walk(features)
+    return rfs + [walk(stage, feat_rf, jump)[0] for _ in range(num_stages - 1)]
+# wrong: stride_applied_before_the_kernel -> test_stage_receptive_fields
+# cell: stage_receptive_fields
+def stage_receptive_fields(stage1, features, stage, num_stages):
+    def walk(layers, rf=1, jump=1):
+        for k, s in layers:
+            jump = jump * s
+            rf = rf + (k - 1) * jump
+        return rf, jump
+    rfs = [walk(stage1)[0]]
+    feat_rf, jump = walk(features)
+    for _ in range(num_stages - 1):
+        rfs.append(walk(stage, max(feat_rf, rfs[-1]), jump)[0])
+    return rfs

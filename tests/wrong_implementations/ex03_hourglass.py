@@ -200,3 +200,74 @@ def pckh(pred, gt, visible, head_boxes, alpha=0.5):
     hit = (np.linalg.norm(pred - gt, axis=-1) <= alpha * head[0]) & visible
     with np.errstate(invalid="ignore", divide="ignore"):
         return hit.sum(0) / visible.sum(0)
+# wrong: heatmaps_not_reinjected -> test_stacked
+# cell: stacked
+class Stacked(nn.Module):
+    def __init__(self, num_stacks, channels, joints, depth):
+        super().__init__()
+        self.hourglasses = nn.ModuleList(Hourglass(depth, channels) for _ in range(num_stacks))
+        self.heads = nn.ModuleList(nn.Conv2d(channels, joints, 1) for _ in range(num_stacks))
+        self.back_features = nn.ModuleList(nn.Conv2d(channels, channels, 1) for _ in range(num_stacks - 1))
+        self.back_heatmaps = nn.ModuleList(nn.Conv2d(joints, channels, 1) for _ in range(num_stacks - 1))
+
+    def forward(self, x):
+        outputs = []
+        for i, (hourglass, head) in enumerate(zip(self.hourglasses, self.heads)):
+            y = hourglass(x)
+            outputs.append(head(y))
+            if i < len(self.back_features):
+                x = x + self.back_features[i](y)
+        return outputs
+# wrong: next_stack_gets_only_the_remapped_output -> test_stacked
+# cell: stacked
+class Stacked(nn.Module):
+    def __init__(self, num_stacks, channels, joints, depth):
+        super().__init__()
+        self.hourglasses = nn.ModuleList(Hourglass(depth, channels) for _ in range(num_stacks))
+        self.heads = nn.ModuleList(nn.Conv2d(channels, joints, 1) for _ in range(num_stacks))
+        self.back_features = nn.ModuleList(nn.Conv2d(channels, channels, 1) for _ in range(num_stacks - 1))
+        self.back_heatmaps = nn.ModuleList(nn.Conv2d(joints, channels, 1) for _ in range(num_stacks - 1))
+
+    def forward(self, x):
+        outputs = []
+        for i, (hourglass, head) in enumerate(zip(self.hourglasses, self.heads)):
+            y = hourglass(x)
+            outputs.append(head(y))
+            if i < len(self.back_features):
+                x = self.back_features[i](y) + self.back_heatmaps[i](outputs[-1])
+        return outputs
+# wrong: one_head_shared_by_all_stacks -> test_stacked
+# cell: stacked
+class Stacked(nn.Module):
+    def __init__(self, num_stacks, channels, joints, depth):
+        super().__init__()
+        self.hourglasses = nn.ModuleList(Hourglass(depth, channels) for _ in range(num_stacks))
+        self.head = nn.Conv2d(channels, joints, 1)
+        self.back_features = nn.ModuleList(nn.Conv2d(channels, channels, 1) for _ in range(num_stacks - 1))
+        self.back_heatmaps = nn.ModuleList(nn.Conv2d(joints, channels, 1) for _ in range(num_stacks - 1))
+
+    def forward(self, x):
+        outputs = []
+        for i, hourglass in enumerate(self.hourglasses):
+            y = hourglass(x)
+            outputs.append(self.head(y))
+            if i < len(self.back_features):
+                x = x + self.back_features[i](y) + self.back_heatmaps[i](outputs[-1])
+        return outputs
+# wrong: only_the_last_stack_returned -> test_stacked
+# cell: stacked
+class Stacked(nn.Module):
+    def __init__(self, num_stacks, channels, joints, depth):
+        super().__init__()
+        self.hourglasses = nn.ModuleList(Hourglass(depth, channels) for _ in range(num_stacks))
+        self.heads = nn.ModuleList(nn.Conv2d(channels, joints, 1) for _ in range(num_stacks))
+        self.back_features = nn.ModuleList(nn.Conv2d(channels, channels, 1) for _ in range(num_stacks - 1))
+        self.back_heatmaps = nn.ModuleList(nn.Conv2d(joints, channels, 1) for _ in range(num_stacks - 1))
+
+    def forward(self, x):
+        for i, (hourglass, head) in enumerate(zip(self.hourglasses, self.heads)):
+            y = hourglass(x)
+            h = head(y)
+            if i < len(self.back_features):
+                x = x + self.back_features[i](y) + self.back_heatmaps[i](h)
+        return [h]
