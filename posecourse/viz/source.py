@@ -23,7 +23,8 @@ SOURCE_KEY = "posecourse/source"
 
 #: the listings of :func:`show_training_step`: (object path, start, stop) as :func:`show_source` takes them
 TRAINING_STEP = (("posecourse.fit:loss_function", None, None),
-                 ("posecourse.train:train", "batch = to_device(batch", "history.seconds = seconds0"))
+                 ("posecourse.train:train", "with autocast():", "if not isinstance(loss"),      # forward, loss
+                 ("posecourse.train:train", "optimizer.zero_grad(", "history.losses.append"))  # backward, step
 
 
 def source_text(obj, start: str | None = None, stop: str | None = None) -> str:
@@ -92,7 +93,8 @@ def show_source(obj, start: str | None = None, stop: str | None = None):
 
 def show_training_step():
     """Show the training step :func:`posecourse.fit.fit` runs (see :data:`TRAINING_STEP`): how the loss is
-    computed from a batch (the codec's targets, the lecture's loss), then one optimizer step of
-    :func:`posecourse.train.train` (forward, loss, backward, step)."""
+    computed from a batch (the codec's targets, the lecture's loss), then the heart of one optimizer step of
+    :func:`posecourse.train.train`: forward and loss, then backward and step (the checks between them, on
+    the loss's shape and finiteness, are left out)."""
     for ref, start, stop in TRAINING_STEP:
         show_source(resolve(ref), start, stop)
