@@ -216,7 +216,7 @@ def _data(args, lec, size, steps, batch, rank, world):
 
     if args.data == "synthetic":
         d = make_data(lec.data, batch, seed=args.seed, train_length=max(steps, 1) * batch,
-                      n_val=(args.val_size or lec.data.n_val) if rank == 0 else 1)
+                      n_val=(lec.data.n_val if args.val_size is None else args.val_size) if rank == 0 else 1)
         return d.train.dataset, d.train.collate_fn, d.val
     whole = lec.data.multi_person
     Crops = WholeImages if whole else TopDown
@@ -317,7 +317,7 @@ def main(argv=None) -> int:
     rank, world = _world()
     lec, size = _setup(args)
     steps = 0 if args.weights is not None else (lec.steps if args.steps is None else args.steps)
-    batch = args.batch_size or lec.batch_size
+    batch = lec.batch_size if args.batch_size is None else args.batch_size
     if batch % world:
         raise ValueError(f"--batch-size {batch} is the global batch; it must divide by the {world} processes")
     if args.flip_test and not lec.codec.flip_test:

@@ -74,12 +74,15 @@ class _Collate:
 def make_data(recipe: DataRecipe, batch_size: int, seed: int = 0, n_val: int | None = None,
               train_length: int = 10_000_000) -> Data:
     """Training stream (seeded by ``seed``, batches of ``batch_size``) and held-out set (:data:`VAL_SEED`)."""
+    from ..params import as_int, as_optional_int
     from .synthetic import SyntheticPoseDataset
 
+    batch_size = as_int("batch_size", batch_size, minimum=1)
+    n_val = as_optional_int("n_val", n_val, minimum=1)  # 0 is refused, never read as "the recipe's"
     kw = dict(image_size=recipe.image_size, num_people=recipe.num_people, skeleton=recipe.source_skeleton,
               **recipe.generator)
     train_set = SyntheticPoseDataset(train_length, seed=seed, **kw)
-    val_set = SyntheticPoseDataset(n_val or recipe.n_val, seed=VAL_SEED, **kw)
+    val_set = SyntheticPoseDataset(recipe.n_val if n_val is None else n_val, seed=VAL_SEED, **kw)
     conv = _Collate(recipe.skeleton)
     loader = torch.utils.data.DataLoader(train_set, batch_size=batch_size, shuffle=False, collate_fn=conv,
                                          num_workers=0)

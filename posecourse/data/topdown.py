@@ -30,6 +30,7 @@ import torch
 from torch.utils.data import Dataset
 
 from ..geometry import compose, crop_affine, expand_boxes, invert_affine, random_affine, warp_points
+from ..params import as_seed
 from .transforms import RandomFlip, apply_affine, layout
 
 __all__ = ["TopDown", "WholeImages", "to_original", "batch_to_original", "open_source", "skeleton_of", "FORMATS"]
@@ -77,7 +78,7 @@ class TopDown(Dataset):
         random_affine(0, self.input_size, scale_range, rot_deg)  # validates the ranges
         self.padding, self.augment = float(padding), bool(augment)
         self.scale_range, self.rot_deg, self.rot_p, self.flip_p = tuple(scale_range), float(rot_deg), rot_p, flip_p
-        self.seed, self.epoch = int(seed), 0
+        self.seed, self.epoch = as_seed("seed", seed), 0
         self._flip = RandomFlip(p=flip_p)
         if self.augment and flip_p > 0:
             try:
