@@ -78,3 +78,32 @@ def test_model_kw_changes_the_config_and_is_part_of_the_key(val, tmp_path):
     assert len(doc["points"]) == 2
     with pytest.raises(ValueError, match="model_kw"):
         capstone.train_point("05_hrnet", 16, val=val, model_kw="stages")
+
+
+def _stored_runs(lecture, stages=None):
+    """PCK@0.2 (own decoder) by seed of the stored 8,000-image runs of one setting: the record's (``stages=None``,
+    the record's learning rate and batch) or a config with branch widths ``stages``."""
+    doc = json.loads(capstone.DEFAULT_OUT.read_text())
+    rec = get_lecture(lecture)
+    out = {}
+    for p in doc["points"]:
+        kw = p.get("model_kw") or {}
+        widths = kw["stages"][-1][-1] if kw.get("stages") else None
+        if (p["lecture"], p["source"], p["images"], p["lr"], p["batch_size"]) == (lecture, "capstone run", 8000, rec.lr,
+                                                                                   rec.batch_size) and widths == stages:
+            out[p["seed"]] = p["scores"]["own"]["PCK@0.2"]
+    return out
+
+
+def test_stored_seed_runs_back_lecture_5s_statements():
+    """Lecture 5's section 8 states, over seeds 1-3 at 8,000 images: every hourglass seed above every seed of the small
+    HRNet; at width 16, two branches above four on every seed; and doubling the two-branch width changing the mean far
+    less than going from four branches to two. The stored runs must say so (a re-run that changes them fails here)."""
+    hg, hr = _stored_runs("03_hourglass"), _stored_runs("05_hrnet")
+    two16, two32 = _stored_runs("05_hrnet", [16, 32]), _stored_runs("05_hrnet", [32, 64])
+    for runs in (hg, hr, two16):
+        assert {1, 2, 3} <= set(runs), f"seeds 1-3 expected, stored: {sorted(runs)}"
+    assert min(hg.values()) > max(hr.values())
+    assert min(two16.values()) > max(hr.values())
+    mean = lambda r: sum(r.values()) / len(r)
+    assert abs(mean(two32) - mean(two16)) < 0.5 * (mean(two16) - mean(hr))
