@@ -184,7 +184,10 @@ def random_affine(batch_size: int, size, scale_range=(0.75, 1.25), rot_deg: floa
     if not isinstance(batch_size, int) or batch_size < 0:
         raise ValueError(f"batch_size: expected an int >= 0, got {batch_size!r}")
     H, W = _size(size, "size")
-    lo, hi = (float(v) for v in scale_range)
+    try:
+        lo, hi = (float(v) for v in scale_range)
+    except (TypeError, ValueError):
+        raise ValueError(f"scale_range: expected (low, high), got {scale_range!r}") from None
     if not 0 < lo <= hi < math.inf:
         raise ValueError(f"scale_range: expected finite 0 < low <= high, got {scale_range!r}")
     for name, v in (("rot_deg", rot_deg), ("translate", translate)):

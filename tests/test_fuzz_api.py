@@ -474,3 +474,51 @@ def test_train_refuses_what_it_cannot_use_before_the_first_step(tmp_path, what):
     with pytest.raises(ValueError, match="^(model|loader|loss_fn|eval_fn|checkpoint_extra|checkpoint): "):
         train(kw.pop("model"), kw.pop("loader"), kw.pop("loss_fn"), **kw)
     assert calls == [] or what == "eval_result"  # the eval result is only seen after the epoch
+
+
+@settings(deadline=None, max_examples=25)
+@given(field=st.sampled_from(["length", "image_size", "num_people", "seed", "batch_size", "n_val"]), value=nasty_number)
+def test_synthetic_data_parameters_mutated(field, value):
+    """The synthetic world and the lecture's data recipe: a bad count or seed is named; a good one yields
+    finite samples of the asked size."""
+    from posecourse.data.recipe import make_data
+    from posecourse.data.synthetic import SyntheticPoseDataset
+    from posecourse.lectures import get_lecture
+    from posecourse.params import as_int, as_optional_int
+
+    try:
+        if field in ("batch_size", "n_val"):
+            kw = {"batch_size": 2, "n_val": 2, field: value}
+            data = make_data(get_lecture("05").data, kw["batch_size"], n_val=kw["n_val"], train_length=4)
+            batch = next(iter(data.train))
+            n_val = as_optional_int("n_val", kw["n_val"])  # "" / None: the recipe's
+            assert len(batch["image"]) == as_int("b", kw["batch_size"]) and len(data.val["image"]) == (
+                get_lecture("05").data.n_val if n_val is None else n_val)
+            return
+        kw = {"length": 2, "image_size": 64, "num_people": 1, "seed": 0, "skeleton": "mpii16", field: value}
+        ds = SyntheticPoseDataset(**kw)
+    except ValueError as e:
+        assert named(e, field), e
+        return
+    if len(ds):
+        s = ds[len(ds) - 1]
+        assert _finite(s["image"], s["keypoints"]) and s["image"].shape[-1] == int(kw["image_size"])
+
+
+@settings(deadline=None, max_examples=20, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(field=st.sampled_from(["padding", "rot_deg", "rot_p", "flip_p", "seed", "input_size", "scale_range"]),
+       value=st.one_of(nasty_number, st.sampled_from([(0.5, 1.5), (64, 48), (1.5, 0.5)])))
+def test_person_crops_parameters_mutated(shared_data, field, value):
+    from posecourse.data.topdown import TopDown, open_source
+
+    src = _COCO.setdefault("src", open_source("coco", shared_data / "coco"))
+    try:
+        crops = TopDown(src, **{"input_size": (32, 24), "augment": True, field: value})
+        s = crops[3]
+    except ValueError as e:
+        assert named(e, field), e
+        return
+    assert _finite(s["image"]) and _finite(s["keypoints"]) and s["image"].shape[0] == 3
+
+
+_COCO: dict = {}

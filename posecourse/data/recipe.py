@@ -71,14 +71,20 @@ class _Collate:
         return _to_skeleton(collate(samples), self.skeleton)
 
 
+#: the largest held-out set make_data renders (it is drawn into memory at once: 64 x 64 images, ~50 kB each)
+MAX_VAL = 100_000
+
+
 def make_data(recipe: DataRecipe, batch_size: int, seed: int = 0, n_val: int | None = None,
               train_length: int = 10_000_000) -> Data:
     """Training stream (seeded by ``seed``, batches of ``batch_size``) and held-out set (:data:`VAL_SEED`)."""
     from ..params import as_int, as_optional_int
     from .synthetic import SyntheticPoseDataset
 
-    batch_size = as_int("batch_size", batch_size, minimum=1)
-    n_val = as_optional_int("n_val", n_val, minimum=1)  # 0 is refused, never read as "the recipe's"
+    train_length = as_int("train_length", train_length, minimum=1)
+    batch_size = as_int("batch_size", batch_size, minimum=1, maximum=train_length)
+    # 0 is refused, never read as "the recipe's"; the held-out set is rendered into memory at once
+    n_val = as_optional_int("n_val", n_val, minimum=1, maximum=MAX_VAL)
     kw = dict(image_size=recipe.image_size, num_people=recipe.num_people, skeleton=recipe.source_skeleton,
               **recipe.generator)
     train_set = SyntheticPoseDataset(train_length, seed=seed, **kw)

@@ -24,6 +24,8 @@ can say ``--data coco --data-root PATH``.
 """
 from __future__ import annotations
 
+import math
+import numbers
 from pathlib import Path
 
 import torch
@@ -39,8 +41,12 @@ FORMATS = ("coco", "crowdpose", "mpii", "lsp", "flic")
 
 
 def _size(input_size) -> tuple[int, int]:
-    h, w = (input_size, input_size) if isinstance(input_size, int) else tuple(input_size)
-    if not (isinstance(h, int) and isinstance(w, int) and h > 0 and w > 0):
+    try:
+        h, w = (input_size, input_size) if isinstance(input_size, int) else tuple(input_size)
+    except (TypeError, ValueError):
+        h = w = None
+    if not (isinstance(h, int) and isinstance(w, int) and not isinstance(h, bool) and not isinstance(w, bool)
+            and h > 0 and w > 0):
         raise ValueError(f"input_size: expected an int or (H, W) of positive ints, got {input_size!r}")
     return h, w
 
@@ -70,10 +76,10 @@ class TopDown(Dataset):
                  seed: int = 0, people_per_sample=None):
         self.source = source
         self.input_size = _size(input_size)
-        if not padding > 0:
-            raise ValueError(f"padding: expected a factor > 0, got {padding!r}")
+        if isinstance(padding, bool) or not isinstance(padding, numbers.Real) or not 0 < padding < math.inf:
+            raise ValueError(f"padding: expected a finite factor > 0, got {padding!r}")
         for name, p in (("rot_p", rot_p), ("flip_p", flip_p)):
-            if not 0 <= p <= 1:
+            if isinstance(p, bool) or not isinstance(p, numbers.Real) or not 0 <= p <= 1:
                 raise ValueError(f"{name}: expected a probability in [0, 1], got {p!r}")
         random_affine(0, self.input_size, scale_range, rot_deg)  # validates the ranges
         self.padding, self.augment = float(padding), bool(augment)
