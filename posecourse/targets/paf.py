@@ -213,6 +213,11 @@ def assemble(heatmaps, pafs, skeleton, threshold: float = 0.1, paf_threshold: fl
     Returns:
         list of ``(K, 3)`` arrays ``x, y, score`` (NaN x/y and score 0 for a missing joint).
 
+    Peaks differ from pytorch-openpose's ``body.py`` on purpose: it blurs each map (``gaussian_filter``,
+    sigma 3) and keeps every pixel ``>=`` its four neighbours, so a flat (saturated) top yields many peaks
+    and one person assembles as several; we read the maps as they are and keep one peak per plateau, at
+    its centroid (:func:`find_peaks`; ``tests/test_targets_paf.py`` pins it).
+
     Cost: one pass over the heatmaps (:func:`find_peaks`); the PAFs are read only around the sample
     points of candidate limbs (a NaN/inf read there raises ``ValueError``; the rest of the field is
     never looked at). Work per limb is at most ``max_peaks^2 * num_samples`` field reads, so a constant,
