@@ -330,6 +330,9 @@ def main(argv=None) -> int:
         raise ValueError(f"{ckpt} exists: pass --resume to continue it, or choose another --out")
     if args.resume and not ckpt.is_file():
         raise ValueError(f"--resume: no checkpoint at {ckpt}")
+    if steps and not args.resume and (args.out / "metrics.json").exists():
+        raise ValueError(f"--out: {args.out / 'metrics.json'} holds another run's results (its loss curve); choose "
+                         "another --out, or remove it")
     resumed = _resume_state(ckpt, lec) if args.resume else None
     # an evaluation (no training step: --weights, or --steps 0) never overwrites a training run's outputs
     out_name = "metrics.json" if steps or args.resume else "eval_metrics.json"

@@ -322,3 +322,10 @@ def test_missing_image_folder_is_named_before_any_work(tmp_path, shared_data):
         main(["--lecture", "03", "--data", "coco", "--data-root", str(shared_data / "coco"), "--img-dir",
               str(tmp_path / "nowhere"), "--steps", "1", "--batch-size", "1", "--out", str(tmp_path / "o")])
     assert not any((tmp_path / "o").iterdir())
+
+
+def test_a_new_run_never_overwrites_another_runs_metrics(tmp_path):
+    (tmp_path / "metrics.json").write_text('{"loss_curve": [1.0]}')  # a run whose checkpoint was moved away
+    with pytest.raises(ValueError, match="holds another run's results"):
+        main(["--lecture", "01", *_FAST, "--out", str(tmp_path)])
+    assert (tmp_path / "metrics.json").read_text() == '{"loss_curve": [1.0]}'
