@@ -1,14 +1,14 @@
 """The trusted grader: runs every test cell (visible and hidden parts) in its own process, never the student's code.
 
-For each student and notebook it starts a sandboxed worker (:mod:`.session`), sends it the student's code cells
-(the locked cells come from the instructor's source, the graded test cells are never sent), and then executes each
-graded test cell here, with every name the solution cells define bound to a :class:`StudentFunction`: calling one
-sends the test's inputs to the worker, which calls the student's function and answers with plain data
-(:mod:`.wire`); the asserts compare that data in this process. Points go into nbgrader's gradebook through its
-Python API, written by this process after the student's worker is dead, in one commit per student.
-
-Test cells may use student code only by calling it (``normalize(y, box)``) or by passing it to a helper from the
-notebook's locked ``harness`` cell (``residual_report(Residual, ...)``), which runs in the worker and returns numbers.
+For each student and notebook it starts a sandboxed worker (:mod:`.session`), sends it the instructor's setup
+cells and then the student's code cells (locked harness and test cells are never sent), and executes the locked
+``harness`` cell and each graded test cell here, with every name the solution cells define bound to a stand-in:
+a :class:`StudentFunction` (calling it sends the test's inputs to the worker, which calls the student's function
+and answers with plain data, :mod:`.wire`) or a :class:`StudentClass` (its objects live in the worker and answer
+only the few module methods of :class:`RemoteModule`). The harness's ``value_and_grads`` is replaced by
+:func:`remote_value_and_grads` and ``SEED`` by this run's seed for the notebook. Every comparison runs here, on the
+student's raw outputs. Points go into nbgrader's gradebook through its Python API, written by this process after
+the student's worker is dead, in one commit per student; nbgrader's late penalty follows.
 """
 from __future__ import annotations
 
@@ -280,10 +280,11 @@ def _worker_cells(src: SourceNotebook, student_nb) -> tuple[list[tuple[str, str]
 
 
 def _failure_message(exc: BaseException, test_source: str, grade_id: str) -> str:
-    line = ""
+    line, visible = "", len(test_source.split("### BEGIN HIDDEN TESTS")[0].splitlines())
     for frame in reversed(traceback.extract_tb(exc.__traceback__)):
         if frame.filename == f"<{grade_id}>" and frame.lineno:
-            line = test_source.splitlines()[frame.lineno - 1].strip()
+            if frame.lineno <= visible:       # a hidden line is not shown: its message says what failed
+                line = test_source.splitlines()[frame.lineno - 1].strip()
             break
     return f"{type(exc).__name__}: {str(exc) or 'assertion failed'}" + (f"\n  in: {line}" if line else "")
 
