@@ -190,6 +190,43 @@ def _same(a, b) -> bool:
     return a == b
 
 
+def _check_layout(state: dict, path) -> None:
+    """The parts of a checkpoint a load reads have the types :func:`save_checkpoint` writes (a file edited or
+    written by other code fails here, naming the entry, instead of deep inside torch)."""
+    def bad(key, want):
+        v = state.get(key)
+        return ValueError(f"path: {path} is not a save_checkpoint file: {key!r} is a {type(v).__name__}, "
+                          f"expected {want}")
+
+    saved = state.get("model")
+    if isinstance(saved, Mapping):
+        odd = [k for k, v in saved.items() if not isinstance(k, str) or not isinstance(v, torch.Tensor)]
+        if odd:
+            raise ValueError(f"path: {path} is not a save_checkpoint file: 'model' entries {odd[:5]} are not "
+                             "named tensors")
+    for key, want in (("optimizer", "a state dict (state, param_groups)"), ("scheduler", "a state dict"),
+                      ("scaler", "a state dict"), ("history", "a dict of History fields")):
+        v = state.get(key)
+        if v is not None and not isinstance(v, Mapping):
+            raise bad(key, want)
+    opt = state.get("optimizer")
+    if opt is not None and not (isinstance(opt.get("state"), Mapping) and isinstance(opt.get("param_groups"), list)
+                                and all(isinstance(g, Mapping) and isinstance(g.get("params"), list)
+                                        for g in opt["param_groups"])):
+        raise ValueError(f"path: {path} is not a save_checkpoint file: 'optimizer' lacks 'state'/'param_groups'")
+    hist = state.get("history") or {}
+    for key in ("steps", "epochs", "step"):
+        v = state.get(key) if key == "step" else hist.get(key)
+        if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 0):
+            raise ValueError(f"path: {path} is not a save_checkpoint file: {'history ' if key != 'step' else ''}"
+                             f"{key!r} is {v!r}, expected a count >= 0")
+    for key in ("losses", "lrs", "epoch_losses", "metrics"):
+        v = hist.get(key)
+        if v is not None and not isinstance(v, list):
+            raise ValueError(f"path: {path} is not a save_checkpoint file: history {key!r} is a {type(v).__name__}, "
+                             "expected a list")
+
+
 def _check_model(state: dict, model: nn.Module, path) -> None:
     saved = state.get("model")
     if not isinstance(saved, Mapping):
@@ -273,6 +310,7 @@ def load_checkpoint(path, model: nn.Module, optimizer: torch.optim.Optimizer | N
     state = read_checkpoint(path, "path", map_location)
     if not isinstance(state, dict):
         raise ValueError(f"path: {path} is not a save_checkpoint file (holds a {type(state).__name__})")
+    _check_layout(state, path)
     _check_model(state, model, path)
     scheduled = scheduler is not None or state.get("scheduler_type") is not None
     if optimizer is not None and (resume or state.get("optimizer") is not None):

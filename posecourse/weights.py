@@ -30,7 +30,7 @@ def load_weights(model, path: Path, what: str = "--weights/--init"):
     ``what`` and the file: missing, empty, truncated or not a checkpoint, or weights of another lecture or
     model (named when the checkpoint records it). The model is unchanged when loading fails."""
     from .models import load_official
-    from .train_checkpoint import _check_model, read_checkpoint
+    from .train_checkpoint import _check_layout, _check_model, read_checkpoint
 
     path = Path(path)
     if not path.is_file() and not path.is_dir():
@@ -39,6 +39,7 @@ def load_weights(model, path: Path, what: str = "--weights/--init"):
     if isinstance(state, dict) and isinstance(state.get("model"), dict):
         run = state.get("run") if isinstance(state.get("run"), dict) else None
         try:
+            _check_layout(state, path)
             _check_model(state, model, path)
         except ValueError as e:
             origin = f" (it holds a run of lecture {run.get('lecture')}, model {run.get('model')})" \

@@ -203,3 +203,36 @@ def test_command_on_a_mutated_coco_file(tmp_path, shared_data, field, value):
     m = json.loads((out / "metrics.json").read_text())
     assert m["steps"] == 1 and math.isfinite(m["loss_curve"][0])
     shutil.rmtree(here)
+
+
+ENTRIES = ["model", "optimizer", "scheduler", "scaler", "history", "step", "run"]
+ODD = [None, 3, "x", [1, 2], {}, {"weight": 1}, {"state": {}}, {"steps": "a"}, {"losses": 3}, -1, True,
+       torch.zeros(2)]
+
+
+@settings(FUZZ, max_examples=30)
+@given(entry=st.sampled_from(ENTRIES), value=st.sampled_from(ODD), inner=st.booleans())
+def test_checkpoints_with_odd_entries_are_named(tmp_path, good_checkpoint, entry, value, inner):
+    """A checkpoint whose entries were edited or written by other code: a ValueError naming the file, or a
+    load that restores exactly what the file holds."""
+    import io
+
+    state = torch.load(io.BytesIO(good_checkpoint), weights_only=True)
+    if inner and isinstance(state.get(entry), dict) and state[entry]:
+        state[entry][next(iter(state[entry]))] = value   # one field inside the entry
+    else:
+        state[entry] = value
+    path = Path(tempfile.mkdtemp(dir=tmp_path)) / "c.pt"
+    torch.save(state, path)
+    for what, load in (("path", lambda m: load_checkpoint(path, m, torch.optim.Adam(m.parameters()))),
+                       ("--weights", lambda m: load_weights(m, path, what="--weights"))):
+        model = nn.Linear(4, 2)
+        before = {k: v.clone() for k, v in model.state_dict().items()}
+        try:
+            load(model)
+        except ValueError as e:
+            assert f"{path}" in str(e) and (what != "--weights" or what in str(e)), e
+            assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+            continue
+        for k, v in model.state_dict().items():
+            torch.testing.assert_close(v, state["model"][k])
