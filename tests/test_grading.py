@@ -535,3 +535,35 @@ def test_worker_starts_that_fail_are_retried_then_reported_never_zero(tmp_path, 
             assert all(g.auto_score is None and g.needs_manual_grade for g in grades), [g.to_dict() for g in grades]
     if expect_state != "ok":
         assert main(["autograde", str(course), "ps1", "--unsafe-no-isolation"]) == 3
+
+
+def test_the_reader_holds_a_bounded_number_of_messages():
+    """A worker that floods valid lines fills its pipe and blocks: the grader's reader thread keeps at most
+    session.QUEUED messages, however many the worker writes, and stops when the worker is closed."""
+    import os
+    import queue
+    import threading
+    import types
+    read_fd, write_fd = os.pipe()
+    reader = session.Worker.__new__(session.Worker)
+    reader.proc = types.SimpleNamespace(stdout=os.fdopen(read_fd, "rb"))
+    reader.lines, reader.closing = queue.Queue(maxsize=session.QUEUED), threading.Event()
+    written = []
+
+    def flood():
+        try:
+            for _ in range(200_000):
+                written.append(os.write(write_fd, b'{"id": 0, "ok": 0}\n' * 64))
+        except OSError:
+            pass
+    writer = threading.Thread(target=flood, daemon=True)
+    thread = threading.Thread(target=reader._read_stdout, daemon=True)
+    writer.start(), thread.start()
+    time.sleep(1.5)
+    assert reader.lines.qsize() <= session.QUEUED
+    assert writer.is_alive() and len(written) < 200_000, "the flooding writer should be blocked on a full pipe"
+    reader.closing.set()
+    os.close(write_fd)
+    thread.join(timeout=5)
+    assert not thread.is_alive(), "the reader should stop once the worker is being closed"
+    reader.proc.stdout.close()
