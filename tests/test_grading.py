@@ -567,3 +567,10 @@ def test_the_reader_holds_a_bounded_number_of_messages():
     thread.join(timeout=5)
     assert not thread.is_alive(), "the reader should stop once the worker is being closed"
     reader.proc.stdout.close()
+
+
+def test_the_cli_refuses_a_seed_out_of_range(tmp_path, capsys):
+    from posecourse_tools.grading.__main__ import main
+    with pytest.raises(SystemExit):
+        main(["autograde", str(tmp_path), "ps1", "--seed", "-1"])
+    assert "--seed" in capsys.readouterr().err

@@ -40,6 +40,8 @@ def main(argv: list[str] | None = None) -> int:
                             ("--memory-mb", a.memory_mb)):
             if value <= 0:
                 p.error(f"{name}: expected a positive number, got {value}")
+        if a.seed is not None and not 0 <= a.seed < 2 ** 63:
+            p.error(f"--seed: expected an integer in [0, 2**63), got {a.seed}")
         try:
             status = grader.autograde(a.course, a.assignment, students=a.student, cell_timeout=a.cell_timeout,
                                       wall_timeout=a.wall_timeout, memory_mb=a.memory_mb, seed=a.seed,
