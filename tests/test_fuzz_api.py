@@ -147,10 +147,19 @@ def test_flip_test_mutated(index, shift):
 SK = get_skeleton("coco18")
 
 
-def _person(seed: int, H=24, W=24, stride=4.0):
+#: a standing person in OpenPose's COCO-18 order (x, y in units of about a head), jittered per example
+_STANDING = torch.tensor([[0, -3.0], [0, -2], [-1, -2], [-1.3, -1], [-1.5, 0], [1, -2], [1.3, -1], [1.5, 0],
+                          [-0.6, 0.5], [-0.7, 2], [-0.7, 3.5], [0.6, 0.5], [0.7, 2], [0.7, 3.5],
+                          [-0.4, -3.4], [0.4, -3.4], [-0.8, -3.1], [0.8, -3.1]])
+
+
+def _person(seed: int, H=36, W=36, stride=4.0):
+    """One person's exact maps, far enough from the border that even a flat top at gain 10 is not cut off
+    (a clipped plateau's centroid moves inwards)."""
     g = torch.Generator().manual_seed(seed)
-    kp = torch.rand(1, 1, SK.num_joints, 2, generator=g) * torch.tensor([W * stride * 0.6, H * stride * 0.6]) \
-        + torch.tensor([W * stride * 0.2, H * stride * 0.2])
+    unit = 12.0 + 2 * torch.rand((), generator=g)
+    centre = torch.tensor([W * stride / 2, H * stride / 2]) + (torch.rand(2, generator=g) - 0.5) * 12
+    kp = (centre + unit * _STANDING + (torch.rand(SK.num_joints, 2, generator=g) - 0.5) * 3)[None, None]
     vis = torch.ones(1, 1, SK.num_joints)
     hm, _ = heatmap.encode(kp, vis, (H, W), stride=stride, sigma=1.5)
     field = paf.encode(kp, vis, SK.limbs, (H, W), stride=stride, limb_width=1.5)
