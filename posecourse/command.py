@@ -361,6 +361,10 @@ def main(argv=None) -> int:
     norm = _norm(args, lec, official, saved, resume=resumed is not None)
     input_norm(model, norm)
     codec = _codec(lec, model, size, mskel.num_joints)
+    for part, ds in (("training", train_set if steps else None), ("evaluation", held if args.data in REAL else None)):
+        if ds is not None and len(ds) == 0:
+            where = getattr(getattr(ds, "source", None), "ann_file", None) or args.data_root
+            raise ValueError(f"--data {args.data}: {where} holds no {part} sample (no person with a labelled joint)")
     if steps and len(train_set) < batch:
         raise ValueError(f"--batch-size {batch}: the training data has only {len(train_set)} samples "
                          f"({args.data} at {args.data_root}); use a smaller global batch")
