@@ -12,6 +12,7 @@ import matplotlib
 matplotlib.use("Agg")
 
 import io
+import math
 
 import pytest
 import torch
@@ -100,6 +101,12 @@ def test_hourglass_skips_and_intermediate_supervision():
             assert skip.resolution == add.resolution == (16 // 2 ** (D - n),) * 2
             assert any(p.src == skip.name and p.dst == add.name for p in arch.paths_of("skip"))
         assert arch.block(f"hg.{s}.bottom").resolution == (16 // 2**D,) * 2
+    # rows are resolutions: every block with one sits in its row (the heads at 1/4, not drawn above it)
+    for blk in arch.blocks:
+        if blk.resolution is not None:
+            assert blk.row == math.log2(64 // blk.resolution[0]), blk.name
+            assert arch.row_labels[blk.row] == ("full" if blk.row == 0 else f"1/{64 // blk.resolution[0]}"), blk.name
+    assert len({(b.col, b.row) for b in arch.blocks}) == len(arch.blocks)  # no two boxes drawn on top of each other
     with torch.no_grad():
         outs = model(torch.rand(1, 3, 64, 64))
     heads = [arch.block(n) for n in arch.extras["heads"]]

@@ -18,8 +18,8 @@ Paper facts followed by :func:`deeppose_alexnet` (Sec. 3.1, tested in tests/test
   last; first conv 11 x 11 stride 4 (the AlexNet filters the paper reuses), 5 x 5 then 3 x 3;
 - dropout on the fully connected layers (the paper uses p = 0.6).
 Measured here: 58.4 M parameters for K = 16 (ungrouped convolutions; 4096 x 4096 and 9216 x 4096
-dominate). Not from the paper: conv1 padding 4 (the only padding that gives 55 x 55 from 220 with an 11 x 11,
-stride-4 kernel), LRN constants and pooling 3 x 3 stride 2 as in AlexNet, ungrouped convolutions.
+dominate). Not from the paper: conv1 padding 4 (floor((220 + 2p - 11) / 4) + 1 = 55 for p = 4
+and p = 5; 4 is the smaller, the paper gives none), LRN constants and pooling 3 x 3 stride 2 as in AlexNet, ungrouped convolutions.
 """
 from __future__ import annotations
 

@@ -123,23 +123,25 @@ def _hourglass(model, b):
             b.chain([into, up, add])
             b.link(f"{hg}.skip{n}", add, "skip")
             into = add
-        a, L = mid + D, b.block(into).row
+        # the head at the stack's output resolution, in that row (rows are resolutions): residual, 1x1 conv,
+        # heatmaps; between stacks, both re-mapped by 1x1 convs and added to the stack's input
+        a = mid + D
         res = b.add(f"res.{s}", "residual", "residual", b.out(f"res.{s}"), a + 1, module=f"res.{s}", stage=s + 1)
         fc = b.add(f"fc.{s}", "conv", "conv 1x1", b.out(f"fc.{s}"), a + 2, module=f"fc.{s}", stage=s + 1)
-        score = b.add(f"score.{s}", "head", f"heatmaps ({b.out(f'score.{s}')[0]})", b.out(f"score.{s}"), a + 2, L - 1,
+        score = b.add(f"score.{s}", "head", f"heatmaps ({b.out(f'score.{s}')[0]})", b.out(f"score.{s}"), a + 3,
                       module=f"score.{s}", stage=s + 1)
         b.chain([into, res, fc, score])
         heads.append(score)
         if s < S - 1:  # intermediate supervision: heatmaps and features mapped back and added to the input
-            f_ = b.add(f"fc_.{s}", "conv", "conv 1x1", b.out(f"fc_.{s}"), a + 3, L + 1, f"fc_.{s}", s + 1)
-            s_ = b.add(f"score_.{s}", "conv", "conv 1x1", b.out(f"score_.{s}"), a + 3, L - 1, f"score_.{s}", s + 1)
-            merge = b.add(f"merge.{s}", "add", "x + both", b.out(f"fc_.{s}"), a + 4, stage=s + 1)
+            s_ = b.add(f"score_.{s}", "conv", "conv 1x1", b.out(f"score_.{s}"), a + 4, module=f"score_.{s}", stage=s + 1)
+            f_ = b.add(f"fc_.{s}", "conv", "conv 1x1", b.out(f"fc_.{s}"), a + 5, module=f"fc_.{s}", stage=s + 1)
+            merge = b.add(f"merge.{s}", "add", "x + both", b.out(f"fc_.{s}"), a + 6, stage=s + 1)
             b.link(fc, f_, "reinject")
             b.link(score, s_, "reinject")
             b.link(f_, merge, "reinject")
             b.link(s_, merge, "reinject")
             b.link(prev, merge, "skip")
-            prev, c0 = merge, a + 4
+            prev, c0 = merge, a + 6
     return "hourglass", _res_labels(b), {"num_stacks": S, "depth": model.hg[0].depth, "heads": heads}
 
 

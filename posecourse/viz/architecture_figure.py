@@ -17,7 +17,7 @@ BLOCK_COLORS = {"input": "#e0e0e0", "conv": "#9ecae1", "pool": "#deebf7", "norm"
                 "branch": "#a1d99b", "fuse": "#fdae6b", "transition": "#c7e9c0"}
 # kind: (colour, line style, arc curvature)
 PATH_STYLES = {"flow": ("#525252", "-", 0.0), "skip": ("#6a51a3", "--", -0.3), "belief": ("#e6550d", "-", 0.15),
-               "features": ("#3182bd", "-", 0.1), "center": ("#31a354", ":", 0.1), "reinject": ("#de2d26", "-", 0.2),
+               "features": ("#3182bd", "-", 0.1), "center": ("#31a354", ":", 0.1), "reinject": ("#de2d26", "-", 0.5),
                "fusion": ("#fd8d3c", "-", 0.0), "transition": ("#2ca25f", "-", 0.0), "cascade": ("#e6550d", "--", -0.3)}
 DX, DY, W, H = 1.45, 1.0, 1.25, 0.72
 
