@@ -133,7 +133,8 @@ class HeatmapCodec:
     """Gaussian belief maps (CPM, Stacked Hourglass, HRNet) and their sub-pixel decoder.
 
     ``encode`` places ``exp(-d^2 / 2 sigma^2)`` (``convention="hrnet"``) or ``exp(-d^2 / sigma^2)``
-    (``"cpm"``) at each joint, ``sigma`` in heatmap px, plus CPM's background map ``1 - max_j S_j``
+    (``"cpm"``: only a label, CPM's released code uses the ``"hrnet"`` form; see
+    :mod:`posecourse.targets.heatmap`) at each joint, ``sigma`` in heatmap px, plus CPM's background map ``1 - max_j S_j``
     as channel ``K`` (after the ``K`` joints) when ``background``. ``decode`` takes the argmax of each
     joint map and refines it with ``method`` (see :func:`posecourse.targets.heatmap.decode`).
 

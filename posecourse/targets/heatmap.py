@@ -12,7 +12,10 @@ zero); ``quantize=True`` reproduces that (biased) target, which is why its flip 
 
 Gaussian forms (``convention``): ``"hrnet"`` is ``exp(-d^2 / (2 sigma^2))`` (HRNet / Hourglass code, and
 CPM's released ``putGaussianMaps``, whose grid is our centre-aligned one with ``sigma`` in image px, i.e.
-``sigma_hm = sigma_img / stride``); ``"cpm"`` is the narrower ``exp(-d^2 / sigma^2)``. Differences from
+``sigma_hm = sigma_img / stride``); ``"cpm"`` is the narrower ``exp(-d^2 / sigma^2)``, i.e. the ``"hrnet"`` form
+with width ``sigma / sqrt(2)``. Despite its name, ``"cpm"`` is *not* CPM's form: the CPM paper gives no formula
+and CPM's released code computes ``exp(-d^2 / 2 sigma^2)`` (``"hrnet"`` here); the name is only a label kept
+because codecs, lecture records and tests use it. Differences from
 those codes, pinned by tests: our Gaussians are not truncated (HRNet cuts them to a ``6 sigma + 1``
 window, CPM zeroes values below 0.01), so the tails are small but non-zero.
 
@@ -80,7 +83,8 @@ def encode(keypoints, visibility, heatmap_size, stride: float = 4.0, sigma: floa
         heatmap_size: ``(H, W)``.
         stride: image px per heatmap px.
         sigma: Gaussian width in heatmap px.
-        convention: ``"hrnet"`` (``exp(-d^2/2sigma^2)``) or ``"cpm"`` (``exp(-d^2/sigma^2)``).
+        convention: ``"hrnet"`` (``exp(-d^2/2sigma^2)``, also CPM's released code) or ``"cpm"``
+            (``exp(-d^2/sigma^2)``: a label, not CPM's code's form; see the module docstring).
         background: append CPM's background channel ``1 - max_j S*_j`` (so ``C = K + 1``).
         combine: people -> one map per joint: ``"max"`` (``S*_j = max_k S*_{j,k}``, OpenPose/CPM) or
             ``"mean"`` over the labelled people (the pitfall: nearby peaks blur into one bump).
