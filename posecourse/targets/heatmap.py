@@ -13,7 +13,8 @@ zero); ``quantize=True`` reproduces that (biased) target, which is why its flip 
 Gaussian forms (``convention``): ``"hrnet"`` is ``exp(-d^2 / (2 sigma^2))`` (HRNet / Hourglass code, and
 CPM's released ``putGaussianMaps``, whose grid is our centre-aligned one with ``sigma`` in image px, i.e.
 ``sigma_hm = sigma_img / stride``); ``"cpm"`` is the narrower ``exp(-d^2 / sigma^2)``, i.e. the ``"hrnet"`` form
-with width ``sigma / sqrt(2)``. Despite its name, ``"cpm"`` is *not* CPM's form: the CPM paper gives no formula
+with width ``sigma / sqrt(2)``, the form the OpenPose paper writes (Cao et al. 2017).
+Despite its name, ``"cpm"`` is *not* CPM's form: the CPM paper gives no formula
 and CPM's released code computes ``exp(-d^2 / 2 sigma^2)`` (``"hrnet"`` here); the name is only a label kept
 because codecs, lecture records and tests use it. Differences from
 those codes, pinned by tests: our Gaussians are not truncated (HRNet cuts them to a ``6 sigma + 1``
