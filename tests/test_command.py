@@ -329,3 +329,25 @@ def test_a_new_run_never_overwrites_another_runs_metrics(tmp_path):
     with pytest.raises(ValueError, match="holds another run's results"):
         main(["--lecture", "01", *_FAST, "--out", str(tmp_path)])
     assert (tmp_path / "metrics.json").read_text() == '{"loss_curve": [1.0]}'
+
+
+@pytest.mark.slow
+def test_resumed_fine_tune_from_official_weights_keeps_their_conventions(shared_data, shared_reference, tmp_path):
+    """Issue 24: a fine-tune from official HRNet weights, resumed, used to lose its input normalization;
+    the checkpoint now carries it (and that the weights were official: integer-centred heatmaps)."""
+    layout = json.loads((shared_reference / "hrnet_w32_state_dict.json").read_text())
+    g = torch.Generator().manual_seed(0)
+    state = {k: (torch.zeros((), dtype=torch.long) if k.endswith("num_batches_tracked")
+                 else torch.ones(shape) if k.endswith("running_var")
+                 else 0.01 * torch.randn(*shape, generator=g)) for k, shape in layout}
+    official = tmp_path / "pose_hrnet_w32_256x192.pth"
+    torch.save(state, official)
+    out = tmp_path / "ft"
+    args = ["--lecture", "05_hrnet", "--preset", "paper", "--input-size", "64", "--data", "coco", "--data-root",
+            str(shared_data / "coco"), "--batch-size", "2", "--out", str(out), "--no-progress"]
+    assert main([*args, "--init", str(official), "--steps", "1"]) == 0
+    assert main([*args, "--resume", "--steps", "2"]) == 0
+    m = _metrics(out)
+    assert m["steps"] == 2 and m["official_weights"] is True
+    assert m["input_norm"] == ["rgb", [0.485, 0.456, 0.406], [0.229, 0.224, 0.225]]
+    assert "integer-centred" in m["eval"]["conventions"]
