@@ -19,6 +19,7 @@ back the checkpoint's learning rate over the one just asked for).
 from __future__ import annotations
 
 import dataclasses
+from dataclasses import dataclass, field
 import enum
 import math
 import os
@@ -30,7 +31,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 
-__all__ = ["to_plain", "save_checkpoint", "load_checkpoint", "read_checkpoint", "check_checkpoint_path"]
+__all__ = ["History", "to_plain", "save_checkpoint", "load_checkpoint", "read_checkpoint", "check_checkpoint_path"]
 
 RESERVED = ("model", "optimizer", "optimizer_type", "optimizer_defaults", "scheduler", "scheduler_type", "scaler",
             "history", "step")
@@ -40,6 +41,38 @@ _SCHEDULED = {"lr", "initial_lr", "momentum", "betas", "max_lr", "min_lr", "max_
 _PROGRESS = {"last_epoch", "base_lrs"}
 # optimizer state tensors shaped like their parameter
 _PER_PARAM = {"exp_avg", "exp_avg_sq", "max_exp_avg_sq", "momentum_buffer", "sum", "square_avg", "acc_delta"}
+
+
+@dataclass
+class History:
+    """What a run did. ``losses``: one float per optimizer step; ``lrs``: the learning rate of the first
+    parameter group used at each step; ``epoch_losses``: mean per finished epoch; ``metrics``: one dict per
+    evaluation (with ``step`` and ``epoch``); ``seconds``: wall time of the training calls (reported, never
+    a budget); ``steps`` / ``epochs``: totals, counting resumed runs."""
+
+    losses: list[float] = field(default_factory=list)
+    lrs: list[float] = field(default_factory=list)
+    epoch_losses: list[float] = field(default_factory=list)
+    metrics: list[dict] = field(default_factory=list)
+    seconds: float = 0.0
+    steps: int = 0
+    epochs: int = 0
+
+    def plot(self, ax=None, smooth: int = 10):
+        """Loss per step (and its running mean over ``smooth`` steps) on a matplotlib axis."""
+        import matplotlib.pyplot as plt
+
+        ax = ax or plt.subplots(figsize=(5, 3))[1]
+        ax.plot(self.losses, alpha=0.35, label="loss / step")
+        if len(self.losses) >= smooth > 1:
+            ls = torch.tensor(self.losses)
+            ax.plot(range(smooth - 1, len(ls)), ls.unfold(0, smooth, 1).mean(1), label=f"mean of {smooth}")
+        ax.set_xlabel("step")
+        ax.set_ylabel("loss")
+        ax.set_yscale("log" if self.losses and min(self.losses) > 0 else "linear")
+        ax.legend()
+        return ax
+
 
 
 def _unwrap(model: nn.Module) -> nn.Module:
@@ -304,8 +337,6 @@ def load_checkpoint(path, model: nn.Module, optimizer: torch.optim.Optimizer | N
     checkpoint loads on CPU (``map_location``; the model's own device is kept). ``resume=True`` (what
     :func:`~posecourse.train.train` uses) also fails when the checkpoint has a schedule and no ``scheduler``
     is given. Returns the dict, with ``history`` as a :class:`~posecourse.train.History` and ``step``."""
-    from .train import History
-
     path = Path(path)
     state = read_checkpoint(path, "path", map_location)
     if not isinstance(state, dict):

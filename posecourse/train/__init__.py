@@ -17,7 +17,6 @@ import math
 import os
 import time
 from contextlib import nullcontext
-from dataclasses import dataclass, field
 from typing import Any, Callable
 
 import torch
@@ -25,9 +24,9 @@ import torch.distributed as dist
 import torch.nn as nn
 from torch.utils.data import DataLoader, DistributedSampler
 
-from .params import as_bool, as_device, as_float, as_optional_int, as_seed
-from .train_checkpoint import check_checkpoint_path, load_checkpoint, save_checkpoint, to_plain
-from .utils import seed_everything
+from ..params import as_bool, as_device, as_float, as_optional_int, as_seed
+from ..train_checkpoint import History, check_checkpoint_path, load_checkpoint, save_checkpoint, to_plain
+from ..utils import seed_everything
 
 __all__ = ["History", "train", "to_device", "save_checkpoint", "load_checkpoint", "to_plain", "check_lr",
            "NonFiniteLossError"]
@@ -69,37 +68,6 @@ def _check_weights(model: nn.Module, step: int) -> None:
         raise NonFiniteLossError(f"weights: {len(bad)} parameter tensor(s) became NaN/inf by step {step} (first: "
                                  f"{bad[0]}); the learning rate is likely too large. Nothing was saved for this "
                                  "state")
-
-
-@dataclass
-class History:
-    """What a run did. ``losses``: one float per optimizer step; ``lrs``: the learning rate of the first
-    parameter group used at each step; ``epoch_losses``: mean per finished epoch; ``metrics``: one dict per
-    evaluation (with ``step`` and ``epoch``); ``seconds``: wall time of the training calls (reported, never
-    a budget); ``steps`` / ``epochs``: totals, counting resumed runs."""
-
-    losses: list[float] = field(default_factory=list)
-    lrs: list[float] = field(default_factory=list)
-    epoch_losses: list[float] = field(default_factory=list)
-    metrics: list[dict] = field(default_factory=list)
-    seconds: float = 0.0
-    steps: int = 0
-    epochs: int = 0
-
-    def plot(self, ax=None, smooth: int = 10):
-        """Loss per step (and its running mean over ``smooth`` steps) on a matplotlib axis."""
-        import matplotlib.pyplot as plt
-
-        ax = ax or plt.subplots(figsize=(5, 3))[1]
-        ax.plot(self.losses, alpha=0.35, label="loss / step")
-        if len(self.losses) >= smooth > 1:
-            ls = torch.tensor(self.losses)
-            ax.plot(range(smooth - 1, len(ls)), ls.unfold(0, smooth, 1).mean(1), label=f"mean of {smooth}")
-        ax.set_xlabel("step")
-        ax.set_ylabel("loss")
-        ax.set_yscale("log" if self.losses and min(self.losses) > 0 else "linear")
-        ax.legend()
-        return ax
 
 
 def to_device(batch: Any, device: torch.device, non_blocking: bool = False) -> Any:
@@ -229,7 +197,7 @@ def train(model: nn.Module, loader, loss_fn: Callable[[Any, Any], torch.Tensor],
         checkpoint = check_checkpoint_path(checkpoint, "checkpoint")
     if checkpoint_extra is not None and not isinstance(checkpoint_extra, dict):
         raise ValueError(f"checkpoint_extra: expected a dict, got {type(checkpoint_extra).__name__}")
-    from .train_checkpoint import RESERVED
+    from ..train_checkpoint import RESERVED
 
     clash = sorted(set(checkpoint_extra or {}) & set(RESERVED))
     if clash:
@@ -353,6 +321,3 @@ def train(model: nn.Module, loader, loss_fn: Callable[[Any, Any], torch.Tensor],
         dist.barrier()
     return history
 
-
-if __name__ == "__main__":
-    from .command import main; raise SystemExit(main())
