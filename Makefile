@@ -25,7 +25,7 @@ EX ?=
 LAB_STAMP := $(VENV)/.posecourse-lab-installed
 STAMP := $(VENV)/.posecourse-installed
 
-.PHONY: install lab check test course checkpoints exercises benchmarks start release site clean
+.PHONY: install lab check test test-fast course checkpoints exercises benchmarks start release site clean
 
 # what a student needs: torch, the library and JupyterLab
 $(LAB_STAMP): pyproject.toml
@@ -54,8 +54,14 @@ check: $(LAB_STAMP)
 	$(PY) -m posecourse_tools.check $(EX)
 
 # pytest exits 5 when it collects no test: that is not a failure of an empty suite.
+# Every test, notebooks and browser included; the 15 slowest are listed at the end.
 test: $(STAMP)
-	$(PY) -m pytest $(PYTEST_ARGS); rc=$$?; \
+	$(PY) -m pytest --durations=15 $(PYTEST_ARGS); rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "pytest collected no tests"; exit 0; fi; exit $$rc
+
+# The quick suite (no slow, notebook or browser test): a few minutes, for the edit-test loop.
+test-fast: $(STAMP)
+	$(PY) -m pytest -m "not slow and not notebooks and not browser" --durations=10 $(PYTEST_ARGS); rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests"; exit 0; fi; exit $$rc
 
 course: $(STAMP)
