@@ -24,7 +24,7 @@ REQUIRED = {"seed", "train_steps", "device", "smoke", "results_path"}
 #: ``use_shipped`` parameter, the training recipe and step on the page, source listings that name what they
 #: show, no hand-typed run numbers in the text, progress bars stored as their final line. A lecture joins
 #: when it is re-executed with them (``python -m posecourse_tools.course --inplace --only NN``).
-THIRD_EDITION = ["01_deeppose", "02_cpm", "03_hourglass"]
+THIRD_EDITION = ["01_deeppose", "02_cpm", "03_hourglass", "04_openpose", "05_hrnet"]
 ADOPTED = [p for p in LECTURES if p.stem in THIRD_EDITION]
 
 
