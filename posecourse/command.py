@@ -39,6 +39,7 @@ import torch
 from torch.utils.data import DataLoader, DistributedSampler
 
 from .data.recipe import VAL_SEED
+from .train_checkpoint import writable_folder
 
 __all__ = ["main", "parse_args", "PRESETS", "EpochSampler"]
 
@@ -284,13 +285,7 @@ def _out_dir(path: Path) -> Path:
     """``--out``, checked and created before any work: a folder (not a file) that can be written."""
     if path.exists() and not path.is_dir():
         raise ValueError(f"--out: {path} is a file; expected a folder for checkpoint.pt and metrics.json")
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise ValueError(f"--out: cannot create the folder {path}: {e.strerror or e}") from None
-    if not os.access(path, os.W_OK | os.X_OK):
-        raise ValueError(f"--out: the folder {path} is not writable")
-    return path
+    return writable_folder(path, "--out")
 
 
 def _resume_state(ckpt: Path, lec) -> dict:

@@ -193,14 +193,19 @@ def check_checkpoint_path(path, what: str = "checkpoint") -> Path:
     path = as_path(what, path)
     if path.is_dir():
         raise ValueError(f"{what}: {path} is a folder; give a file path inside it (e.g. {path / 'checkpoint.pt'})")
-    parent = path.parent
-    try:
-        parent.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise ValueError(f"{what}: cannot create the folder {parent} for {path.name}: {e.strerror or e}") from None
-    if not os.access(parent, os.W_OK | os.X_OK):
-        raise ValueError(f"{what}: the folder {parent} is not writable")
+    writable_folder(path.parent, what)
     return path
+
+
+def writable_folder(folder: Path, what: str) -> Path:
+    """``folder`` created if missing and checked writable before any work; errors name ``what``."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise ValueError(f"{what}: cannot create the folder {folder}: {e.strerror or e}") from None
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise ValueError(f"{what}: the folder {folder} is not writable")
+    return folder
 
 
 def _plain_or_type(value):
