@@ -82,12 +82,14 @@ def train_point(name: str, images: int, *, seed: int = 1, batch_size: int | None
     lec = get_lecture(name)
     if lec.data.multi_person:
         raise ValueError(f"lectures: {name} is multi-person; the capstone curves compare single-person models")
-    batch = int(batch_size or lec.batch_size)
+    batch = lec.batch_size if batch_size is None else batch_size  # 0 is 0 (refused), never 'not given'
+    if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
+        raise ValueError(f"batch_size: expected a positive int, got {batch_size!r}")
     if isinstance(images, bool) or not isinstance(images, int) or images < batch or images % batch:
         raise ValueError(f"images: expected a positive multiple of the batch size {batch}, got {images!r}")
     if model_kw is not None and not isinstance(model_kw, dict):
         raise ValueError(f"model_kw: expected a dict of create_model keywords, got {model_kw!r}")
-    lec = lec.replace(batch_size=batch, lr=float(lr or lec.lr), model_kw={**lec.model_kw, **(model_kw or {})})
+    lec = lec.replace(batch_size=batch, lr=float(lec.lr if lr is None else lr), model_kw={**lec.model_kw, **(model_kw or {})})
     model, history = fit(lec, make_data(lec, seed=seed), images // batch, seed=seed, device=device, progress=progress)
     return point(lec, model, source="capstone run", images=images, steps=history.steps, batch_size=batch, lr=lec.lr,
                  seed=seed, train_seconds=history.seconds, threads=torch.get_num_threads(),

@@ -107,3 +107,11 @@ def test_stored_seed_runs_back_lecture_5s_statements():
     assert min(two16.values()) > max(hr.values())
     mean = lambda r: sum(r.values()) / len(r)
     assert abs(mean(two32) - mean(two16)) < 0.5 * (mean(two16) - mean(hr))
+
+
+@pytest.mark.parametrize("kw, name", [({"batch_size": 0}, "batch_size"), ({"batch_size": 2.5}, "batch_size"),
+                                      ({"lr": 0.0}, "lr")])
+def test_train_point_reads_zero_as_zero(kw, name):
+    """0 is a value (refused by name), never 'not given' (which would silently train at the record's value)."""
+    with pytest.raises(ValueError, match=name):
+        capstone.train_point("05_hrnet", 32, seed=0, device="cpu", val={}, **kw)
