@@ -37,3 +37,21 @@ def shared_reference() -> Path:
     if not path.is_dir():
         pytest.skip(f"reference figures not found at {path} (set POSECOURSE_SHARED to the shared/ folder)")
     return path
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Headless Chromium (Playwright) for a test module; skips with the reason where it cannot start."""
+    from browser_support import browser_unavailable, launch_chromium
+
+    reason = browser_unavailable()
+    if reason:
+        pytest.skip(reason)
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = launch_chromium(p)
+        try:
+            yield b
+        finally:
+            b.close()

@@ -21,8 +21,8 @@ import nbformat
 import pytest
 from nbconvert import HTMLExporter
 
-from browser_support import (WIDGET_STATE_MIME, WIDGET_VIEW_MIME, BrowserTestError, JupyterLab, LabPage, browser_unavailable,
-                             export_html_with_widgets, launch_chromium, prepare_notebook)
+from browser_support import (WIDGET_STATE_MIME, WIDGET_VIEW_MIME, BrowserTestError, JupyterLab, LabPage,
+                             export_html_with_widgets, prepare_notebook)
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURE = ROOT / "tests" / "fixtures" / "widget_demo.ipynb"
@@ -35,21 +35,6 @@ NOTEBOOKS = [FIXTURE] + ([Path(p) for p in os.environ["POSECOURSE_BROWSER_NOTEBO
 def _shots_dir(tmp_path: Path, name: str) -> Path:
     base = os.environ.get("POSECOURSE_SCREENSHOTS")
     return (Path(base) if base else tmp_path / "screenshots") / name
-
-
-@pytest.fixture(scope="module")
-def browser():
-    reason = browser_unavailable()
-    if reason:
-        pytest.skip(reason)
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = launch_chromium(p)
-        try:
-            yield b
-        finally:
-            b.close()
 
 
 @pytest.fixture(scope="module")

@@ -156,30 +156,13 @@ def served(site):
         server.server_close()
 
 
-@pytest.fixture(scope="module")
-def chromium():
-    from browser_support import browser_unavailable, launch_chromium
-
-    reason = browser_unavailable()
-    if reason:
-        pytest.skip(reason)
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = launch_chromium(p)
-        try:
-            yield b
-        finally:
-            b.close()
-
-
 @pytest.mark.slow
 @pytest.mark.browser
 @pytest.mark.timeout(600)
-def test_site_in_chromium(site, served, chromium, tmp_path):
+def test_site_in_chromium(site, served, browser, tmp_path):
     shots = Path(os.environ.get("POSECOURSE_SCREENSHOTS") or tmp_path) / "site"
     shots.mkdir(parents=True, exist_ok=True)
-    context = chromium.new_context(viewport={"width": 1280, "height": 1000})
+    context = browser.new_context(viewport={"width": 1280, "height": 1000})
     # offline: any request that leaves the site fails the test
     outside = []
     context.route(re.compile(r"^(?!" + re.escape(served) + ")"),
