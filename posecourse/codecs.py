@@ -30,6 +30,7 @@ import numpy as np
 import torch
 
 from .geometry import denormalize, normalize
+from .params import one_of
 from .skeletons import get_skeleton
 from .targets import heatmap, paf, regression
 
@@ -61,11 +62,6 @@ def _positive(value, name: str) -> float:
     return float(value)
 
 
-def _choice(value, name: str, choices) -> None:
-    if not isinstance(value, str) or value not in choices:
-        raise ValueError(f"{name}: expected one of {list(choices)}, got {value!r}")
-
-
 def _check_map(t: torch.Tensor, size: tuple[int, int], who: str) -> None:
     if not isinstance(t, torch.Tensor) or t.dim() < 3:
         raise ValueError(f"{who}: expected the model's output maps, a tensor (B, C, h, w) (or a list of them "
@@ -78,8 +74,7 @@ def _check_map(t: torch.Tensor, size: tuple[int, int], who: str) -> None:
 def dark_kernel_for(sigma: float) -> int:
     """The odd blur size ``k >= 3`` whose OpenCV default Gaussian width ``0.3 ((k - 1) / 2 - 1) + 0.8``
     is nearest ``sigma`` (heatmap px): 11 for sigma 2, 17 for sigma 3, 7 for sigma 1.5."""
-    if not (isinstance(sigma, (int, float)) and np.isfinite(sigma) and sigma > 0):
-        raise ValueError(f"sigma: expected a finite positive number, got {sigma!r}")
+    sigma = _positive(sigma, "sigma")
     half = max(1, round((sigma - 0.8) / 0.3 + 1))  # (k - 1) / 2
     return 2 * half + 1
 
@@ -160,8 +155,8 @@ class HeatmapCodec:
                 or self.num_joints < 1:
             raise ValueError(f"num_joints: expected a positive int, got {self.num_joints!r}")
         _positive(self.sigma, "sigma")
-        _choice(self.convention, "convention", ("hrnet", "cpm"))
-        _choice(self.method, "method", ("argmax", "quarter", "dark", "soft_argmax"))
+        one_of("convention", self.convention, ("hrnet", "cpm"))
+        one_of("method", self.method, ("argmax", "quarter", "dark", "soft_argmax"))
         if not isinstance(self.background, (bool, np.bool_)):
             raise ValueError(f"background: expected True or False, got {self.background!r}")
         (H, W), (h, w) = self.input_size, self.heatmap_size
@@ -226,7 +221,7 @@ class PAFCodec:
         object.__setattr__(self, "heatmap_size", _size(self.heatmap_size, "heatmap_size"))
         _positive(self.sigma, "sigma")
         _positive(self.limb_width, "limb_width")
-        _choice(self.convention, "convention", ("hrnet", "cpm"))
+        one_of("convention", self.convention, ("hrnet", "cpm"))
         get_skeleton(self.skeleton)  # a clear error for an unknown name
 
     @property
