@@ -70,7 +70,7 @@ def naive_pafs(kp, vis, limbs, size, stride, width=1.0):
 
 
 def people_on_grid(n, cell=26, cols=5, seed=0):
-    """n COCO-18 stick figures (heatmap px) in a grid of cells; see tests/test_targets_paf.py."""
+    """n COCO-18 stick figures (heatmap px) in a grid of cells; see tests/targets/test_targets_paf.py."""
     g = torch.Generator().manual_seed(seed)
     names = COCO18.joints
     tmpl = {"nose": (0, -9), "neck": (0, -5), "right_shoulder": (-3, -5), "right_elbow": (-5, -1),

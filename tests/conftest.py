@@ -7,15 +7,13 @@ from pathlib import Path
 
 import pytest
 from hypothesis import settings
-
-ROOT = Path(__file__).resolve().parents[1]
+from paths import ROOT, SHARED
 
 # CI (CI=true) draws the same hypothesis examples on every run of a commit, so a green check of a commit
 # predicts its CI; local runs keep drawing new examples (and replaying saved failures) to find new bugs.
 settings.register_profile("ci", derandomize=True, database=None, print_blob=True)
 if os.environ.get("CI"):
     settings.load_profile("ci")
-SHARED = Path(os.environ.get("POSECOURSE_SHARED", ROOT.parent / "shared"))
 
 
 @pytest.fixture(scope="session")

@@ -9,7 +9,7 @@ A sequence of ``T`` stages, each predicting ``P + 1`` belief maps (P joints and 
   receptive field grows with each stage. Every stage is supervised (intermediate supervision).
 
 Paper / official MPII model (``convolutional-pose-machines-release``, ``pose_deploy_resize.prototxt``)
-facts followed by :func:`cpm` and tested in tests/test_models_deeppose_cpm.py:
+facts followed by :func:`cpm` and tested in tests/models/test_models_deeppose_cpm.py:
 - input 368 x 368, output stride 8 (46 x 46 belief maps), ``T = 6`` stages;
 - stage 1: conv 9x9x128 - pool - conv 9x9x128 - pool - conv 9x9x128 - pool - conv 5x5x32 - conv 9x9x512
   - conv 1x1x512 - conv 1x1x(P+1); max pools 3x3 stride 2 (Caffe rounds up: 368 -> 184 -> 92 -> 46);

@@ -11,7 +11,7 @@ distance between two opposing torso joints, and regresses the displacement of th
 target ``(y_i - y_i^{s-1}) / (b_w, b_h)``. One
 network per stage, shared by all joints (each sub-image is one sample with 2 outputs).
 
-Paper facts followed by :func:`deeppose_alexnet` (Sec. 3.1, tested in tests/test_models_deeppose_cpm.py):
+Paper facts followed by :func:`deeppose_alexnet` (Sec. 3.1, tested in tests/models/test_models_deeppose_cpm.py):
 - input 220 x 220;
 - ``C(55x55x96) - LRN - P - C(27x27x256) - LRN - P - C(13x13x384) - C(13x13x384) - C(13x13x256) - P
   - F(4096) - F(4096)`` then a linear layer with ``2K`` outputs; ReLU after every learned layer but the

@@ -25,7 +25,7 @@ argmax = HRNet ``get_max_preds`` / MMPose ``get_heatmap_maximum`` (first maximum
 ``quarter_rule="hrnet"`` / ``"mmpose"`` = HRNet ``get_final_preds`` / MMPose ``refine_keypoints``;
 ``method="dark"`` = DARK's ``get_final_preds`` (``taylor`` + ``gaussian_blur``) = MMPose
 ``refine_keypoints_dark``. The differences from those codes that remain are listed in :func:`decode` and
-:func:`encode` (each pinned by a test in ``tests/test_targets_heatmap.py``).
+:func:`encode` (each pinned by a test in ``tests/targets/test_targets_heatmap.py``).
 """
 from __future__ import annotations
 

@@ -216,7 +216,7 @@ def assemble(heatmaps, pafs, skeleton, threshold: float = 0.1, paf_threshold: fl
     Peaks differ from pytorch-openpose's ``body.py`` on purpose: it blurs each map (``gaussian_filter``,
     sigma 3) and keeps every pixel ``>=`` its four neighbours, so a flat (saturated) top yields many peaks
     and one person assembles as several; we read the maps as they are and keep one peak per plateau, at
-    its centroid (:func:`find_peaks`; ``tests/test_targets_paf.py`` pins it).
+    its centroid (:func:`find_peaks`; ``tests/targets/test_targets_paf.py`` pins it).
 
     Cost: one pass over the heatmaps (:func:`find_peaks`); the PAFs are read only around the sample
     points of candidate limbs (a NaN/inf read there raises ``ValueError``; the rest of the field is

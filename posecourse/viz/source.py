@@ -4,7 +4,7 @@
 read from the installed module with :func:`inspect.getsource`, so the page always shows what executes.
 Each listing is displayed with metadata naming what it shows (:data:`SOURCE_KEY`: the object's module and
 qualified name, ``start``, ``stop``), so a test can recompute every stored listing from the current
-source and fail when a stored notebook shows stale code (``tests/test_notebooks.py``).
+source and fail when a stored notebook shows stale code (``tests/lectures/test_notebooks.py``).
 
 ``show_training_step()`` shows what :func:`posecourse.fit.fit` runs at every optimizer step: the loss
 built from the lecture's codec and the step of :func:`posecourse.train.train`.

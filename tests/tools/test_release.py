@@ -20,8 +20,8 @@ import pytest
 
 from posecourse.lectures import LECTURES
 from posecourse_tools import check, release
+from paths import ROOT
 
-ROOT = Path(__file__).resolve().parents[1]
 LINK = re.compile(r"\[[^\]]*\]\(([^)\s]+)(?:\s+\"[^\"]*\")?\)|href=\"([^\"]+)\"")
 
 

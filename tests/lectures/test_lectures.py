@@ -16,8 +16,8 @@ from posecourse.fit import fit, fit_cascade, fit_raw_pixels, make_data
 from posecourse.lectures import COMPARE_IMAGES, LECTURES, get_lecture
 from posecourse.metrics import coco_keypoint_eval
 from posecourse import shipped
+from paths import ROOT
 
-ROOT = Path(__file__).resolve().parents[1]
 
 
 def small(name, **kw):

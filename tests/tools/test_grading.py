@@ -21,8 +21,9 @@ from hypothesis.extra import numpy as hnp
 
 from posecourse_tools import grading
 from posecourse_tools.grading import session, wire
+from paths import ROOT, TESTS
 
-FIXTURES = Path(__file__).parent / "grading_fixtures"
+FIXTURES = TESTS / "grading_fixtures"
 SEED = 20261207     # the hidden tests' seed of the big grading run (a lookup table of seed 0's answers must fail)
 BESIDE = {"a_correct": "correct", "b_infinite_loop": "infinite_loop", "c_correct": "correct",
           "d_memory_bomb": "memory_bomb", "e_correct": "correct"}   # graded at the same time, in another process
@@ -45,7 +46,7 @@ def _snapshot(folder: Path) -> dict[str, str]:
 def _release(course: Path, notebooks: list[str]) -> None:
     (course / "source" / "ps1").mkdir(parents=True)
     for name in notebooks:
-        shutil.copy(Path(__file__).parents[1] / "solutions" / name, course / "source" / "ps1" / name)
+        shutil.copy(ROOT / "solutions" / name, course / "source" / "ps1" / name)
     subprocess.run([sys.executable, "-m", "nbgrader", "generate_assignment", "ps1", "--force", "--create",
                     f"--CourseDirectory.root={course}", "--log-level=ERROR"], cwd=course, check=True,
                    capture_output=True, env=grading.tool_env())

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from paths import ROOT
 
-ROOT = Path(__file__).resolve().parents[1]
 LECTURES = sorted((ROOT / "lectures").glob("0*.ipynb"))
 REQUIRED = {"seed", "train_steps", "device", "smoke", "results_path"}
 #: Lectures stored with the third edition's mechanisms (issue 20 items 2 and 6, issue 22 items 3 and 6): the

@@ -13,8 +13,8 @@ from posecourse import domain_gap as G
 from posecourse import shipped
 from posecourse.lectures import get_lecture
 from posecourse.skeletons import get_skeleton
+from paths import ROOT
 
-ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOK = ROOT / "lectures" / "extra" / "domain_gap.ipynb"
 MPII = get_skeleton("mpii16")
 

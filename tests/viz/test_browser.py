@@ -23,9 +23,9 @@ from nbconvert import HTMLExporter
 
 from browser_support import (WIDGET_STATE_MIME, WIDGET_VIEW_MIME, BrowserTestError, JupyterLab, LabPage,
                              export_html_with_widgets, prepare_notebook)
+from paths import ROOT, TESTS
 
-ROOT = Path(__file__).resolve().parents[1]
-FIXTURE = ROOT / "tests" / "fixtures" / "widget_demo.ipynb"
+FIXTURE = TESTS / "fixtures" / "widget_demo.ipynb"
 # $POSECOURSE_BROWSER_NOTEBOOKS (paths joined by os.pathsep) replaces the lectures, e.g. to check one
 NOTEBOOKS = [FIXTURE] + ([Path(p) for p in os.environ["POSECOURSE_BROWSER_NOTEBOOKS"].split(os.pathsep)]
                          if os.environ.get("POSECOURSE_BROWSER_NOTEBOOKS")

@@ -9,8 +9,8 @@ import nbformat
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from paths import ROOT
 
-ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from posecourse_tools import course  # noqa: E402

@@ -7,8 +7,9 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from paths import TESTS
 
-WRONG = Path(__file__).parent / "wrong_implementations"
+WRONG = TESTS / "wrong_implementations"
 EXERCISES = ["ex01_deeppose", "ex02_cpm", "ex03_hourglass", "ex04_openpose", "ex05_hrnet"]
 
 

@@ -15,8 +15,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from posecourse.command import EpochSampler
+from paths import ROOT
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # OpenPose's tiny model has no BatchNorm and its loss weighs every pixel alike, so two processes of batch 2
 # compute exactly the gradients of one process of batch 4 (with BatchNorm each process would normalize
 # by its own half-batch's statistics, as DDP without SyncBatchNorm does on real clusters too).
@@ -25,7 +25,7 @@ ARGS = ["--lecture", "04_openpose", "--data", "synthetic", "--steps", "4", "--ba
 
 
 def _run(cmd, timeout=600):
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": ROOT}
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
     proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout)
     assert proc.returncode == 0, f"{' '.join(cmd)} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
     return proc

@@ -27,8 +27,8 @@ import pytest
 
 from posecourse.lectures import LECTURES
 from posecourse_tools import release
+from paths import ROOT
 
-ROOT = Path(__file__).resolve().parents[1]
 
 pytest.importorskip("myst_nb", reason="the site builder (pip install -e '.[dev]')")
 pytest.importorskip("sphinx_book_theme", reason="the site builder (pip install -e '.[dev]')")
