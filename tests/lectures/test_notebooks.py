@@ -20,12 +20,6 @@ from paths import ROOT
 
 LECTURES = sorted((ROOT / "lectures").glob("0*.ipynb"))
 REQUIRED = {"seed", "train_steps", "device", "smoke", "results_path"}
-#: Lectures stored with the third edition's mechanisms (issue 20 items 2 and 6, issue 22 items 3 and 6): the
-#: ``use_shipped`` parameter, the training recipe and step on the page, source listings that name what they
-#: show, no hand-typed run numbers in the text, progress bars stored as their final line. A lecture joins
-#: when it is re-executed with them (``python -m posecourse_tools.course --inplace --only NN``).
-THIRD_EDITION = ["01_deeppose", "02_cpm", "03_hourglass", "04_openpose", "05_hrnet"]
-ADOPTED = [p for p in LECTURES if p.stem in THIRD_EDITION]
 
 
 def _code_cells(nb):
@@ -89,7 +83,7 @@ def test_stored_outputs_are_clean(path):
     assert not progress, f"{path.name}: stored progress-bar widgets {progress[:3]} (tqdm should print text)"
 
 
-@pytest.mark.parametrize("path", ADOPTED, ids=lambda p: p.stem)
+@pytest.mark.parametrize("path", LECTURES, ids=lambda p: p.stem)
 def test_slow_laptop_mode_and_no_black_boxes_on_the_page(path):
     """A ``use_shipped`` parameter (default False); the model comes from ``shipped.train_or_load`` (so skipping
     the training leaves the same variables); before it, the record's recipe is printed (``run.plan()``) and the
@@ -132,10 +126,10 @@ def test_stored_source_listings_equal_the_current_source(path):
         if current != stored:
             stale.append(f"cell {i}: {meta['object']}")
     assert not stale, f"{path.name} shows stale source (re-execute it): {stale}"
-    if path.stem in THIRD_EDITION:  # every listing names what it shows
-        calls = sum(c.source.count("show_source(") + len(TRAINING_STEP) * c.source.count("show_training_step()")
-                    for c in nb.cells if c.cell_type == "code")
-        assert len(list(_listings(nb))) == calls, f"{path.name}: listings stored without what they show"
+    # every listing names what it shows
+    calls = sum(c.source.count("show_source(") + len(TRAINING_STEP) * c.source.count("show_training_step()")
+                for c in nb.cells if c.cell_type == "code")
+    assert len(list(_listings(nb))) == calls, f"{path.name}: listings stored without what they show"
 
 
 #: run numbers as the lectures print them: a 3-decimal metric (0.699, +0.115), a signed decimal (+0.03, -1.5),
@@ -154,7 +148,7 @@ def _printed(cell) -> str:
     return "\n".join(out)
 
 
-@pytest.mark.parametrize("path", ADOPTED, ids=lambda p: p.stem)
+@pytest.mark.parametrize("path", LECTURES, ids=lambda p: p.stem)
 def test_no_hand_typed_run_numbers_in_the_text(path):
     """Numbers about a run live in outputs (printed, or f-string Markdown), never typed into the text, where
     they go stale on the next run or another CPU. Flagged in markdown: a metric-like 0.ddd, a signed decimal,
@@ -175,7 +169,7 @@ def test_no_hand_typed_run_numbers_in_the_text(path):
     assert not found, f"{path.name}: run numbers typed into the text (print them from the results): {found}"
 
 
-@pytest.mark.parametrize("path", ADOPTED, ids=lambda p: p.stem)
+@pytest.mark.parametrize("path", LECTURES, ids=lambda p: p.stem)
 def test_progress_bars_stored_as_their_final_line(path):
     """Printed text is stored as a reader sees it: one stream output per run of prints, no carriage-return
     redraws (a tqdm bar's dozens of fragments), so the JSON, its diffs and static viewers show one line."""
@@ -191,7 +185,7 @@ def test_progress_bars_stored_as_their_final_line(path):
 
 @pytest.mark.slow
 @pytest.mark.notebooks
-@pytest.mark.parametrize("path", ADOPTED, ids=lambda p: p.stem)
+@pytest.mark.parametrize("path", LECTURES, ids=lambda p: p.stem)
 def test_lecture_runs_end_to_end_on_the_shipped_checkpoint(path, tmp_path):
     """The slow-laptop mode: with ``use_shipped=True`` (and ``smoke`` for the side experiments) nothing is
     trained for the headline, every cell runs, and the headline metric is the shipped checkpoint's."""

@@ -12,17 +12,19 @@ import sys
 import nbformat
 import pytest
 
+from posecourse.lectures import LECTURES
 from posecourse_tools import grading
 
-LECTURES = ["ex01_deeppose", "ex02_cpm", "ex03_hourglass", "ex04_openpose", "ex05_hrnet"]
+#: The exercise notebooks' names, read from the lecture records (one place: ``Lecture.exercise``).
+EXERCISES = sorted(lec.exercise for lec in LECTURES.values())
 
 
 def test_one_exercise_per_lecture(repo_root):
-    assert sorted(p.stem for p in (repo_root / "solutions").glob("*.ipynb")) == LECTURES
-    assert sorted(p.stem for p in (repo_root / "exercises").glob("*.ipynb")) == LECTURES
+    assert sorted(p.stem for p in (repo_root / "solutions").glob("*.ipynb")) == EXERCISES
+    assert sorted(p.stem for p in (repo_root / "exercises").glob("*.ipynb")) == EXERCISES
 
 
-@pytest.mark.parametrize("name", LECTURES)
+@pytest.mark.parametrize("name", EXERCISES)
 def test_solution_format(repo_root, name):
     nb = nbformat.read(repo_root / "solutions" / f"{name}.ipynb", as_version=4)
     meta = [c.metadata.get("nbgrader", {}) for c in nb.cells]
@@ -39,7 +41,7 @@ def test_solution_format(repo_root, name):
             assert re.search(r"\bassert\b|\bexpect(_\w+)?\(", visible), f"{m['grade_id']} has no visible test"
 
 
-@pytest.mark.parametrize("name", LECTURES)
+@pytest.mark.parametrize("name", EXERCISES)
 def test_every_check_has_a_message_a_student_can_act_on(repo_root, name):
     nb = nbformat.read(repo_root / "solutions" / f"{name}.ipynb", as_version=4)
     for cell in nb.cells:
@@ -113,7 +115,7 @@ def test_receptive_fields_agree_with_the_library(repo_root):
 
 def test_one_convention_across_the_exercises(repo_root):
     intros = []
-    for name in LECTURES:
+    for name in EXERCISES:
         nb = nbformat.read(repo_root / "solutions" / f"{name}.ipynb", as_version=4)
         intro = nb.cells[0].source
         assert "**Conventions" in intro, f"{name}: the first cell must state the conventions"
@@ -132,7 +134,7 @@ def test_exercises_are_not_stale(repo_root, tmp_path):
             f"exercises/{path.name} is stale: run `make exercises`"
 
 
-@pytest.mark.parametrize("name", LECTURES)
+@pytest.mark.parametrize("name", EXERCISES)
 def test_student_version_has_no_solution_or_hidden_test(repo_root, name):
     text = (repo_root / "exercises" / f"{name}.ipynb").read_text()
     assert "BEGIN SOLUTION" not in text and "HIDDEN TESTS" not in text
@@ -146,13 +148,13 @@ def test_grader_gives_the_solutions_full_marks(repo_root, tmp_path):
     the worker unisolated, as --unsafe-no-isolation does. (Stubs scoring 0 through the grader: test_grading.py.)"""
     course = tmp_path / "course"
     (course / "source" / "ps").mkdir(parents=True)
-    for name in LECTURES:
+    for name in EXERCISES:
         shutil.copy(repo_root / "solutions" / f"{name}.ipynb", course / "source" / "ps")
     subprocess.run([sys.executable, "-m", "nbgrader", "generate_assignment", "ps", "--force", "--create",
                     f"--CourseDirectory.root={course}", "--log-level=ERROR"], cwd=course, check=True,
                    capture_output=True, env=grading.tool_env())
     (course / "submitted" / "solution" / "ps").mkdir(parents=True)
-    for name in LECTURES:
+    for name in EXERCISES:
         nb = nbformat.read(course / "source" / "ps" / f"{name}.ipynb", as_version=4)
         for cell in nb.cells:
             cell.source = re.sub(r"\s*### (BEGIN|END) SOLUTION", "", cell.source)
@@ -161,7 +163,7 @@ def test_grader_gives_the_solutions_full_marks(repo_root, tmp_path):
     status = grading.autograde(course, "ps", cell_timeout=60, wall_timeout=600, unsafe_no_isolation=unsafe,
                                log=lambda line: None)
     row = grading.export(course, tmp_path / "grades.csv")[0]
-    points = sum(c.metadata["nbgrader"]["points"] for name in LECTURES
+    points = sum(c.metadata["nbgrader"]["points"] for name in EXERCISES
                  for c in nbformat.read(repo_root / "solutions" / f"{name}.ipynb", as_version=4).cells
                  if c.metadata.get("nbgrader", {}).get("grade"))
     assert status == {"solution": "ok"}, status
@@ -169,7 +171,7 @@ def test_grader_gives_the_solutions_full_marks(repo_root, tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", LECTURES)
+@pytest.mark.parametrize("name", EXERCISES)
 def test_solution_scores_full_and_release_scores_zero(repo_root, name):
     assert grading.validate(repo_root / "solutions" / f"{name}.ipynb"), f"solutions/{name} fails a test"
     assert grading.validate(repo_root / "exercises" / f"{name}.ipynb", invert=True), \
@@ -229,7 +231,7 @@ def test_grouped_state_gives_equal_layers_equal_weights_whatever_their_names(rep
     assert not torch_.allclose(a(x), b(x)), "another seed should give other weights"
 
 
-@pytest.mark.parametrize("name", LECTURES)
+@pytest.mark.parametrize("name", EXERCISES)
 def test_solutions_pass_their_hidden_tests_for_any_seed(repo_root, name):
     """Hidden inputs change with every grading run: the reference passes every test cell, visible and hidden
     parts, whatever the seed (trusted code, run in this process)."""

@@ -319,30 +319,27 @@ def graded(tmp_path_factory, repo_root):
                 beside_scores=beside_scores)
 
 
-pytestmark_slow = pytest.mark.slow
-
-
-@pytestmark_slow
+@pytest.mark.slow
 def test_every_student_is_graded_in_bounded_time(graded):
     expected = {"correct", "partial", "honest_wrong", *CHEATS, *DOS, *(f"{v}_zz_correct" for v in DOS)}
     assert set(graded["scores"]) == expected, graded["scores"]
     assert graded["elapsed"] < 40 * len(expected), graded["elapsed"]
 
 
-@pytestmark_slow
+@pytest.mark.slow
 def test_reference_scores_full_and_partial_scores_part(graded):
     assert graded["scores"]["correct"] == FULL, graded["status"]["correct"]
     assert graded["scores"]["partial"] == 2.0, graded["status"]["partial"]
     assert graded["scores"]["honest_wrong"] < FULL
 
 
-@pytestmark_slow
+@pytest.mark.slow
 @pytest.mark.parametrize("variant", CHEATS + DOS)
 def test_no_cheat_beats_an_honest_wrong_answer(graded, variant):
     assert graded["scores"][variant] <= graded["scores"]["honest_wrong"], (variant, graded["status"][variant])
 
 
-@pytestmark_slow
+@pytest.mark.slow
 @pytest.mark.parametrize("variant", DOS)
 def test_the_next_student_keeps_full_marks(graded, variant):
     after = f"{variant}_zz_correct"
@@ -350,18 +347,18 @@ def test_the_next_student_keeps_full_marks(graded, variant):
     assert graded["status"][after] == "ok"
 
 
-@pytestmark_slow
+@pytest.mark.slow
 def test_failures_are_reported(graded):
     for variant in ("infinite_loop", "kill_kernel", "hang_in_call", "stop_self", "flood_protocol", "symlinks"):
         assert graded["status"][variant].startswith("error"), (variant, graded["status"][variant])
 
 
-@pytestmark_slow
+@pytest.mark.slow
 def test_no_worker_process_outlives_grading(graded):
     assert graded["leftovers"] == [], graded["leftovers"]
 
 
-@pytestmark_slow
+@pytest.mark.slow
 def test_nothing_outside_the_sandbox_changes(graded):
     assert _snapshot(graded["sentinel"]) == graded["before"]
     course = graded["course"]
@@ -372,7 +369,7 @@ def test_nothing_outside_the_sandbox_changes(graded):
     assert graded["connections"] == [], "a worker reached the host's network"
 
 
-@pytestmark_slow
+@pytest.mark.slow
 def test_hidden_tests_gradebook_and_grader_are_invisible(graded):
     nb = nbformat.read(graded["course"] / "autograded" / "read_proc" / "ps1" / NOTEBOOK, as_version=4)
     notes = "\n".join(c.source for c in nb.cells if "Grader notes" in c.source)
@@ -384,7 +381,7 @@ def test_hidden_tests_gradebook_and_grader_are_invisible(graded):
     assert all(int(p) < 20 for p in pids.split(",") if p.strip()), f"the worker sees other processes: {pids}"
 
 
-@pytestmark_slow
+@pytest.mark.slow
 def test_feedback_is_generated_from_the_grader_verdicts(graded):
     course = graded["course"]
     grading.feedback(course, "ps1", students=["correct", "faked_outputs"])
@@ -397,7 +394,7 @@ def test_feedback_is_generated_from_the_grader_verdicts(graded):
     assert "default_rng(SEED)" not in faked and "HIDDEN TESTS" not in faked, "feedback shows the hidden tests' source"
 
 
-@pytestmark_slow
+@pytest.mark.slow
 def test_another_grading_at_the_same_time_changes_no_grade(graded):
     """A second grading (another process, another course) ran during the whole big run: its correct students keep
     full marks, and (test_no_worker_process_outlives_grading) its workers are not counted as this run's leftovers."""
@@ -407,7 +404,7 @@ def test_another_grading_at_the_same_time_changes_no_grade(graded):
     assert all(scores[s] == 0.0 for s in BESIDE if BESIDE[s] != "correct"), scores
 
 
-@pytestmark_slow
+@pytest.mark.slow
 def test_the_seed_is_recorded_for_regrading(graded):
     from nbgrader.api import Gradebook
     course = graded["course"]
@@ -418,7 +415,7 @@ def test_the_seed_is_recorded_for_regrading(graded):
     assert nb.metadata["posecourse_grading"] == {"seed": SEED}
 
 
-@pytestmark_slow
+@pytest.mark.slow
 @pytest.mark.parametrize("variant", ["lone_surrogate", "far_future_timestamp", "malformed_timestamp", "many_files"])
 def test_odd_submissions_cost_that_student_alone(graded, variant):
     """Odd characters, timestamps and files: the student is graded (autograded notebook written, a note saying what
@@ -454,14 +451,14 @@ def graded_ex03(tmp_path_factory):
     return dict(course=course, status=status, scores=scores)
 
 
-@pytestmark_slow
+@pytest.mark.slow
 def test_ex03_reference_full_stub_zero(graded_ex03):
     scores, status = graded_ex03["scores"], graded_ex03["status"]
     assert scores["correct"] == scores["zz_correct"] == EX03_FULL, (scores, status)
     assert scores["stub"] == 0.0 and scores["honest_wrong"] < EX03_FULL, (scores, status)
 
 
-@pytestmark_slow
+@pytest.mark.slow
 @pytest.mark.parametrize("variant", EX03_CHEATS)
 def test_ex03_cheats_do_not_beat_an_honest_wrong_answer(graded_ex03, variant):
     scores = graded_ex03["scores"]

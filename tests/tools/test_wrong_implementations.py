@@ -9,8 +9,10 @@ import nbformat
 import pytest
 from paths import TESTS
 
+from posecourse.lectures import LECTURES
+
 WRONG = TESTS / "wrong_implementations"
-EXERCISES = ["ex01_deeppose", "ex02_cpm", "ex03_hourglass", "ex04_openpose", "ex05_hrnet"]
+EXERCISES = [lec.exercise for lec in LECTURES.values()]
 
 
 def _wrongs(name: str) -> list[tuple[str, str, dict[str, str]]]:

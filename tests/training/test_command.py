@@ -12,7 +12,7 @@ from PIL import Image
 from scipy.io import savemat
 
 from posecourse.command import main
-from posecourse.lectures import get_lecture
+from posecourse.lectures import LECTURES, get_lecture
 from posecourse.skeletons import get_skeleton
 
 
@@ -302,7 +302,7 @@ def test_wrong_format_annotation_file_gives_the_loaders_error(tmp_path, payload)
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("lecture", ["01_deeppose", "02_cpm", "03_hourglass", "04_openpose", "05_hrnet"])
+@pytest.mark.parametrize("lecture", list(LECTURES))
 def test_weights_evaluate_every_lectures_shipped_checkpoint(tmp_path, lecture):
     """``--weights`` works for every lecture; the flip test is on exactly where the codec has one."""
     from posecourse.shipped import checkpoint_path

@@ -20,7 +20,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
 
-from posecourse.models import OFFICIAL_PARAMS, create_model
+from posecourse.lectures import LECTURES
+from posecourse.models import create_model, list_models, model_card
 from posecourse.receptive_field import theoretical_rf
 from posecourse.viz.architecture import describe, describe_model, draw_architecture
 
@@ -35,7 +36,7 @@ def _key(arch):
         [(p.src, p.dst, p.kind) for p in arch.paths]
 
 
-@pytest.mark.parametrize("name", ["deeppose_tiny", "cpm_tiny", "hourglass_tiny", "openpose_tiny", "hrnet_tiny"])
+@pytest.mark.parametrize("name", [lec.model for lec in LECTURES.values()])
 def test_meta_description_equals_cpu_description(name):
     assert _key(describe_model(name)) == _key(describe(_cpu(name), (64, 64)))
 
@@ -73,7 +74,7 @@ def test_hrnet_w32_paper_config_on_meta():
     assert len(arch.paths_of("fusion")) == 1 * 4 + 4 * 9 + 2 * 16 + 1 * 4
     assert {b.resolution for b in arch.of_type("branch")} == {(64, 48), (32, 24), (16, 12), (8, 6)}
     assert arch.block("final_layer").resolution == (64, 48)
-    assert arch.extras["parameters"] == OFFICIAL_PARAMS["hrnet_w32"]
+    assert arch.extras["parameters"] == model_card("hrnet_w32").official_params
 
 
 @settings(max_examples=8, deadline=None)
@@ -117,7 +118,7 @@ def test_hourglass_8_paper_config_on_meta():
     arch = describe_model("hourglass_8")
     assert len(arch.of_type("head")) == 8 and len(arch.of_type("skip")) == 8 * 4
     assert {arch.block(n).resolution for n in arch.extras["heads"]} == {(64, 64)}
-    assert arch.extras["parameters"] == OFFICIAL_PARAMS["hourglass_8"]
+    assert arch.extras["parameters"] == model_card("hourglass_8").official_params
     fig = draw_architecture(arch, max_stage=2)  # the stem and the first two stacks
     shown = [b for b in arch.blocks if b.stage <= 2]
     assert sum(isinstance(p, FancyBboxPatch) for p in fig.axes[0].patches) == len(shown) < len(arch.blocks)
@@ -170,7 +171,7 @@ def test_openpose_two_branches_per_stage():
                                                                            ("features.conv4_4_CPM", "features")}
     arch = describe_model("openpose_vgg19")
     assert len(arch.of_type("head")) == 12 and {b.resolution for b in arch.of_type("head")} == {(46, 46)}
-    assert arch.extras["parameters"] == OFFICIAL_PARAMS["openpose_vgg19"]
+    assert arch.extras["parameters"] == model_card("openpose_vgg19").official_params
 
 
 def test_deeppose_regressor_and_cascade():
@@ -192,7 +193,7 @@ def test_deeppose_regressor_and_cascade():
     assert len(alex.of_type("norm")) == 2 and len(alex.of_type("pool")) == 3
 
 
-@pytest.mark.parametrize("name", ["deeppose_tiny", "cpm_tiny", "hourglass_tiny", "openpose_tiny", "hrnet_tiny"])
+@pytest.mark.parametrize("name", [lec.model for lec in LECTURES.values()])
 def test_figure_draws_every_block_and_path(name):
     arch = describe_model(name)
     fig = draw_architecture(arch)
@@ -209,6 +210,14 @@ def test_figure_draws_every_block_and_path(name):
 
 def test_bad_input_is_named():
     with pytest.raises(ValueError, match="no describer for Linear"):
+        describe(torch.nn.Linear(2, 2), (8, 8))
+    with pytest.raises(ValueError, match="input_size: Linear has no card"):
         describe(torch.nn.Linear(2, 2))
     with pytest.raises(ValueError, match="input_size"):
         describe(_cpu("hrnet_tiny"), (64, 0))
+
+
+@pytest.mark.parametrize("name", list_models())
+def test_figures_are_drawn_at_the_card_input_size(name):
+    """describe_model's default size is the card's (the paper's crop for paper configs, 256 x 192 for HRNet)."""
+    assert describe_model(name).input_size == model_card(name).input_size
