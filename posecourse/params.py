@@ -7,7 +7,7 @@ that names the parameter, says what it accepts and repeats what it got::
 
     smoke = as_bool("smoke", smoke)            # True/False, "true"/"False"/"1"/"0"/"yes"/"no"
     steps = as_int("steps", steps, minimum=1)  # 300, "300", 300.0 -- not 2.5, True or "many"
-    device = as_device("device", device)       # "auto"/None -> CUDA if present else CPU
+    device = as_device("device", device)       # "auto"/None -> CUDA, else Apple MPS, else CPU
 """
 from __future__ import annotations
 
@@ -20,6 +20,8 @@ from typing import Any, Iterable
 
 import numpy as np
 import torch
+
+from .utils import resolve_device
 
 __all__ = ["as_bool", "as_int", "as_optional_int", "as_float", "as_path", "one_of", "as_device", "as_seed"]
 
@@ -145,33 +147,15 @@ _DEVICE = re.compile(r"(cpu|mps|cuda(:\d+)?)")
 
 
 def as_device(name: str, value: Any) -> torch.device:
-    """``None`` or ``"auto"`` -> CUDA if present, else CPU (:func:`posecourse.utils.resolve_device`);
-    ``"cpu"``, ``"cuda"``, ``"cuda:N"``, ``"mps"`` (any case) or a ``torch.device`` -> that device, which must
-    be present. Anything else raises."""
-    from .utils import resolve_device
-
-    if isinstance(value, torch.device):
-        spec = str(value)
-    elif value is None:
-        spec = "auto"
-    elif isinstance(value, str):
-        spec = value.strip().lower()
-    else:
+    """``None`` or ``"auto"`` -> CUDA if present, else Apple MPS if present, else CPU; ``"cpu"``,
+    ``"cuda"``, ``"cuda:N"``, ``"mps"`` (any case) or a ``torch.device`` -> that device, which must be
+    present. Anything else raises. The choice and the presence checks are
+    :func:`posecourse.utils.resolve_device`'s; this checks the value's form."""
+    spec = str(value) if isinstance(value, torch.device) else "auto" if value is None else value
+    spec = spec.strip().lower() if isinstance(spec, str) else None
+    if spec is None or spec != "auto" and not _DEVICE.fullmatch(spec):
         raise ValueError(f"{name}: expected 'auto', 'cpu', 'cuda', 'cuda:N' or 'mps', {_got(value)}")
-    if spec != "auto" and not _DEVICE.fullmatch(spec):
-        raise ValueError(f"{name}: expected 'auto', 'cpu', 'cuda', 'cuda:N' or 'mps', {_got(value)}")
-    dev = torch.device(spec) if spec != "auto" else None
-    if dev is not None and dev.type == "cuda":
-        if not torch.cuda.is_available():
-            raise ValueError(f"{name}: {value!r} asks for CUDA, but torch.cuda.is_available() is False "
-                             "(use 'auto' for CUDA if present else CPU)")
-        if dev.index is not None and dev.index >= torch.cuda.device_count():
-            raise ValueError(f"{name}: {value!r}: only {torch.cuda.device_count()} CUDA device(s) are present")
-    if dev is not None and dev.type == "mps":
-        mps = getattr(torch.backends, "mps", None)
-        if mps is None or not mps.is_available():
-            raise ValueError(f"{name}: {value!r} asks for Apple MPS, which is not available here")
-    return resolve_device(None) if dev is None else dev
+    return resolve_device(spec, name)
 
 
 def as_seed(name: str, value: Any) -> int:

@@ -116,7 +116,7 @@ def main(argv=None) -> int:
                     help=f"training images of the snapshot lecture 5 compares (default {COMPARE_IMAGES:,})")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
-    ap.add_argument("--device", default=None, help="default: CUDA if present, else CPU")
+    ap.add_argument("--device", default=None, help="default: CUDA if present, else Apple MPS, else CPU")
     ap.add_argument("--out", default=None, help="folder to write to (default: the package's checkpoints)")
     ap.add_argument("--rescore", action="store_true",
                     help="no training: re-evaluate the existing files and update the metric in their metadata")

@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 from posecourse.params import (SEED_MAX, as_bool, as_device, as_float, as_int, as_optional_int, as_path, as_seed,
                                one_of)
+from posecourse.utils import resolve_device
 
 SPELLINGS = {True: ["true", "1", "yes"], False: ["false", "0", "no"]}
 
@@ -157,7 +158,7 @@ def test_one_of_accepts_exactly_the_choices(value, choices):
             one_of("name", value, choices)
 
 
-def test_as_device_auto_is_cuda_if_present_else_cpu():
+def test_as_device_auto_is_cuda_else_mps_else_cpu():
     expected = "cuda" if torch.cuda.is_available() else None
     for spec in (None, "auto", " AUTO "):
         dev = as_device("device", spec)
@@ -178,6 +179,8 @@ def test_as_device_cuda_without_cuda_says_so():
     for spec in ("cuda", "cuda:0", torch.device("cuda")):
         with pytest.raises(ValueError, match="^device: .*CUDA.*is_available"):
             as_device("device", spec)
+        with pytest.raises(ValueError, match="^map_location: .*CUDA.*is_available"):  # the one checker, called directly
+            resolve_device(spec, "map_location")
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
