@@ -7,13 +7,15 @@ Read it in the order of the flow (one concept per module):
 - targets: :mod:`targets` (the papers' encode/decode functions) and :mod:`codecs` (one object per target
   kind whose ``encode`` and ``decode`` share their parameters);
 - models: :mod:`models` (one architecture per file, ``create_model(name)``), :mod:`receptive_field`;
-- training: :mod:`losses`, :mod:`train` (one loop: steps, AMP, DDP), :mod:`train_checkpoint`, :mod:`fit`
-  (a lecture's run), :mod:`command` (``python -m posecourse.train``), :mod:`weights` (official weights);
+- training: :mod:`losses`, :mod:`train` (one loop: steps, AMP, DDP), :mod:`train_checkpoint` (checkpoints,
+  resume, ``History``), :mod:`run` (``run(RunConfig) -> RunResult`` on synthetic or real data), :mod:`fit` (a
+  lecture's notebook run), :mod:`command` (``python -m posecourse.train``), :mod:`weights` (official weights);
 - evaluation: :mod:`metrics` (PCP, PDJ, PCK, PCKh, OKS AP), :mod:`evaluation` (a lecture's held-out
   score), :mod:`realeval` (real photos), :mod:`compute` (MACs of a training budget);
 - lectures: :mod:`lectures` (one record per lecture), :mod:`shipped` (the shipped checkpoints),
   :mod:`report`, :mod:`domain_gap`, :mod:`viz` (plots, widgets, architecture figures, source listings);
-- the CPU: :mod:`threads` (OpenMP threads that sleep while they wait: a busy core does not stall training).
+- shared: :mod:`params` (checks of every parameter, naming it), :mod:`utils` (device choice, seeding),
+  :mod:`threads` (OpenMP threads that sleep while they wait: a busy core does not stall training).
 """
 __version__ = "0.1.0"
 

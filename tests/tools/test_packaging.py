@@ -3,8 +3,9 @@ CI use the README's commands."""
 import platform
 import re
 import subprocess
-from pathlib import Path
 import tomllib
+import zipfile
+from pathlib import Path
 
 import pytest
 import yaml
@@ -157,6 +158,8 @@ def test_installed_package_loads_and_evaluates_a_shipped_model(repo_root, tmp_pa
                             "-w", str(tmp_path / "dist"), str(repo_root)], capture_output=True, text=True, timeout=600)
     assert wheel.returncode == 0, wheel.stdout[-2000:] + wheel.stderr[-3000:]
     (whl,) = (tmp_path / "dist").glob("posecourse-*.whl")
+    packages = {name.split("/")[0] for name in zipfile.ZipFile(whl).namelist() if name.endswith(".py")}
+    assert packages == {"posecourse"}, f"the wheel holds the library only (no posecourse_tools): {packages}"
     pip = subprocess.run([str(py), "-m", "pip", "install", "--quiet", "--no-deps", str(whl)],
                          capture_output=True, text=True, timeout=600)
     assert pip.returncode == 0, pip.stdout[-2000:] + pip.stderr[-3000:]
