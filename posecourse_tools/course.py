@@ -127,14 +127,21 @@ def _strip_injected(path: Path) -> None:
     nbformat.write(nb, path)
 
 
+def minimum_label(lec) -> str:
+    """A lecture's minimum and where it comes from: its seed spread, or its floor while no spread is stored
+    (``python -m posecourse_tools.spread`` measures one), so a floor never passes silently for a spread."""
+    spread = lec.spread
+    return f"{lec.minimum:.2f} " + (f"(spread of {len(spread)} seeds)" if spread else "(floor: no spread stored)")
+
+
 def format_table(rows: list[dict]) -> str:
-    lines = [f"{'lecture':<14} {'seconds':>8} {'train s':>8} {'steps':>6}  {'metric':<12} {'value':>7}  {'minimum':>7}",
-             "-" * 74]
+    lines = [f"{'lecture':<14} {'seconds':>8} {'train s':>8} {'steps':>6}  {'metric':<12} {'value':>7}  minimum",
+             "-" * 100]
     for r in rows:
         lec = LECTURES.get(r["lecture"])
         lines.append(f"{r['lecture']:<14} {r['seconds']:>8.1f} {r.get('train_seconds', float('nan')):>8.1f} "
                      f"{r.get('steps', 0):>6}  {r.get('metric', '?'):<12} {r.get('value', float('nan')):>7.3f}  "
-                     f"{lec.minimum if lec else '':>7}")
+                     f"{minimum_label(lec) if lec else ''}")
     lines.append(f"{'total':<14} {sum(r['seconds'] for r in rows):>8.1f}")
     return "\n".join(lines)
 
@@ -172,7 +179,7 @@ def readme_table(rows: list[dict]) -> str:
         value = f"{r['value']:.3f}" + (f" ({'; '.join(extra)})" if extra else "")
         lines.append(f"| {lec.name} | `{lec.model}` | {r.get('steps', 0):,} × {lec.batch_size} | "
                      f"{r.get('train_seconds', 0):.0f} s | {r.get('seconds', 0):.0f} s | {r['metric']} | {value} | "
-                     f"{lec.minimum} | {shipped} |")
+                     f"{minimum_label(lec)} | {shipped} |")
     total = sum(r.get("seconds", 0) for r in rows)
     busy = [f"{r['lecture']} (load average {r['load_average']:g} on {r['cpus']} cores)" for r in rows
             if r.get("load_average", 0) > (r.get("cpus") or 1)]
