@@ -242,8 +242,10 @@ def render_sample(rng: np.random.Generator, bank: np.ndarray, size: tuple[int, i
 class SyntheticPoseDataset(Dataset):
     """Seeded articulated figures on clutter, as :mod:`posecourse.data` sample dicts.
 
-    Args (each checked on construction: ``ValueError`` naming the parameter; ints must be ints, not
-    floats, bools or text; numbers must be finite):
+    Each argument is checked on construction (``ValueError`` naming the parameter; ints must be ints,
+    not floats, bools or text; numbers must be finite).
+
+    Args:
         length: number of samples, an int >= 0.
         image_size: int or ``(H, W)``, sides in 32..1024; 64..256 px is the tested range.
         num_people: an int in 1..``MAX_PEOPLE`` (64), or ``(low, high)`` for a count drawn per image

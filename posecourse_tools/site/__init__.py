@@ -117,12 +117,13 @@ they are taught; every name here is importable, e.g. `from posecourse.lectures i
 """
 
 
-def _modules() -> list[str]:
+def _modules() -> list[tuple[str, bool]]:
+    """The library's public modules, each with whether it is a package."""
     import posecourse
 
-    names = ["posecourse"] + [m.name for m in pkgutil.walk_packages(posecourse.__path__, "posecourse.")
-                              if not m.name.rsplit(".", 1)[-1].startswith("_")]
-    return sorted(set(names))
+    found = {m.name: m.ispkg for m in pkgutil.walk_packages(posecourse.__path__, "posecourse.")
+             if not m.name.rsplit(".", 1)[-1].startswith("_")}
+    return sorted({"posecourse": True, **found}.items())
 
 
 def _notebook_page(src: Path, dst: Path, rel: str) -> None:
@@ -167,8 +168,11 @@ def sources(src: Path, root: Path = ROOT) -> Path:
         (src / "checking" / f"{ex.name}.md").write_text(CHECK_PAGE.format(
             number=i, name=ex.name, lecture=lec.notebook, title=ex.title, tasks=", ".join(ex.tasks), points=ex.points))
         checks.append(f"checking/{ex.name}")
-    api = API_HEAD + "\n".join(f"## `{m}`\n\n```{{eval-rst}}\n.. automodule:: {m}\n   :members:\n```\n"
-                               for m in _modules())
+    # a package's page documents what it defines; what it re-exports (``__all__``) is documented once, in the
+    # module that defines it (``posecourse.metrics.oks`` is both a function and a module)
+    api = API_HEAD + "\n".join(f"## `{m}`\n\n```{{eval-rst}}\n.. automodule:: {m}\n   :members:\n"
+                               + ("   :ignore-module-all:\n" if package else "") + "```\n"
+                               for m, package in _modules())
     (src / "api.md").write_text(api)
     lectures = [p for p in pages if p.startswith("lectures/")]
     exercises = [p for p in pages if p.startswith("exercises/")]
@@ -209,7 +213,8 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     t = time.perf_counter()
     html = build(args.out, ROOT, quiet=not args.verbose)
-    warnings = [ln for ln in (args.out / "warnings.txt").read_text().splitlines() if "WARNING" in ln]
+    warnings = [ln for ln in (args.out / "warnings.txt").read_text().splitlines()
+                if ": WARNING:" in ln or ": ERROR:" in ln]    # docutils' errors in docstrings are warnings too
     print(f"site: {html}/index.html ({sum(1 for _ in html.rglob('*.html'))} pages, {len(warnings)} Sphinx "
           f"warnings in {args.out / 'warnings.txt'}) in {time.perf_counter() - t:.0f} s")
     print(f"  serve it: python -m http.server --directory {html} 8000   (then http://localhost:8000)")

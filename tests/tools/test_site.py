@@ -95,6 +95,13 @@ def test_every_page_is_there(site):
     assert (site / "searchindex.js").is_file()
 
 
+def test_api_documents_each_object_once(site):
+    """A package's page documents what it defines, not what it re-exports: ``posecourse.metrics.oks`` (a function
+    and a module) is described once, so Sphinx finds no duplicate description."""
+    warnings = (site.parent / "warnings.txt").read_text()
+    assert "duplicate object description" not in warnings, warnings[-3000:]
+
+
 def test_internal_links_anchors_and_assets_resolve(site):
     bad = []
     for page in _pages(site):
