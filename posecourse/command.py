@@ -39,15 +39,12 @@ import torch
 from torch.utils.data import DataLoader, DistributedSampler
 
 from .data.recipe import VAL_SEED
+from .models import model_card
 from .train_checkpoint import writable_folder
 
-__all__ = ["main", "parse_args", "PRESETS", "EpochSampler"]
+__all__ = ["main", "parse_args", "EpochSampler"]
 
 REAL = ("coco", "crowdpose", "mpii", "lsp", "flic")
-#: ``--preset paper``: the paper-size model and its input size ``(H, W)`` (HRNet: its COCO 256 x 192 config)
-PRESETS = {"01_deeppose": ("deeppose_alexnet", (220, 220)), "02_cpm": ("cpm", (368, 368)),
-           "03_hourglass": ("hourglass_8", (256, 256)), "04_openpose": ("openpose_vgg19", (368, 368)),
-           "05_hrnet": ("hrnet_w32", (256, 192))}
 AMP = {"auto": "auto", "off": False, "on": True, "bf16": "bf16", "fp16": "fp16"}
 
 
@@ -159,8 +156,7 @@ def _setup(args):
     lec = get_lecture(args.lecture)
     size = (lec.data.image_size, lec.data.image_size)
     if args.preset == "paper":
-        model, size = PRESETS[lec.name]
-        lec = lec.replace(model=model)
+        lec, size = lec.replace(model=lec.paper_model), model_card(lec.paper_model).input_size
     if args.input_size:
         if len(args.input_size) > 2:
             raise ValueError(f"--input-size: expected H or H W, got {args.input_size}")
@@ -250,14 +246,14 @@ def _norm(args, lec, official: bool, saved=None, resume: bool = False):
     """The input normalization of this run (see ``--input-norm``); ``saved``: the ``"run"`` entry of the
     checkpoint loaded (its ``input_norm`` wins over ``auto``; on ``resume`` an explicit different one is
     refused)."""
-    from .weights import NORMS, OFFICIAL_NORM
+    from .weights import NORMS
 
     if args.input_mean or args.input_std:
         norm = ("rgb", tuple(args.input_mean or (0.0,) * 3), tuple(args.input_std or (1.0,) * 3))
     elif args.input_norm == "auto":
         if saved is not None and "input_norm" in saved:
             return _as_norm(saved["input_norm"])
-        name = OFFICIAL_NORM.get(lec.model) if official else None
+        name = model_card(lec.model).input_norm if official else None
         return NORMS[name] if name else None
     else:
         norm = None if args.input_norm == "none" else NORMS[args.input_norm]

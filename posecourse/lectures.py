@@ -58,6 +58,7 @@ class Lecture:
     title: str
     paper: str
     model: str  #: a :func:`posecourse.models.create_model` name
+    paper_model: str  #: the paper's config, what ``--preset paper`` trains (at its card's input size)
     codec: Any  #: a :mod:`posecourse.codecs` object
     loss: Callable  #: ``loss(outputs, **codec.encode(batch)) -> scalar``
     metric: Any  #: a :mod:`posecourse.evaluation` metric object
@@ -221,7 +222,8 @@ def _heatmaps(**kw) -> HeatmapCodec:
 
 LECTURES: dict[str, Lecture] = {lec.name: lec for lec in [
     Lecture("01_deeppose", "DeepPose: regression of normalized joint coordinates, and the cascade",
-            "Toshev & Szegedy, CVPR 2014", model="deeppose_tiny", codec=RegressionCodec(input_size=64),
+            "Toshev & Szegedy, CVPR 2014", model="deeppose_tiny",
+            paper_model="deeppose_alexnet", codec=RegressionCodec(input_size=64),
             loss=losses.coordinate_loss, metric=PDJ(0.2), floor=0.65, data=_SINGLE,
             steps=573, batch_size=32, lr=1e-3, checkpoint_steps=4_500, exercise="ex01_deeppose",
             # the cascade stage: each of its steps sees 16 sub-images (32 px, fit_cascade) per image, about 4x a
@@ -230,16 +232,17 @@ LECTURES: dict[str, Lecture] = {lec.name: lec for lec in [
             # for both targets
             extra_steps={"cascade": 60, "pitfall": 86}),
     Lecture("02_cpm", "Convolutional Pose Machines: belief maps, stages, receptive field",
-            "Wei, Ramakrishna, Kanade & Sheikh, CVPR 2016", model="cpm_tiny",
+            "Wei, Ramakrishna, Kanade & Sheikh, CVPR 2016", model="cpm_tiny", paper_model="cpm",
             codec=_heatmaps(sigma=1.5, background=True, method="dark"), loss=losses.heatmap_loss,
             metric=PCK(0.2), floor=0.80, data=_SINGLE, steps=316, batch_size=32, lr=5e-3,
             checkpoint_steps=1_200, exercise="ex02_cpm"),
     Lecture("03_hourglass", "Stacked Hourglass: multi-scale processing, intermediate supervision",
-            "Newell, Yang & Deng, ECCV 2016", model="hourglass_tiny", codec=_heatmaps(sigma=1.5, method="quarter"),
+            "Newell, Yang & Deng, ECCV 2016", model="hourglass_tiny",
+            paper_model="hourglass_8", codec=_heatmaps(sigma=1.5, method="quarter"),
             loss=losses.heatmap_loss, metric=PCKh(0.5), floor=0.85, data=_SINGLE, steps=375, batch_size=32,
             lr=5e-3, checkpoint_steps=2_200, exercise="ex03_hourglass"),
     Lecture("04_openpose", "OpenPose: Part Affinity Fields and bipartite matching",
-            "Cao, Simon, Wei & Sheikh, CVPR 2017", model="openpose_tiny",
+            "Cao, Simon, Wei & Sheikh, CVPR 2017", model="openpose_tiny", paper_model="openpose_vgg19",
             codec=PAFCodec(input_size=96, heatmap_size=24, skeleton="coco18", sigma=1.0, limb_width=1.0),
             loss=losses.openpose_loss, metric=OKSAP("coco18"), floor=0.42,
             data=DataRecipe(image_size=96, skeleton="coco18", num_people=(1, 4), n_val=128),
@@ -247,7 +250,8 @@ LECTURES: dict[str, Lecture] = {lec.name: lec for lec in [
     # batch 16: on the same 32,000 images, 2,000 steps of 16 reached PCK@0.2 0.802 where 1,000 of 32 reached
     # 0.692 (seed 0, measured on a 2-core CPU), for about the same compute
     Lecture("05_hrnet", "HRNet: parallel multi-resolution branches, exchange units",
-            "Sun, Xiao, Liu & Wang, CVPR 2019", model="hrnet_tiny", codec=_heatmaps(sigma=1.5, method="dark"),
+            "Sun, Xiao, Liu & Wang, CVPR 2019", model="hrnet_tiny", paper_model="hrnet_w32",
+            codec=_heatmaps(sigma=1.5, method="dark"),
             loss=losses.heatmap_loss, metric=PCK(0.2), floor=0.85, data=_SINGLE, steps=2_779, batch_size=16,
             lr=5e-3, checkpoint_steps=9_000, exercise="ex05_hrnet"),
 ]}

@@ -13,14 +13,14 @@ from pathlib import Path
 
 import torch
 
-__all__ = ["NORMS", "OFFICIAL_NORM", "load_weights", "input_norm"]
+__all__ = ["NORMS", "load_weights", "input_norm"]
 
 #: input normalizations ``(channel order, mean, std)`` on RGB in [0, 1]: ``imagenet`` is HRNet's
 #: (``transforms.Normalize`` with ImageNet statistics on RGB); ``openpose`` is CMU's Caffe model as run by
-#: pytorch-openpose (BGR ``uint8 / 256 - 0.5``)
+#: pytorch-openpose (BGR ``uint8 / 256 - 0.5``). A model's card names the one its official weights expect
+#: (``model_card(name).input_norm``, see :class:`posecourse.models.ModelCard`)
 NORMS = {"imagenet": ("rgb", (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)),
          "openpose": ("bgr", (128 / 255,) * 3, (256 / 255,) * 3)}
-OFFICIAL_NORM = {"hrnet_w32": "imagenet", "hrnet_w48": "imagenet", "openpose_vgg19": "openpose"}
 
 
 def load_weights(model, path: Path, what: str = "--weights/--init"):

@@ -1,7 +1,9 @@
 """The five papers' models, one architecture per file, and a registry.
 
-``create_model(name, num_joints=..., **kw)`` builds a registered config; ``list_models()``
-lists them. Each model file registers its configs with :func:`register_model`.
+``create_model(name, num_joints=..., **kw)`` builds a registered config (``model.card``: its
+:class:`ModelCard`); ``model_card(name)`` reads the card without building; ``list_models()`` lists
+them. Each model file registers its configs, each with its card, with :func:`register_model` or
+:func:`register_configs`: adding a config is one entry in one file.
 
 Output convention (what ``model(images)`` returns for ``images (B, 3, H, W)``):
 - heatmap models (cpm, hourglass, hrnet): ``list[Tensor]``, one ``(B, C, H', W')`` per
@@ -19,42 +21,59 @@ only, so they cost nothing, never synchronize a GPU and work on the meta device.
 from __future__ import annotations
 
 import numbers
+from dataclasses import dataclass
 from typing import Callable
 
 import torch
 import torch.nn as nn
 
-__all__ = ["register_model", "register_configs", "create_model", "list_models", "load_official", "OFFICIAL_PARAMS",
-           "check_images"]
-
-# Parameter counts of the official implementations (measured from their code; see
-# ../shared/reference/official_models.json for repo, commit and config of each figure).
-OFFICIAL_PARAMS = {
-    "hrnet_w32": 28_536_113,  # leoxiaobin/deep-high-resolution-net.pytorch, w32_256x192, 17 joints
-    "hrnet_w48": 63_595_745,  # same repo, w48_256x192
-    "openpose_vgg19": 52_311_446,  # CMU COCO body model as converted for PyTorch (Hzzone/pytorch-openpose)
-    "hourglass_8": 25_594_624,  # bearpaw/pytorch-pose hg(num_stacks=8, num_blocks=1, num_classes=16)
-    "hourglass_2": 6_730_912,  # bearpaw/pytorch-pose hg(num_stacks=2, num_blocks=1, num_classes=16)
-}
-
-_REGISTRY: dict[str, Callable[..., nn.Module]] = {}
+__all__ = ["ModelCard", "register_model", "register_configs", "create_model", "model_card", "list_models",
+           "load_official", "check_images"]
 
 
-def register_model(name: str):
-    """Decorator: register a builder ``fn(**kw) -> nn.Module`` under ``name``."""
+@dataclass(frozen=True)
+class ModelCard:
+    """The facts of one registered config, declared beside it in its model file (timm's ``default_cfgs``).
+
+    ``input_size``: ``(H, W)`` of the images it is built for (the paper's crop, or the course's 64 x 64);
+    ``output``: what ``model(images)`` returns (see the module note); ``paper``: the paper's own
+    configuration (else a CPU-sized sibling). For configs with released weights: ``official_params``, the
+    parameter count of the official code (measured; repo, commit and config in
+    ``../shared/reference/official_models.json``), ``source``, that code, ``input_norm``, the
+    :data:`posecourse.weights.NORMS` entry its weights expect, and ``integer_centred``: its targets centre
+    at heatmap px ``int(x / s + 0.5)``, so a flip test shifts 1 px and heatmap px ``j`` is crop px ``j * s``
+    (the course's codecs: ``(j + 0.5) s - 0.5``)."""
+
+    input_size: tuple[int, int]
+    output: str  #: "coordinates" (B, K, 2) | "heatmaps" list[(B, C, H', W')] | "paf+heatmaps" list[dict]
+    paper: bool = False
+    official_params: int | None = None
+    source: str | None = None
+    input_norm: str | None = None
+    integer_centred: bool = False
+
+
+_REGISTRY: dict[str, tuple[Callable[..., nn.Module], ModelCard]] = {}
+
+
+def register_model(name: str, card: ModelCard):
+    """Decorator: register a builder ``fn(**kw) -> nn.Module`` under ``name`` with its :class:`ModelCard`."""
 
     def deco(fn):
         if name in _REGISTRY:
             raise ValueError(f"model {name!r} registered twice")
-        _REGISTRY[name] = fn
+        if not isinstance(card, ModelCard):
+            raise TypeError(f"model {name!r}: card: expected a ModelCard, got {type(card).__name__}")
+        _REGISTRY[name] = (fn, card)
         return fn
 
     return deco
 
 
-def register_configs(cls: type, configs: dict[str, dict], **defaults) -> dict[str, Callable[..., nn.Module]]:
-    """Register one builder per entry of a config table: ``create_model(name, **kw)`` builds
-    ``cls(**defaults, **configs[name], **kw)`` (later keys win). Returns the builders by name."""
+def register_configs(cls: type, configs: dict[str, dict], cards: dict[str, ModelCard],
+                     **defaults) -> dict[str, Callable[..., nn.Module]]:
+    """Register one builder per entry of a config table, with ``cards[name]``: ``create_model(name, **kw)``
+    builds ``cls(**defaults, **configs[name], **kw)`` (later keys win). Returns the builders by name."""
     builders = {}
     for name, config in configs.items():
         def build(_config=config, **kw):
@@ -62,8 +81,16 @@ def register_configs(cls: type, configs: dict[str, dict], **defaults) -> dict[st
 
         build.__name__ = name
         build.__doc__ = f"``{name}``: :class:`{cls.__name__}` with {config} (defaults {defaults})."
-        builders[name] = register_model(name)(build)
+        builders[name] = register_model(name, cards[name])(build)
     return builders
+
+
+def model_card(name: str) -> ModelCard:
+    """The :class:`ModelCard` of a registered config, without building the model."""
+    _load_all()
+    if not isinstance(name, str) or name not in _REGISTRY:
+        raise ValueError(f"unknown model {name!r}; choose one of {sorted(_REGISTRY)}")
+    return _REGISTRY[name][1]
 
 
 def list_models() -> list[str]:
@@ -74,16 +101,14 @@ def list_models() -> list[str]:
 
 def create_model(name: str, **kw) -> nn.Module:
     """Build a registered model config, e.g. ``create_model("hrnet_w32", num_joints=17)``."""
-    _load_all()
-    if not isinstance(name, str) or name not in _REGISTRY:
-        raise ValueError(f"unknown model {name!r}; choose one of {sorted(_REGISTRY)}")
+    card = model_card(name)
     for key in ("num_joints", "num_stages", "num_stacks", "image_size"):
         v = kw.get(key)
         if (v is not None or key == "num_joints" and key in kw) and \
                 (isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < 1):
             raise ValueError(f"{name}: {key}: expected a positive int, got {v!r} ({type(v).__name__})")
-    model = _REGISTRY[name](**kw)
-    model.config_name = name  # named in input errors (see check_images)
+    model = _REGISTRY[name][0](**kw)
+    model.config_name, model.card = name, card  # the name is in input errors (see check_images)
     return model
 
 

@@ -26,7 +26,7 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
-from . import check_images, register_model
+from . import ModelCard, check_images, register_model
 
 __all__ = ["CPM", "cpm", "cpm_tiny", "center_map"]
 
@@ -148,13 +148,13 @@ class CPM(nn.Module):
         return beliefs
 
 
-@register_model("cpm")
+@register_model("cpm", ModelCard((368, 368), "heatmaps", paper=True))
 def cpm(num_joints: int = 16, num_stages: int = 6) -> CPM:
     """The paper's MPII configuration (368 x 368 input, stride 8, T = 6)."""
     return CPM(num_joints, num_stages)
 
 
-@register_model("cpm_tiny")
+@register_model("cpm_tiny", ModelCard((64, 64), "heatmaps"))
 def cpm_tiny(num_joints: int = 16, num_stages: int = 3) -> CPM:
     """CPU-sized CPM for 64 x 64 crops: T = 3, stride 4 (16 x 16 beliefs), narrow layers, 3x3 features and
     7x7 stage kernels, so that stage 1 sees a 37 px patch and the later stages the whole image (the

@@ -29,7 +29,7 @@ import torch.nn.functional as F
 
 from ..geometry import denormalize, normalize
 from ..targets.regression import cascade_boxes, decode_displacement, encode_displacement, image_box
-from . import check_images, register_model
+from . import ModelCard, check_images, register_model
 
 __all__ = ["DeepPoseRegressor", "DeepPoseCascade", "deeppose_alexnet", "deeppose_tiny", "sub_boxes", "crop_sub_images"]
 
@@ -192,7 +192,7 @@ def _tiny_regressor(num_joints: int, image_size: int, width: int) -> DeepPoseReg
     return DeepPoseRegressor(_tiny_features(width), 4 * width * side * side, 0, num_joints, 0.0, image_size)
 
 
-@register_model("deeppose_alexnet")
+@register_model("deeppose_alexnet", ModelCard((220, 220), "coordinates", paper=True))
 def deeppose_alexnet(num_joints: int = 16, num_stages: int = 1, diam_joints: tuple[int, int] = (13, 2),
                      sigma: float = 1.0, dropout: float = 0.6) -> nn.Module:
     """The paper's regressor on 220 x 220 crops (``num_stages=1``) or the cascade (the paper uses 3
@@ -205,7 +205,7 @@ def deeppose_alexnet(num_joints: int = 16, num_stages: int = 1, diam_joints: tup
     return DeepPoseCascade([first] + [_alexnet_regressor(1, dropout) for _ in range(num_stages - 1)], diam_joints, sigma)
 
 
-@register_model("deeppose_tiny")
+@register_model("deeppose_tiny", ModelCard((64, 64), "coordinates"))
 def deeppose_tiny(num_joints: int = 16, image_size: int = 64, width: int = 16, num_stages: int = 1,
                   diam_joints: tuple[int, int] = (13, 2), sigma: float = 1.0) -> nn.Module:
     """CPU-sized DeepPose: 8 conv-BN-ReLU layers (/16) and one linear layer; learns on 64-96 px in minutes."""

@@ -19,9 +19,9 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from . import check_images, register_configs
+from . import ModelCard, check_images, register_configs
 
-__all__ = ["Residual", "Hourglass", "StackedHourglass", "CONFIGS"]
+__all__ = ["Residual", "Hourglass", "StackedHourglass", "CONFIGS", "CARDS"]
 
 # name: (num_stacks, num_blocks, stem width, num_feats (= C/2), hourglass depth)
 CONFIGS = {
@@ -29,6 +29,11 @@ CONFIGS = {
     "hourglass_8": dict(num_stacks=8, num_blocks=1, inplanes=64, num_feats=128, depth=4),
     "hourglass_tiny": dict(num_stacks=2, num_blocks=1, inplanes=8, num_feats=24, depth=3),
 }
+# official counts: bearpaw/pytorch-pose hg(num_stacks=S, num_blocks=1, num_classes=16)
+_PAPER = dict(input_size=(256, 256), output="heatmaps", paper=True, source="bearpaw/pytorch-pose")
+CARDS = {"hourglass_2": ModelCard(official_params=6_730_912, **_PAPER),
+         "hourglass_8": ModelCard(official_params=25_594_624, **_PAPER),
+         "hourglass_tiny": ModelCard((64, 64), "heatmaps")}
 
 
 class Residual(nn.Module):
@@ -129,7 +134,7 @@ class StackedHourglass(nn.Module):
         return out
 
 
-_BUILDERS = register_configs(StackedHourglass, CONFIGS, num_joints=16)
+_BUILDERS = register_configs(StackedHourglass, CONFIGS, CARDS, num_joints=16)
 hourglass_2 = _BUILDERS["hourglass_2"]
 hourglass_8 = _BUILDERS["hourglass_8"]
 hourglass_tiny = _BUILDERS["hourglass_tiny"]

@@ -21,9 +21,9 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from . import check_images, register_configs
+from . import ModelCard, check_images, register_configs
 
-__all__ = ["BasicBlock", "Bottleneck", "HighResolutionModule", "HRNet", "CONFIGS"]
+__all__ = ["BasicBlock", "Bottleneck", "HighResolutionModule", "HRNet", "CONFIGS", "CARDS"]
 
 BN_MOMENTUM = 0.1
 
@@ -41,6 +41,12 @@ CONFIGS = {
     # block per stage, a thin stem; ~0.9 M parameters, 16 x 16 heatmaps.
     "hrnet_tiny": dict(stem=32, layer1=(16, 1), stages=_stages(16, blocks=1, modules=(1, 1, 1))),
 }
+# official weights: ImageNet-normalized RGB, integer-centred targets (see ModelCard); counts for 17 joints
+_OFFICIAL = dict(input_size=(256, 192), output="heatmaps", paper=True, input_norm="imagenet", integer_centred=True,
+                 source="leoxiaobin/deep-high-resolution-net.pytorch")
+CARDS = {"hrnet_w32": ModelCard(official_params=28_536_113, **_OFFICIAL),  # w32_256x192
+         "hrnet_w48": ModelCard(official_params=63_595_745, **_OFFICIAL),  # w48_256x192
+         "hrnet_tiny": ModelCard((64, 64), "heatmaps")}
 
 
 def _bn(c):
@@ -190,7 +196,7 @@ class HRNet(nn.Module):
         return [self.final_layer(xs[0])]
 
 
-_BUILDERS = register_configs(HRNet, CONFIGS, num_joints=17)
+_BUILDERS = register_configs(HRNet, CONFIGS, CARDS, num_joints=17)
 hrnet_w32 = _BUILDERS["hrnet_w32"]
 hrnet_w48 = _BUILDERS["hrnet_w48"]
 hrnet_tiny = _BUILDERS["hrnet_tiny"]

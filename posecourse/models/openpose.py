@@ -20,9 +20,9 @@ from collections import OrderedDict
 import torch
 import torch.nn as nn
 
-from . import check_images, register_configs
+from . import ModelCard, check_images, register_configs
 
-__all__ = ["OpenPose", "CONFIGS"]
+__all__ = ["OpenPose", "CONFIGS", "CARDS"]
 
 VGG19_10 = (("conv1_1", 64), ("conv1_2", 64), "M", ("conv2_1", 128), ("conv2_2", 128), "M",
             ("conv3_1", 256), ("conv3_2", 256), ("conv3_3", 256), ("conv3_4", 256), "M",
@@ -34,6 +34,10 @@ CONFIGS = {
     "openpose_tiny": dict(trunk=(("conv1_1", 16), "M", ("conv2_1", 24), "M", ("conv3_1", 32), ("conv4_4_CPM", 32)),
                           num_stages=2, stage1=(2, 24, 48), stage_t=(2, 3, 24)),
 }
+# official: CMU's COCO body model as converted for PyTorch (BGR uint8 / 256 - 0.5 input)
+CARDS = {"openpose_vgg19": ModelCard((368, 368), "paf+heatmaps", paper=True, official_params=52_311_446,
+                                     source="Hzzone/pytorch-openpose", input_norm="openpose"),
+         "openpose_tiny": ModelCard((64, 64), "paf+heatmaps")}
 
 
 def _branch(layers, c_in: int) -> nn.Sequential:
@@ -98,6 +102,6 @@ class OpenPose(nn.Module):
         return out
 
 
-_BUILDERS = register_configs(OpenPose, CONFIGS, num_joints=18, num_limbs=19)
+_BUILDERS = register_configs(OpenPose, CONFIGS, CARDS, num_joints=18, num_limbs=19)
 openpose_vgg19 = _BUILDERS["openpose_vgg19"]
 openpose_tiny = _BUILDERS["openpose_tiny"]

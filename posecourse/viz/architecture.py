@@ -29,12 +29,7 @@ from .architecture_families import DESCRIBERS, RUNNERS
 from .architecture_figure import draw_architecture as _draw
 
 __all__ = ["Block", "Path", "Architecture", "PATH_KINDS", "describe", "describe_model", "draw_architecture",
-           "DESCRIBERS", "INPUT_SIZES"]
-
-# input size (H, W) each registered config is described at by default (the papers' / the course's)
-INPUT_SIZES = {"deeppose_alexnet": (220, 220), "cpm": (368, 368), "hourglass_2": (256, 256), "hourglass_8": (256, 256),
-               "openpose_vgg19": (368, 368), "hrnet_w32": (256, 192), "hrnet_w48": (256, 192)}
-TINY_SIZE = (64, 64)
+           "DESCRIBERS"]
 
 
 def draw_architecture(arch: Architecture, ax=None, title: str | None = None, max_stage: int | None = None):
@@ -42,9 +37,14 @@ def draw_architecture(arch: Architecture, ax=None, title: str | None = None, max
     return _draw(arch, ax=ax, title=title, max_stage=max_stage)
 
 
-def describe(model: nn.Module, input_size=TINY_SIZE) -> Architecture:
+def describe(model: nn.Module, input_size=None) -> Architecture:
     """Walk ``model`` (one of the course's five families, any config, any device incl. meta) with a
-    forward pass of a ``(1, 3, *input_size)`` image and describe its blocks and paths."""
+    forward pass of a ``(1, 3, *input_size)`` image and describe its blocks and paths (``input_size``
+    H, W or one side; default: the input size on the model's card, ``model.card.input_size``)."""
+    if input_size is None:
+        if not hasattr(model, "card"):
+            raise ValueError(f"input_size: {type(model).__name__} has no card (create_model sets one); give (H, W)")
+        input_size = model.card.input_size
     input_size = tuple(int(v) for v in (input_size if isinstance(input_size, (tuple, list)) else (input_size,) * 2))
     if len(input_size) != 2 or min(input_size) < 1:
         raise ValueError(f"input_size: expected (H, W) of positive ints, got {input_size}")
@@ -64,7 +64,8 @@ def describe(model: nn.Module, input_size=TINY_SIZE) -> Architecture:
 
 def describe_model(name: str, input_size=None, device: str | torch.device = "meta", **kw) -> Architecture:
     """Build ``create_model(name, **kw)`` on ``device`` (default meta: no memory, no weights) and describe it at
-    ``input_size`` (default: the paper's input for paper configs, 64 x 64 for the ``*_tiny`` ones)."""
+    ``input_size`` (default: its card's, :func:`posecourse.models.model_card`: the paper's input for paper
+    configs, 64 x 64 for the ``*_tiny`` ones)."""
     with torch.device(device):
         model = create_model(name, **kw)
-    return describe(model, input_size or INPUT_SIZES.get(name, TINY_SIZE))
+    return describe(model, input_size)

@@ -12,17 +12,17 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch.utils.flop_counter import FlopCounterMode
 
-from posecourse.models import OFFICIAL_PARAMS, create_model, list_models
+from posecourse.models import create_model, list_models, model_card
 from posecourse.models.hourglass import Hourglass
 from posecourse.models.hrnet import exchange_unit
 
-# model name -> (key in official_models.json, input size, expected output shapes per stage)
+# model name -> (key in official_models.json, expected output shapes per stage at the card's input size)
 PAPER = {
-    "hourglass_2": ("hourglass_2", (256, 256), [("heatmaps", (16, 64, 64))] * 2),
-    "hourglass_8": ("hourglass_8", (256, 256), [("heatmaps", (16, 64, 64))] * 8),
-    "hrnet_w32": ("hrnet_w32_256x192", (256, 192), [("heatmaps", (17, 64, 48))]),
-    "hrnet_w48": ("hrnet_w48_256x192", (256, 192), [("heatmaps", (17, 64, 48))]),
-    "openpose_vgg19": ("openpose_vgg19", (368, 368), [("both", None)] * 6),
+    "hourglass_2": ("hourglass_2", [("heatmaps", (16, 64, 64))] * 2),
+    "hourglass_8": ("hourglass_8", [("heatmaps", (16, 64, 64))] * 8),
+    "hrnet_w32": ("hrnet_w32_256x192", [("heatmaps", (17, 64, 48))]),
+    "hrnet_w48": ("hrnet_w48_256x192", [("heatmaps", (17, 64, 48))]),
+    "openpose_vgg19": ("openpose_vgg19", [("both", None)] * 6),
 }
 TINY = {"hourglass_tiny": 64, "hrnet_tiny": 64, "openpose_tiny": 96}
 
@@ -37,18 +37,22 @@ def _heads(out):
     return [t for o in out for t in (o.values() if isinstance(o, dict) else [o])]
 
 
-def test_registered():
+def test_registered_and_the_cards_name_the_configs_with_official_counts():
     assert set(PAPER) | set(TINY) <= set(list_models())
+    assert {n for n in list_models() if model_card(n).official_params is not None} == set(PAPER)
 
 
 @pytest.mark.parametrize("name", sorted(PAPER))
-def test_paper_param_count_is_official(name):
-    assert sum(p.numel() for p in _meta(name).parameters()) == OFFICIAL_PARAMS[name]
+def test_card_param_count_is_official_and_the_models(name, shared_reference):
+    ref = json.loads((shared_reference / "official_models.json").read_text())[PAPER[name][0]]
+    card = model_card(name)
+    assert (card.official_params, card.source, card.input_size) == (ref["params"], ref["repo"], tuple(ref["input"][2:]))
+    assert sum(p.numel() for p in _meta(name).parameters()) == card.official_params
 
 
 @pytest.mark.parametrize("name", sorted(PAPER))
 def test_paper_output_shapes_and_flops(name, shared_reference):
-    ref_key, (h, w), stages = PAPER[name]
+    (ref_key, stages), (h, w) = PAPER[name], model_card(name).input_size
     ref = json.loads((shared_reference / "official_models.json").read_text())[ref_key]
     model = _meta(name)
     with FlopCounterMode(display=False) as counter:
