@@ -107,6 +107,9 @@ def test_every_link_resolves_in_the_served_folder(path):
     targets = links(path)
     if path.parent.name == "lectures" and path.name[:2].isdigit():
         assert targets, f"{path.name}: no links at all (its exercise link is expected)"
+    if path.parent.name == "exercises":
+        lecture = next(lec.notebook for lec in LECTURES.values() if lec.exercise == path.stem)
+        assert f"../{lecture}" in targets, f"{path.name}: no link back to its lecture {lecture}"
     for target in targets:
         file_part = target.split("#", 1)[0].split("?", 1)[0]
         resolved = (path.parent / file_part).resolve()
