@@ -6,25 +6,29 @@ Gaussian widths both ways, so they can't drift apart. The paper-named functions 
 :mod:`posecourse.targets` (``heatmap.encode``, ``paf.line_integral``, ``paf.assemble``, ...).
 
 =====================  ===========================  ======================================================
-codec                  ``encode(batch)`` -> loss kw  ``decode(output)``
+codec                  ``encode(batch)`` -> loss kw  ``decode(output)`` -> :class:`Poses`
 =====================  ===========================  ======================================================
-:class:`RegressionCodec`  ``N(y; b)`` (DeepPose)     ``N^{-1}``: ``(coords (N, K, 2), scores (N, K))``
-:class:`HeatmapCodec`  Gaussian belief maps          argmax + sub-pixel: ``(coords, scores)``
+:class:`RegressionCodec`  ``N(y; b)`` (DeepPose)     ``N^{-1}``, one person per image
+:class:`HeatmapCodec`  Gaussian belief maps          argmax + sub-pixel, one person per image
 :class:`PAFCodec`      belief maps + PAFs (OpenPose)  peaks + line integral + assembly: people per image
 =====================  ===========================  ======================================================
 
-``encode`` returns keyword arguments of the lecture's loss (:mod:`posecourse.losses`), so a training
-step is ``loss(outputs, **codec.encode(batch))`` for every family. ``decode_stages`` decodes every
-stage / stack of a multi-stage output (intermediate supervision makes each one a full prediction).
+Every codec is a :class:`Codec`: ``encode`` returns keyword arguments of the lecture's loss
+(:mod:`posecourse.losses`), so a training step is ``loss(outputs, **codec.encode(batch))`` for every
+family; ``decode`` returns :class:`Poses` for every family; ``decode_stages`` decodes every stage / stack
+of a multi-stage output (intermediate supervision makes each one a full prediction); ``decode_flip`` is
+the flip test where the codec has one (``flip_test``); ``bottom_up`` says whether it finds the people of a
+whole image (else one person per crop).
 A batch is a dict as from :func:`posecourse.data.collate`: ``keypoints (B, P, K, 2)`` image px,
 ``visibility (B, P, K)``, ``image (B, 3, H, W)``.
 """
 from __future__ import annotations
 
+import abc
 import math
 import numbers
 from dataclasses import dataclass, replace
-from typing import ClassVar
+from typing import ClassVar, NamedTuple
 
 import numpy as np
 import torch
@@ -34,7 +38,7 @@ from .params import one_of
 from .skeletons import get_skeleton
 from .targets import heatmap, paf, regression
 
-__all__ = ["RegressionCodec", "HeatmapCodec", "PAFCodec", "dark_kernel_for"]
+__all__ = ["Codec", "Poses", "RegressionCodec", "HeatmapCodec", "PAFCodec", "dark_kernel_for"]
 
 
 def _stages(outputs) -> list:
@@ -79,8 +83,84 @@ def dark_kernel_for(sigma: float) -> int:
     return 2 * half + 1
 
 
+class Poses(NamedTuple):
+    """What every codec's ``decode`` returns: ``keypoints (B, P, K, 2)`` image px and ``scores (B, P, K)``.
+
+    A top-down codec finds one person per image (``P = 1``); a bottom-up one pads each image's people to
+    the most any image of the batch holds, with NaN coordinates and score 0 (a found person has a part
+    with score > 0). ``single()`` and ``people(i)`` are the two common views.
+    """
+
+    keypoints: torch.Tensor
+    scores: torch.Tensor
+
+    @classmethod
+    def one_each(cls, coords, scores=None) -> "Poses":
+        """One person per image from ``coords (B, K, 2)`` and ``scores (B, K)`` (None: all 1)."""
+        coords = torch.as_tensor(coords, dtype=torch.float32)
+        scores = torch.ones(coords.shape[:-1]) if scores is None else torch.as_tensor(scores, dtype=torch.float32)
+        return cls(coords[:, None], scores[:, None].to(coords.device))
+
+    @classmethod
+    def from_people(cls, people, num_joints: int) -> "Poses":
+        """Pad a list over images of ``(P_i, K, 3)`` people (x, y, score; as :func:`~posecourse.targets.paf.assemble`)."""
+        found = [torch.as_tensor(np.asarray(p, dtype=np.float32).reshape(-1, num_joints, 3)) for p in people]
+        out = torch.full((len(found), max([len(p) for p in found], default=0), num_joints, 3), math.nan)
+        out[..., 2] = 0.0
+        for i, p in enumerate(found):
+            out[i, :len(p)] = p
+        return cls(out[..., :2], out[..., 2])
+
+    def single(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(coords (B, K, 2), scores (B, K))`` of a one-person-per-image prediction."""
+        if self.keypoints.dim() != 4 or self.keypoints.shape[1] != 1:
+            raise ValueError(f"Poses.single: expected one person per image, keypoints (B, 1, K, 2), got "
+                             f"{tuple(self.keypoints.shape)} (a bottom-up codec's people: use .people(i))")
+        return self.keypoints[:, 0], self.scores[:, 0]
+
+    def people(self, i: int) -> np.ndarray:
+        """The people image ``i`` holds, padding left out: ``(P_i, K, 3)`` (x, y, score)."""
+        kp, s = self.keypoints[i].detach().float().cpu(), self.scores[i].detach().float().cpu()
+        found = ~kp.isnan().all(-1).all(-1) | (s != 0).any(-1)
+        return torch.cat([kp, s[..., None]], -1)[found].numpy()
+
+
+class Codec(abc.ABC):
+    """What every codec answers (MMPose's ``BaseKeypointCodec``, kept small): the loss targets of a batch,
+    the poses of a model's output, and the facts callers route on instead of the codec's type."""
+
+    #: the flip test applies (:meth:`decode_flip`)
+    flip_test: ClassVar[bool] = False
+    #: finds the people of a whole image (bottom-up), else one person per (cropped) image
+    bottom_up: ClassVar[bool] = False
+    #: the sub-pixel ``method`` values ``decode`` takes (none: it has one way)
+    methods: ClassVar[tuple[str, ...]] = ()
+
+    @abc.abstractmethod
+    def encode(self, batch: dict) -> dict:
+        """Keyword arguments of the lecture's loss for ``batch``."""
+
+    @abc.abstractmethod
+    def decode_stages(self, outputs, **options) -> list[Poses]:
+        """:class:`Poses` of every stage of ``outputs``."""
+
+    def decode(self, outputs, **options) -> Poses:
+        """:class:`Poses` of the last stage of ``outputs``."""
+        return self.decode_stages(_stages(outputs)[-1:], **options)[0]
+
+    @abc.abstractmethod
+    def for_model(self, input_size, num_joints: int, output_of) -> "Codec":
+        """This codec for a model at ``input_size`` predicting ``num_joints`` (``output_of()``: its output
+        on a dummy batch)."""
+
+    def decode_flip(self, outputs, outputs_flipped, flip_index, shift: int = 0, **options) -> Poses:
+        """The flip test: decode the average of ``outputs`` and of the mirror image's ``outputs_flipped``."""
+        raise NotImplementedError(f"{type(self).__name__} has no flip test (flip_test is False): its output has "
+                                  "no maps to average with the mirror image's")
+
+
 @dataclass(frozen=True)
-class RegressionCodec:
+class RegressionCodec(Codec):
     """DeepPose's target: joints normalized by the person box, ``N(y; b) = (y - b_c) / (b_w, b_h)``.
 
     The course's single-person images are crops around the person, so ``b`` is the whole image:
@@ -89,8 +169,6 @@ class RegressionCodec:
     """
 
     input_size: tuple[int, int]  #: ``(H, W)`` of the model's input
-    #: no flip test: a coordinate regressor has no maps to average with the mirror image's
-    flip_test: ClassVar[bool] = False
 
     def __post_init__(self):
         object.__setattr__(self, "input_size", _size(self.input_size, "input_size"))
@@ -110,21 +188,13 @@ class RegressionCodec:
         kp = batch["keypoints"][:, 0]
         return {"target": normalize(kp, self.box(kp.shape[0], kp.device)), "visibility": batch["visibility"][:, 0]}
 
-    def decode(self, outputs) -> tuple[torch.Tensor, torch.Tensor]:
-        """``N^{-1}``: normalized ``(B, K, 2)`` (or a cascade's list of them: the last) -> image px
-        ``(B, K, 2)`` and scores ``(B, K)`` (all 1: a regressor has no confidence)."""
-        return self.decode_stages(outputs)[-1]
-
-    def decode_stages(self, outputs) -> list[tuple[torch.Tensor, torch.Tensor]]:
-        out = []
-        for norm in _stages(outputs):
-            norm = norm.float()
-            out.append((denormalize(norm, self.box(norm.shape[0], norm.device)), torch.ones(norm.shape[:2])))
-        return out
+    def decode_stages(self, outputs) -> list[Poses]:
+        """``N^{-1}`` of each stage: normalized ``(B, K, 2)`` -> image px, scores all 1 (no confidence)."""
+        return [Poses.one_each(denormalize(n.float(), self.box(n.shape[0], n.device))) for n in _stages(outputs)]
 
 
 @dataclass(frozen=True)
-class HeatmapCodec:
+class HeatmapCodec(Codec):
     """Gaussian belief maps (CPM, Stacked Hourglass, HRNet) and their sub-pixel decoder.
 
     ``encode`` places ``exp(-d^2 / 2 sigma^2)`` (``convention="hrnet"``) or ``exp(-d^2 / sigma^2)``
@@ -145,8 +215,8 @@ class HeatmapCodec:
     convention: str = "hrnet"
     background: bool = False
     method: str = "quarter"
-    #: the flip test applies (:func:`posecourse.targets.heatmap.flip_test`: average with the mirror's maps)
     flip_test: ClassVar[bool] = True
+    methods: ClassVar[tuple[str, ...]] = ("argmax", "quarter", "dark", "soft_argmax")
 
     def __post_init__(self):
         object.__setattr__(self, "input_size", _size(self.input_size, "input_size"))
@@ -156,7 +226,7 @@ class HeatmapCodec:
             raise ValueError(f"num_joints: expected a positive int, got {self.num_joints!r}")
         _positive(self.sigma, "sigma")
         one_of("convention", self.convention, ("hrnet", "cpm"))
-        one_of("method", self.method, ("argmax", "quarter", "dark", "soft_argmax"))
+        one_of("method", self.method, self.methods)
         if not isinstance(self.background, (bool, np.bool_)):
             raise ValueError(f"background: expected True or False, got {self.background!r}")
         (H, W), (h, w) = self.input_size, self.heatmap_size
@@ -186,21 +256,25 @@ class HeatmapCodec:
                                         background=self.background)
         return {"target": target, "weight": weight}
 
-    def decode(self, outputs, method: str | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-        """Last stage ``(B, C, h, w)`` -> ``coords (B, K, 2)`` image px and ``scores (B, K)`` (the maxima)."""
-        return self.decode_stages(_stages(outputs)[-1:], method)[0]
-
-    def decode_stages(self, outputs, method: str | None = None) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    def decode_stages(self, outputs, method: str | None = None) -> list[Poses]:
+        """Each stage's maps ``(B, C, h, w)`` -> the argmax refined by ``method`` (default the codec's) in
+        image px, scored by the maxima."""
         out = []
         for hm in _stages(outputs):
             _check_map(hm, self.heatmap_size, "HeatmapCodec.decode")
-            out.append(heatmap.decode(hm[:, :self.num_joints].float(), stride=self.stride, method=method or self.method,
-                                      dark_kernel=self.dark_kernel))
+            out.append(Poses.one_each(*heatmap.decode(hm[:, :self.num_joints].float(), stride=self.stride,
+                                                      method=method or self.method, dark_kernel=self.dark_kernel)))
         return out
+
+    def decode_flip(self, outputs, outputs_flipped, flip_index, shift: int = 0, method: str | None = None) -> Poses:
+        """Decode :func:`~posecourse.targets.heatmap.flip_test`'s average of the last stages' joint maps
+        (the mirror's mirrored back, channels ``flip_index``-swapped, shifted ``shift`` heatmap px)."""
+        a, b = (_stages(o)[-1][:, :self.num_joints] for o in (outputs, outputs_flipped))
+        return self.decode(heatmap.flip_test(a, b, flip_index, shift=shift), method=method)
 
 
 @dataclass(frozen=True)
-class PAFCodec:
+class PAFCodec(Codec):
     """OpenPose's targets: belief maps of every person's parts (with the background channel) and Part
     Affinity Fields of the skeleton's limbs; ``decode`` = peaks + line integral + assembly into people.
 
@@ -213,8 +287,7 @@ class PAFCodec:
     sigma: float = 1.0
     limb_width: float = 1.0
     convention: str = "hrnet"
-    #: no flip test: mirroring would have to flip the PAF vectors too, which assembly does not do
-    flip_test: ClassVar[bool] = False
+    bottom_up: ClassVar[bool] = True  # no flip test: mirroring would have to flip the PAF vectors too
 
     def __post_init__(self):
         object.__setattr__(self, "input_size", _size(self.input_size, "input_size"))
@@ -244,20 +317,14 @@ class PAFCodec:
                            stride=self.stride, limb_width=self.limb_width)
         return {"paf_target": field, "heatmap_target": hm, "paf_weight": None, "heatmap_weight": None}
 
-    def decode(self, outputs, **assemble_kw) -> list[np.ndarray]:
-        """The last stage's ``{"heatmaps", "paf"}`` of a batch -> one ``(P_i, K, 3)`` array (x, y image px,
-        score; score 0 for a missing part) per image."""
-        return self.decode_stages(_stages(outputs)[-1:], **assemble_kw)[0]
-
-    def decode_stages(self, outputs, **assemble_kw) -> list[list[np.ndarray]]:
+    def decode_stages(self, outputs, **assemble_kw) -> list[Poses]:
+        """Each stage's ``{"heatmaps", "paf"}`` -> the people :func:`~posecourse.targets.paf.assemble` finds in
+        each image (image px; a missing part: NaN, score 0)."""
         sk = get_skeleton(self.skeleton)
         out = []
         for stage in _stages(outputs):
             hm, field = stage["heatmaps"].float().cpu(), stage["paf"].float().cpu()
             _check_map(hm, self.heatmap_size, "PAFCodec.decode")
-            people = []
-            for b in range(hm.shape[0]):
-                found = paf.assemble(hm[b], field[b], sk, stride=self.stride, **assemble_kw)
-                people.append(np.stack(found) if len(found) else np.zeros((0, sk.num_joints, 3)))
-            out.append(people)
+            out.append(Poses.from_people([paf.assemble(hm[b], field[b], sk, stride=self.stride, **assemble_kw)
+                                          for b in range(hm.shape[0])], sk.num_joints))
         return out

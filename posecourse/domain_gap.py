@@ -113,7 +113,7 @@ def colour_cue(model, lecture, n: int = 64) -> dict:
     model = model.eval()
     for name, images in (("drawn", held["image"]), ("red_blue_exchanged", held["image"][:, [2, 1, 0]])):
         with torch.no_grad():
-            coords, _ = lecture.codec.decode(predict(model, images))
+            coords, _ = lecture.codec.decode(predict(model, images)).single()
         out[name] = sides_check(coords.numpy(), gt.numpy(), vis.numpy(), lecture.skeleton)
     return out
 

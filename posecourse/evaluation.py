@@ -3,10 +3,11 @@
 A lecture's metric is an object (:class:`PCK`, :class:`PCKh`, :class:`PDJ`, :class:`OKSAP`) called
 on what its codec decodes and the held-out batch::
 
-    prediction = lecture.codec.decode(predict(model, images))      # (coords, scores) or people
+    prediction = lecture.codec.decode(predict(model, images))      # Poses (codecs.Poses)
     lecture.metric(prediction, batch)                              # {"metric", "value", ...}
 
-Single-person metrics compare person 0's joints ``(N, K, 2)``; OKS AP compares every person, with
+Single-person metrics compare the one person predicted per image with person 0's joints ``(N, K, 2)``;
+OKS AP compares every person, with
 COCO's evaluation (exactly pycocotools' numbers, see :func:`posecourse.metrics.coco_keypoint_eval`).
 """
 from __future__ import annotations
@@ -19,9 +20,11 @@ import numpy as np
 import torch
 
 from . import metrics
+from .codecs import Poses
 from .skeletons import convert_keypoints, get_skeleton
 
-__all__ = ["PCK", "PCKh", "PDJ", "OKSAP", "predict", "evaluate", "evaluate_cascade", "predict_flip", "coco_format", "per_image_error"]
+__all__ = ["PCK", "PCKh", "PDJ", "OKSAP", "predict", "evaluate", "evaluate_cascade", "predict_flip", "coco_format",
+           "coco_detections", "per_image_error"]
 
 
 def _person0(batch: dict):
@@ -34,7 +37,7 @@ def _result(name: str, r) -> dict:
 
 @dataclass(frozen=True)
 class _SinglePerson:
-    """A metric of person 0's joints: called on ``(coords (N, K, 2), scores)`` and a batch."""
+    """A metric of person 0's joints: called on one-person-per-image :class:`~posecourse.codecs.Poses` and a batch."""
 
     alpha: float
     skeleton: str = "mpii16"
@@ -44,9 +47,9 @@ class _SinglePerson:
     def name(self) -> str:
         return f"{self.label}@{self.alpha}"
 
-    def __call__(self, prediction, batch: dict) -> dict:
+    def __call__(self, prediction: Poses, batch: dict) -> dict:
         gt, vis = _person0(batch)
-        return _result(self.name, self.score(prediction[0], gt, vis))
+        return _result(self.name, self.score(prediction.single()[0], gt, vis))
 
 
 class PCK(_SinglePerson):
@@ -80,16 +83,20 @@ class PDJ(_SinglePerson):
 
 @dataclass(frozen=True)
 class OKSAP:
-    """COCO's keypoint AP over OKS thresholds .50:.05:.95, on people per image (a list of ``(P_i, K, 3)``)."""
+    """COCO's keypoint AP over OKS thresholds .50:.05:.95, on every person of :class:`~posecourse.codecs.Poses`."""
 
     skeleton: str = "coco18"
     name: str = "OKS AP"
 
-    def __call__(self, prediction, batch: dict) -> dict:
+    def __call__(self, prediction: Poses, batch: dict) -> dict:
         gt, dt = coco_format(batch, prediction, self.skeleton)
-        keys = ("AP", "AP50", "AP75", "APm", "APl", "AR", "AR50", "AR75", "ARm", "ARl")
-        stats = metrics.coco_keypoint_eval(gt, dt) if dt else {k: 0.0 for k in keys}
-        return {"metric": self.name, "value": float(max(stats["AP"], 0.0)), "stats": stats}
+        return oks_ap(gt, dt, self.name)
+
+
+def oks_ap(gt, dt: list, name: str = "OKS AP") -> dict:
+    """``{"metric", "value", "stats"}`` of COCO's evaluation (``gt``: a dict or file name; no detections: all 0)."""
+    stats = metrics.coco_keypoint_eval(gt, dt) if dt else dict.fromkeys(metrics.STAT_NAMES, 0.0)
+    return {"metric": name, "value": float(max(stats["AP"], 0.0)), "stats": stats}
 
 
 def _cat(parts: list):
@@ -125,20 +132,16 @@ def evaluate(model: torch.nn.Module, lecture, data) -> dict:
 
 
 @torch.no_grad()
-def predict_flip(model: torch.nn.Module, images: torch.Tensor, codec, skeleton: str, shift: float = 0.0,
-                 method: str | None = None, swap: bool = True) -> torch.Tensor:
-    """Flip-test keypoints ``(N, K, 2)``: average the heatmaps of the image and of its mirror image
+def predict_flip(model: torch.nn.Module, images: torch.Tensor, codec, skeleton, shift: int = 0,
+                 method: str | None = None, swap: bool = True) -> Poses:
+    """The flip test (``codec.decode_flip``): average the heatmaps of the image and of its mirror image
     (mirrored back, left/right channels swapped, shifted by ``shift`` heatmap px), then decode.
 
     ``swap=False`` keeps the channels: right for the course's synthetic people, whose left/right cue
     is a colour that a mirror does not swap (on real images always swap)."""
-    from .targets import heatmap
-
     sk = get_skeleton(skeleton)
-    K = sk.num_joints
-    a, b = predict(model, images)[-1][:, :K], predict(model, images.flip(-1))[-1][:, :K]
-    hm = heatmap.flip_test(a, b, sk.flip_index if swap else np.arange(K), shift=shift)
-    return codec.decode(hm, method)[0]
+    flip_index = sk.flip_index if swap else np.arange(sk.num_joints)
+    return codec.decode_flip(predict(model, images), predict(model, images.flip(-1)), flip_index, shift, method=method)
 
 
 def per_image_error(pred: torch.Tensor, batch: dict) -> torch.Tensor:
@@ -150,12 +153,12 @@ def per_image_error(pred: torch.Tensor, batch: dict) -> torch.Tensor:
     return torch.where(vis, d, torch.zeros_like(d)).sum(-1) / vis.sum(-1).clamp_min(1)
 
 
-def coco_format(batch: dict, people: list | None = None, skeleton: str = "coco18"):
-    """Ground truth of a collated multi-person batch (and optional predictions) as COCO dicts.
+def coco_format(batch: dict, poses: Poses | None = None, skeleton: str = "coco18"):
+    """Ground truth of a collated multi-person batch (and optional predicted :class:`~posecourse.codecs.Poses`,
+    :func:`coco_detections`) as COCO dicts, image ``i`` with id ``i + 1``.
 
     Joints are converted to COCO-17 (OpenPose's neck is dropped). GT ``area`` is the person box area
-    (the synthetic data have no segmentation masks); a detection's score is the mean score of its
-    found joints times the fraction of joints found.
+    (the synthetic data have no segmentation masks).
     """
     kp, vis = batch["keypoints"], batch["visibility"]
     if batch["skeleton"] != "coco17":
@@ -177,21 +180,24 @@ def coco_format(batch: dict, people: list | None = None, skeleton: str = "coco18
     gt = {"images": images, "annotations": anns, "categories": [{
         "id": 1, "name": "person", "supercategory": "person", "keypoints": list(coco17.joints),
         "skeleton": [list(limb) for limb in coco17.limbs]}]}
-    if people is None:
-        return gt
+    return gt if poses is None else (gt, coco_detections(poses, skeleton, range(1, kp.shape[0] + 1)))
+
+
+def coco_detections(poses: Poses, skeleton, image_ids) -> list[dict]:
+    """COCO detection dicts of every person of ``poses`` (joints of ``skeleton``, converted to COCO-17), image
+    ``b`` with id ``image_ids[b]``. A detection's score is the mean score of its found joints (score > 0) times
+    the fraction of joints found; a person with none found (padding) is left out."""
+    B, P, K = poses.scores.shape
+    xy, s = convert_keypoints(np.nan_to_num(poses.keypoints.cpu().numpy()).reshape(B * P, K, 2),
+                              poses.scores.cpu().numpy().reshape(B * P, K), skeleton, "coco17")
     dt = []
-    for i, found in enumerate(people):
-        for person in found:
-            xy, s = person[:, :2], person[:, 2]
-            xy17, s17 = convert_keypoints(np.nan_to_num(xy)[None], s[None], skeleton, "coco17")
-            xy17, s17 = np.asarray(xy17)[0], np.asarray(s17)[0]
-            ok = s17 > 0
-            if not ok.any():
-                continue
-            flat = np.concatenate([xy17, np.where(ok, 1.0, 0.0)[:, None]], 1)
-            dt.append({"image_id": i + 1, "category_id": 1, "keypoints": flat.ravel().tolist(),
+    for n, (xy17, s17) in enumerate(zip(np.asarray(xy), np.asarray(s))):
+        ok = s17 > 0
+        if ok.any():
+            flat = np.concatenate([np.nan_to_num(xy17), np.where(ok, 1.0, 0.0)[:, None]], 1)
+            dt.append({"image_id": image_ids[n // P], "category_id": 1, "keypoints": flat.ravel().tolist(),
                        "score": float(s17[ok].mean() * ok.mean())})
-    return gt, dt
+    return dt
 
 
 class _AllStages(torch.nn.Module):

@@ -19,8 +19,6 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
-from .models import model_card
-
 __all__ = ["gather_run", "evaluate", "predict_crops", "evaluate_crops", "evaluate_images", "annotate_checkpoint"]
 
 
@@ -57,15 +55,9 @@ def _metric(lecture, skel):
     return replace(m, skeleton=skel.name) if hasattr(m, "skeleton") else m
 
 
-def _heatmaps_flip(model, images, codec, skel, shift: int = 0):
-    """The codec's decode of the flip-test average (mirror image's maps mirrored back, channels swapped,
-    shifted ``shift`` heatmap px)."""
-    from .evaluation import predict
-    from .targets import heatmap
-
-    K = skel.num_joints
-    a, b = predict(model, images)[-1][:, :K], predict(model, images.flip(-1))[-1][:, :K]
-    return codec.decode(heatmap.flip_test(a, b, skel.flip_index, shift=shift))
+#: official weights trained on integer-centred heatmaps (HRNet's code: centre ``int(x / s + 0.5)``, see
+#: :mod:`posecourse.targets.heatmap`): their flip test shifts 1 px and heatmap px ``j`` is crop px ``j * s``
+INTEGER_CENTRED = ("hrnet_w32", "hrnet_w48")
 
 
 def predict_crops(model, lecture, crops, skel, flip: bool = False, official: bool = False, chunk: int = 32,
@@ -74,19 +66,19 @@ def predict_crops(model, lecture, crops, skel, flip: bool = False, official: boo
     the photo's pixels: ``{"pred" (N, K, 2), "score" (N, K), "gt" (N, K, 2), "visible" (N, K) bool, "meta"}``
     (``meta``: the crops' meta dicts, with ``file_name``, ``source_index``, ...). A NaN/inf prediction stays
     in ``pred`` and its joint stays ``visible``: the metrics count it as a miss (never as "not annotated").
-    ``flip``: flip test (codecs with ``flip_test``); ``official``: official weights (decoded as the model card's
-    ``integer_centred`` says); ``model_skeleton``: the model's layout when it is not the data's ``skel``
-    (predictions are converted by joint name; joints the model lacks are not ``visible``)."""
+    ``flip``: flip test (codecs with ``flip_test``); ``official``: official weights of a model in :data:`INTEGER_CENTRED`; ``model_skeleton``:
+    the model's layout when it is not the data's ``skel`` (predictions are converted by joint name; joints the
+    model lacks are not ``visible``)."""
     from .data import collate
     from .data.topdown import batch_to_original, to_original
-    from .evaluation import predict
+    from .evaluation import predict, predict_flip
     from .skeletons import convert_keypoints
 
     mskel = model_skeleton if model_skeleton is not None else skel
-    if flip and not getattr(lecture.codec, "flip_test", False):
+    if flip and not lecture.codec.flip_test:
         raise ValueError(f"--flip-test: {lecture.name}'s codec ({type(lecture.codec).__name__}) has no heatmaps "
                          "to average")
-    integer = official and model_card(lecture.model).integer_centred
+    integer = official and lecture.model in INTEGER_CENTRED
     # joints of the data's layout the model does not predict (converted by name: NaN there) are left out
     lacking = torch.zeros(skel.num_joints, dtype=torch.bool)
     if mskel.name != skel.name:
@@ -95,8 +87,8 @@ def predict_crops(model, lecture, crops, skel, flip: bool = False, official: boo
     preds, scores, gts, vis, metas = [], [], [], [], []
     for start in range(0, len(crops), chunk):
         batch = collate([crops[i] for i in range(start, min(start + chunk, len(crops)))])
-        coords, s = _heatmaps_flip(model, batch["image"], lecture.codec, mskel, shift=int(integer)) if flip else \
-            lecture.codec.decode(predict(model, batch["image"]))
+        coords, s = (predict_flip(model, batch["image"], lecture.codec, mskel, shift=int(integer)) if flip else
+                     lecture.codec.decode(predict(model, batch["image"]))).single()
         if integer:  # course decode: (j + 0.5) s - 0.5; the official convention: j s
             coords = coords - (lecture.codec.stride / 2 - 0.5)
         s = torch.as_tensor(s, dtype=torch.float32)
@@ -122,12 +114,13 @@ def evaluate_crops(model, lecture, crops, skel, flip: bool = False, official: bo
     """The metric of :func:`predict_crops`'s predictions against the annotations (see the module note);
     adds ``oks_ap_gt_boxes`` for COCO files."""
     from . import metrics
+    from .codecs import Poses
 
     out = predict_crops(model, lecture, crops, skel, flip, official, chunk, model_skeleton)
     pred, score, gt, v = out["pred"], out["score"], out["gt"], out["visible"]
     metric = _metric(lecture, skel)
     if metric is not None:
-        res = metric((pred, score), {"keypoints": gt[:, None], "visibility": v[:, None]})
+        res = metric(Poses.one_each(pred, score), {"keypoints": gt[:, None], "visibility": v[:, None]})
     else:
         r = metrics.pck(pred, gt, v, norm="bbox", alpha=0.2)
         res = {"metric": "PCK@0.2 (joint extent)", "value": float(r.mean), "per_joint": [float(x) for x in r.per_joint]}
@@ -148,32 +141,18 @@ def evaluate_images(model, lecture, photos, collate_fn, chunk: int = 16) -> dict
     """COCO's OKS AP of a bottom-up model on :class:`~posecourse.data.topdown.WholeImages` of a COCO file:
     the people its codec assembles, mapped back to the photo's pixels and converted to COCO-17, against
     the file's annotations (``stats``: AP, AP50, ..., as pycocotools)."""
+    from .codecs import Poses
     from .data.topdown import to_original
-    from .evaluation import predict
-    from .metrics import coco_keypoint_eval
-    from .skeletons import convert_keypoints
+    from .evaluation import coco_detections, oks_ap, predict
 
     dt = []
     for start in range(0, len(photos), chunk):
         batch = collate_fn([photos[i] for i in range(start, min(start + chunk, len(photos)))])
-        people = lecture.codec.decode(predict(model, batch["image"]))
-        for meta, found in zip(batch["meta"], people):
-            if not len(found):
-                continue
-            found = torch.as_tensor(np.asarray(found), dtype=torch.float32)  # (P, K, 3)
-            A = torch.as_tensor(meta["affine"], dtype=torch.float32).expand(len(found), 2, 3)
-            xy = to_original(found[..., :2], A)
-            xy17, s17 = convert_keypoints(xy.numpy(), found[..., 2].numpy(), lecture.skeleton, "coco17")
-            for p_xy, p_s in zip(np.nan_to_num(np.asarray(xy17)), np.asarray(s17)):
-                ok = p_s > 0
-                if ok.any():
-                    flat = np.concatenate([p_xy, ok[:, None].astype(float)], 1)
-                    dt.append({"image_id": meta["image_id"], "category_id": 1, "keypoints": flat.ravel().tolist(),
-                               "score": float(p_s[ok].mean() * ok.mean())})
-    keys = ("AP", "AP50", "AP75", "APm", "APl", "AR", "AR50", "AR75", "ARm", "ARl")
-    stats = coco_keypoint_eval(str(photos.source.ann_file), dt) if dt else {k: 0.0 for k in keys}
-    return {"metric": "OKS AP", "value": float(max(stats["AP"], 0.0)), "stats": stats, "images": len(photos),
-            "people_found": len(dt)}
+        kp, s = lecture.codec.decode(predict(model, batch["image"]))  # crop px -> the photo's, image by image
+        A = torch.stack([torch.as_tensor(m["affine"], dtype=torch.float32) for m in batch["meta"]])
+        back = to_original(kp.flatten(1, 2), A).view(kp.shape)
+        dt += coco_detections(Poses(back, s), lecture.skeleton, [m["image_id"] for m in batch["meta"]])
+    return {**oks_ap(str(photos.source.ann_file), dt), "images": len(photos), "people_found": len(dt)}
 
 
 def evaluate(model, lecture, held, skel, flip: bool = False, official: bool = False, collate_fn=None,
@@ -183,9 +162,9 @@ def evaluate(model, lecture, held, skel, flip: bool = False, official: bool = Fa
     from . import evaluation
 
     if isinstance(held, dict):
-        if flip and not lecture.data.multi_person:
+        if flip and lecture.codec.flip_test:
             pred = evaluation.predict_flip(model, held["image"], lecture.codec, lecture.skeleton, swap=False)
-            return {**lecture.metric((pred, None), held), "flip_test": True}
+            return {**lecture.metric(pred, held), "flip_test": True}
         return evaluation.evaluate(model, lecture, SimpleNamespace(val=held))
     if getattr(held, "whole", False):
         return evaluate_images(model, lecture, held, collate_fn)

@@ -30,13 +30,13 @@ def count_parameters(model: torch.nn.Module) -> int:
 
 def param_table(names, **kw) -> list[dict]:
     """``[{"model", "params", "official"}]`` for paper configs (built on the meta device: no memory)."""
-    from .models import create_model, model_card
+    from .models import OFFICIAL_PARAMS, create_model
 
     rows = []
     for name in names:
         with torch.device("meta"):
             m = create_model(name, **kw.get(name, {}))
-        rows.append({"model": name, "params": count_parameters(m), "official": model_card(name).official_params})
+        rows.append({"model": name, "params": count_parameters(m), "official": OFFICIAL_PARAMS.get(name)})
     return rows
 
 
@@ -109,7 +109,7 @@ def comparison_table(lectures=None, device=None, images: int | None = None) -> l
             continue
         row.update(params=count_parameters(model), images=int(meta.get("images", 0)),
                    steps=int(meta.get("steps", 0)), train_seconds=float(meta.get("train_seconds", 0.0)))
-        if lec.data.multi_person:
+        if lec.codec.bottom_up:
             own = evaluate(model, lec, make_data(lec, seed=0))
             row.update({"PCK@0.2": "-", "paper metric": own["metric"], "value": own["value"]})
         else:

@@ -25,7 +25,6 @@ from pathlib import Path
 
 import torch
 
-from posecourse.codecs import HeatmapCodec
 from posecourse.compute import BACKWARD_FACTOR, forward_macs, training_macs
 from posecourse.evaluation import PCK, predict
 from posecourse.fit import fit, make_data
@@ -57,7 +56,7 @@ def score(model: torch.nn.Module, lecture, val: dict, methods=None) -> dict:
     out = predict(model, val["image"])
     res = {}
     for method in ("own", *(methods or ())):
-        pred = lecture.codec.decode(out) if method == "own" else lecture.codec.decode(out, method)
+        pred = lecture.codec.decode(out) if method == "own" else lecture.codec.decode(out, method=method)
         res[method] = {f"PCK@{t}": PCK(t)(pred, val)["value"] for t in THRESHOLDS}
     return res
 
@@ -71,7 +70,7 @@ def point(lecture, model, *, source: str, images: int, steps: int, batch_size: i
             "steps": int(steps), "batch_size": int(batch_size), "lr": float(lr), "seed": int(seed),
             "params": count_parameters(model), "forward_macs_per_image": fwd,
             "train_macs": training_macs(fwd, int(images)), "train_seconds": float(train_seconds), "threads": threads,
-            "scores": score(model, lecture, val, methods=_METHODS if isinstance(lecture.codec, HeatmapCodec) else ())}
+            "scores": score(model, lecture, val, methods=[m for m in _METHODS if m in lecture.codec.methods])}
 
 
 def train_point(name: str, images: int, *, seed: int = 1, batch_size: int | None = None, lr: float | None = None,
@@ -80,8 +79,8 @@ def train_point(name: str, images: int, *, seed: int = 1, batch_size: int | None
     (``images / batch_size`` optimizer steps; must divide exactly) and return its :func:`point`.
     ``model_kw``: changes to the model's config (``create_model`` keywords, e.g. HRNet's ``stages``)."""
     lec = get_lecture(name)
-    if lec.data.multi_person:
-        raise ValueError(f"lectures: {name} is multi-person; the capstone curves compare single-person models")
+    if lec.codec.bottom_up:
+        raise ValueError(f"lectures: {name} is multi-person (bottom-up); the capstone curves compare single-person models")
     batch = lec.batch_size if batch_size is None else batch_size  # 0 is 0 (refused), never 'not given'
     if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
         raise ValueError(f"batch_size: expected a positive int, got {batch_size!r}")

@@ -262,7 +262,7 @@ def test_regression_decode_passes_nan_through_as_a_miss():
     codec = RegressionCodec(input_size=64)
     out = torch.zeros(3, 16, 2)
     out[1, 5] = math.nan
-    xy, _ = codec.decode(out)
+    xy, _ = codec.decode(out).single()
     assert torch.isnan(xy[1, 5]).all() and torch.isfinite(xy[0]).all()
     gt = xy.nan_to_num(0.0)
     r = metrics.pck(xy, gt, torch.ones(3, 16), norm=10.0, alpha=0.5)

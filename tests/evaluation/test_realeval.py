@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 
+from posecourse.codecs import Poses
 from posecourse.command import _Convert
 from posecourse.data import collate
 from posecourse.data.topdown import TopDown, WholeImages, open_source
@@ -40,12 +41,8 @@ class _Oracle:
     def decode(self, outputs):
         kp, vis = self.batch["keypoints"], self.batch["visibility"]
         if not self.people:
-            return kp[:, 0], (vis[:, 0] > 0).float()
-        out = []
-        for i in range(kp.shape[0]):
-            found = torch.cat([torch.nan_to_num(kp[i]), (vis[i] > 0).float()[..., None]], -1)
-            out.append(found[(vis[i] > 0).any(-1)].numpy())
-        return out
+            return Poses.one_each(kp[:, 0], (vis[:, 0] > 0).float())
+        return Poses(torch.nan_to_num(kp), (vis > 0).float())  # an image's unlabelled rows: no joint found
 
 
 def test_perfect_crops_score_perfectly(shared_data, monkeypatch):
@@ -94,8 +91,8 @@ class _Spoiled(_Oracle):
     def decode(self, outputs):
         kp, s = super().decode(outputs)
         kp = kp.clone()
-        kp[:, 5:9] = self.value
-        return kp, s
+        kp[..., 5:9, :] = self.value
+        return Poses(kp, s)
 
 
 def test_nan_predictions_are_misses_not_unannotated(shared_data, monkeypatch):

@@ -11,6 +11,7 @@ import pytest
 import torch
 
 from posecourse import report
+from posecourse.codecs import Poses
 from posecourse.evaluation import OKSAP, coco_format, evaluate, evaluate_cascade, per_image_error, predict
 from posecourse.fit import fit, fit_cascade, fit_raw_pixels, make_data
 from posecourse.lectures import COMPARE_IMAGES, LECTURES, get_lecture
@@ -152,11 +153,11 @@ def test_coco_format_perfect_predictions_score_one():
         kp, vis = data.val["keypoints"][i, :n].numpy().copy(), data.val["visibility"][i, :n].numpy()
         kp[vis == 0] = np.nan
         people.append(np.concatenate([kp, np.where(vis > 0, 1.0, 0.0)[..., None]], -1))
-    assert OKSAP()(people, data.val)["value"] == pytest.approx(1.0)
-    gt, dt = coco_format(data.val, people, "coco18")
+    assert OKSAP()(Poses.from_people(people, 18), data.val)["value"] == pytest.approx(1.0)
+    gt, dt = coco_format(data.val, Poses.from_people(people, 18), "coco18")
     assert coco_keypoint_eval(gt, dt)["AP"] == pytest.approx(1.0)
     shifted = [p + np.array([3.0, 3.0, 0.0]) for p in people]
-    assert OKSAP()(shifted, data.val)["value"] < 0.9
+    assert OKSAP()(Poses.from_people(shifted, 18), data.val)["value"] < 0.9
 
 
 def test_predict_gathers_stages_in_batches():
