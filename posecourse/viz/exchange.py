@@ -17,10 +17,13 @@ the paper (``Y_1``).
 """
 from __future__ import annotations
 
+import textwrap
+
+import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
-from .explorer import dropdown, explorer_class, slider
+from .explorer import Explorer, dropdown, slider
 from .plots import image_hwc, to_numpy
 
 __all__ = ["exchange_terms", "exchange_figure", "hrnet_viewer", "branch_features", "branch_figure", "CHANNEL_RULES"]
@@ -138,10 +141,6 @@ def exchange_figure(data: dict):
     """Top row: the input image and each ``X_i`` at its own resolution (channel mean). Bottom row: each
     ``a(X_i, k)`` at resolution ``k``, then their sum ``Y_k`` and ``ReLU(Y_k)``, on one colour scale
     (red positive, blue negative), so that each branch's share of ``Y_k`` can be compared."""
-    import textwrap
-
-    import matplotlib.pyplot as plt
-
     m, k, s = data["maps"], data["k"], len(data["terms"])
     fig, axes = plt.subplots(2, s + 3, figsize=(1.8 * (s + 3), 4.9), squeeze=False)
     fig.subplots_adjust(left=0.02, right=0.98, top=0.84, bottom=0.13, wspace=0.35, hspace=0.55)
@@ -198,7 +197,7 @@ def hrnet_viewer(model, image: torch.Tensor, title: str = "HRNet's exchange unit
         k = min(k, len(units[unit].fuse_layers) - 1)  # the last unit fuses into Y_1 only
         return exchange_figure(exchange_terms(model, image, unit, k, channel))
 
-    return explorer_class()(render, controls, title, _NOTE)
+    return Explorer(render, controls, title, _NOTE)
 
 
 # --------------------------------------------------------------------------- before / after view
@@ -224,8 +223,6 @@ def branch_features(model, image: torch.Tensor, unit: int = -1) -> dict:
 
 def branch_figure(feats: dict, channel: int = 0, mode: str = "mean |x|"):
     """Grid: rows = before/after the exchange unit, columns = branches (resolution 1, 1/2, 1/4, ...)."""
-    import matplotlib.pyplot as plt
-
     n = len(feats["before"])
     fig, axes = plt.subplots(2, n, figsize=(2.3 * n, 4.4), squeeze=False)
     for ax in axes.ravel():

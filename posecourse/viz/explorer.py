@@ -12,82 +12,70 @@ import base64
 import io
 from typing import Callable
 
-__all__ = ["figure_png", "explorer_class", "slider", "dropdown"]
+import ipywidgets as W
+import matplotlib.pyplot as plt
+from IPython.display import Image
+
+__all__ = ["figure_png", "Explorer", "explorer_class", "slider", "dropdown"]
 
 
 def figure_png(fig) -> bytes:
     """Render a matplotlib figure to PNG bytes (and close it)."""
-    import matplotlib.pyplot as plt
-
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=80, bbox_inches="tight")
     plt.close(fig)
     return buf.getvalue()
 
 
-_EXPLORER = None
+class Explorer(W.VBox):
+    """``VBox(controls, Output)`` that redraws ``render(**values)`` whenever a control changes.
+
+    ``render`` returns a matplotlib ``Figure``. ``values()`` gives the current control values,
+    ``last_png`` the PNG bytes last shown (what tests compare before/after an interaction).
+    ``note``: optional HTML shown under the title (what the figure shows and how to read it).
+    """
+
+    def __init__(self, render: Callable, controls: dict, title: str = "", note: str = ""):
+        self._render, self.controls = render, controls
+        self.out = W.Output()
+        self.last_png = b""
+        header = ([W.HTML(f"<b>{title}</b>")] if title else []) + ([W.HTML(note)] if note else [])
+        super().__init__(header + [W.HBox(list(controls.values())), self.out])
+        for c in controls.values():
+            c.observe(lambda _change: self.redraw(), names="value")
+        self.redraw()
+
+    def values(self) -> dict:
+        return {k: c.value for k, c in self.controls.items()}
+
+    def redraw(self) -> None:
+        png = figure_png(self._render(**self.values()))
+        self.last_png = png
+        # the widget's state, not output captured with `with self.out:` -- that capture makes a headless
+        # executor (nbclient) send comm messages on the kernel's shell channel during the cell, where
+        # nbclient 0.10-0.11 can wait for ever on the cell's reply (jupyter/nbclient#312)
+        self.out.outputs = ()
+        self.out.append_display_data(Image(png))
+
+    def _repr_mimebundle_(self, **kwargs):
+        data = super()._repr_mimebundle_(**kwargs)
+        data["image/png"] = base64.b64encode(self.last_png).decode("ascii")
+        return data
 
 
 def explorer_class():
-    """The ``Explorer`` class (built on first use, so that importing this module needs no ipywidgets)."""
-    global _EXPLORER
-    if _EXPLORER is not None:
-        return _EXPLORER
-    import ipywidgets as W
-
-    class Explorer(W.VBox):
-        """``VBox(controls, Output)`` that redraws ``render(**values)`` whenever a control changes.
-
-        ``render`` returns a matplotlib ``Figure``. ``values()`` gives the current control values,
-        ``last_png`` the PNG bytes last shown (what tests compare before/after an interaction).
-        ``note``: optional HTML shown under the title (what the figure shows and how to read it).
-        """
-
-        def __init__(self, render: Callable, controls: dict, title: str = "", note: str = ""):
-            self._render, self.controls = render, controls
-            self.out = W.Output()
-            self.last_png = b""
-            header = ([W.HTML(f"<b>{title}</b>")] if title else []) + ([W.HTML(note)] if note else [])
-            super().__init__(header + [W.HBox(list(controls.values())), self.out])
-            for c in controls.values():
-                c.observe(lambda _change: self.redraw(), names="value")
-            self.redraw()
-
-        def values(self) -> dict:
-            return {k: c.value for k, c in self.controls.items()}
-
-        def redraw(self) -> None:
-            from IPython.display import Image
-
-            png = figure_png(self._render(**self.values()))
-            self.last_png = png
-            # the widget's state, not output captured with `with self.out:` -- that capture makes a headless
-            # executor (nbclient) send comm messages on the kernel's shell channel during the cell, where
-            # nbclient 0.10-0.11 can wait for ever on the cell's reply (jupyter/nbclient#312)
-            self.out.outputs = ()
-            self.out.append_display_data(Image(png))
-
-        def _repr_mimebundle_(self, **kwargs):
-            data = super()._repr_mimebundle_(**kwargs)
-            data["image/png"] = base64.b64encode(self.last_png).decode("ascii")
-            return data
-
-    _EXPLORER = Explorer
+    """:class:`Explorer` (the name lecture 4's own explorer cell uses)."""
     return Explorer
 
 
 def slider(description, lo, hi, value, step=1):
     """An ``IntSlider`` that fires on release only (each redraw runs the model)."""
-    import ipywidgets as W
-
     return W.IntSlider(value=int(value), min=int(lo), max=int(hi), step=step, description=description,
                        continuous_update=False)
 
 
 def dropdown(description, options, value=None):
     """A ``Dropdown`` over ``options`` (values or ``(label, value)`` pairs); default: the first."""
-    import ipywidgets as W
-
     options = list(options)
     if value is None:
         value = options[0][1] if isinstance(options[0], tuple) else options[0]

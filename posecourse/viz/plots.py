@@ -5,8 +5,11 @@ model outputs -- callers pass arrays. Inputs may be numpy arrays or (CPU/CUDA) t
 """
 from __future__ import annotations
 
+import matplotlib.pyplot as plt
 import numpy as np
+import torch
 
+from ..evaluation import per_image_error
 from ..skeletons import get_skeleton
 
 __all__ = ["to_numpy", "image_hwc", "limb_colors", "draw_pose", "show_heatmaps", "draw_paf", "show_predictions"]
@@ -82,8 +85,6 @@ def draw_pose(ax, keypoints, skeleton, visibility=None, *, image=None, color=Non
 
 def show_heatmaps(heatmaps, names=None, *, image=None, ncols=6, axes=None, vmax=None):
     """Grid of belief maps ``(C, H, W)``, optionally over the image (resized by imshow extent)."""
-    import matplotlib.pyplot as plt
-
     hm = to_numpy(heatmaps)
     if hm.ndim != 3:
         raise ValueError(f"heatmaps: expected (C, H, W), got {hm.shape}")
@@ -134,11 +135,6 @@ def show_predictions(pred, batch: dict, skeleton, n: int = 6, errors=None):
     """Best ``n // 2`` and worst ``n - n // 2`` held-out images by mean joint error (person 0): prediction
     ``(N, K, 2)`` in the left/right colours, ground truth dashed white. ``errors``: per-image errors ``(N,)``
     (default :func:`posecourse.evaluation.per_image_error`). Returns the figure."""
-    import matplotlib.pyplot as plt
-    import torch
-
-    from ..evaluation import per_image_error
-
     err = per_image_error(pred, batch) if errors is None else torch.as_tensor(errors)
     order = torch.argsort(err)
     pick = torch.cat([order[: n // 2], order.flip(0)[: n - n // 2]]).tolist()

@@ -15,6 +15,11 @@ import importlib
 import inspect
 from pathlib import Path
 
+from IPython.display import HTML, display
+from pygments import highlight
+from pygments.formatters import HtmlFormatter
+from pygments.lexers import PythonLexer
+
 __all__ = ["source_text", "source_html", "show_source", "show_training_step", "source_ref", "resolve",
            "SOURCE_KEY", "TRAINING_STEP"]
 
@@ -65,10 +70,6 @@ def resolve(ref: str):
 def source_html(obj, start: str | None = None, stop: str | None = None) -> str:
     """:func:`source_text` as self-contained HTML (inline styles: renders in JupyterLab, Colab and nbviewer),
     headed by the module and line where it lives."""
-    from pygments import highlight
-    from pygments.formatters import HtmlFormatter
-    from pygments.lexers import PythonLexer
-
     code = source_text(obj, start, stop)
     where = f"{inspect.getmodule(obj).__name__}.{getattr(obj, '__qualname__', '')}"
     line = inspect.getsourcelines(obj)[1]
@@ -81,8 +82,6 @@ def source_html(obj, start: str | None = None, stop: str | None = None) -> str:
 def show_source(obj, start: str | None = None, stop: str | None = None):
     """Display :func:`source_html` in a notebook (plain text where HTML can't render), with metadata
     ``{SOURCE_KEY: {"object": source_ref(obj), "start": start, "stop": stop}}``."""
-    from IPython.display import HTML, display
-
     class _Source(HTML):
         def __repr__(self):  # the text/plain fallback (and what nbval compares) is the code itself
             return source_text(obj, start, stop)

@@ -14,12 +14,17 @@ carry a PNG of their current figure, so a front end that cannot render widgets s
 """
 from __future__ import annotations
 
+import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
+from ..geometry import denormalize
+from ..models.deeppose import crop_sub_images
+from ..receptive_field import effective_rf, theoretical_rf
 from ..skeletons import get_skeleton
+from ..targets import paf as P
 from .exchange import branch_features, branch_figure, exchange_figure, exchange_terms, hrnet_viewer
-from .explorer import dropdown, explorer_class, figure_png, slider
+from .explorer import Explorer, dropdown, figure_png, slider
 from .plots import PIXELS, draw_paf, draw_pose, image_hwc, to_numpy
 
 __all__ = [
@@ -30,13 +35,6 @@ __all__ = [
     "exchange_terms", "exchange_figure", "hrnet_viewer", "branch_features", "branch_figure",
     "cascade_view", "cascade_figure", "cascade_explorer",
 ]
-
-
-# --------------------------------------------------------------------------- widget shell
-def __getattr__(name):  # ``Explorer`` imports ipywidgets lazily
-    if name == "Explorer":
-        return explorer_class()
-    raise AttributeError(name)
 
 
 # --------------------------------------------------------------------------- receptive fields (CPM)
@@ -52,8 +50,6 @@ def receptive_fields_per_stage(model: torch.nn.Module, image: torch.Tensor, loca
     Returns:
         one dict per stage: ``stage``, ``theoretical`` and ``effective`` (:class:`RFResult`, maps ``(H, W)``).
     """
-    from ..receptive_field import effective_rf, theoretical_rf
-
     if image.dim() != 3:
         raise ValueError(f"image: expected (3, H, W), got {tuple(image.shape)}")
     param = next(model.parameters())
@@ -73,8 +69,6 @@ def receptive_fields_per_stage(model: torch.nn.Module, image: torch.Tensor, loca
 
 def rf_figure(rfs: list[dict], image: torch.Tensor, location: tuple[int, int], stride: float):
     """Row per stage: theoretical RF outline on the image | effective RF heat map."""
-    import matplotlib.pyplot as plt
-
     n = len(rfs)
     fig, axes = plt.subplots(1, n, figsize=(2.6 * n, 2.8), squeeze=False)
     im = image_hwc(image)
@@ -101,7 +95,7 @@ def rf_explorer(model, image: torch.Tensor, stride: int, title: str = "Receptive
     def render(y, x):
         return rf_figure(receptive_fields_per_stage(model, image, (y, x)), image, (y, x), stride)
 
-    return explorer_class()(render, controls, title)
+    return Explorer(render, controls, title)
 
 
 # --------------------------------------------------------------------------- belief maps per stage
@@ -120,8 +114,6 @@ def belief_maps_per_stage(outputs, joint: int, index: int = 0) -> np.ndarray:
 
 def belief_figure(outputs, image, joint: int, skeleton, stride: float, index: int = 0, pred=None):
     """Row of belief maps of ``joint`` (one per stage), overlaid on the image, each with its peak."""
-    import matplotlib.pyplot as plt
-
     maps = belief_maps_per_stage(outputs, joint, index)
     T = len(maps)
     sk = get_skeleton(skeleton)
@@ -156,7 +148,7 @@ def belief_stepper(outputs, images, skeleton, stride: float, title: str = "Belie
     def render(joint, index):
         return belief_figure(outputs, images[index], joint, sk, stride, index)
 
-    return explorer_class()(render, controls, title)
+    return Explorer(render, controls, title)
 
 
 # --------------------------------------------------------------------------- PAF explorer (OpenPose)
@@ -170,8 +162,6 @@ def paf_limb_explorer_data(heatmaps, pafs, skeleton, limb: int, *, threshold: fl
         dict with ``field (2, h, w)``, ``a (Na, 2)`` / ``b (Nb, 2)`` candidate peaks of the limb's two
         joints (x, y in heatmap px), ``E (Na, Nb)`` line integrals, ``matches`` list of ``(i, j, E)``.
     """
-    from ..targets import paf as P
-
     sk = get_skeleton(skeleton)
     hm, pf = torch.as_tensor(to_numpy(heatmaps)), torch.as_tensor(to_numpy(pafs))
     if pf.dim() != 3 or pf.shape[0] != 2 * len(sk.limbs):
@@ -198,8 +188,6 @@ def paf_limb_explorer_data(heatmaps, pafs, skeleton, limb: int, *, threshold: fl
 
 def paf_figure(data: dict, image, stride: float, pick: tuple[int, int] | None = None):
     """Left: the limb's vector field and its matching; right: the ``E`` matrix of candidate pairs."""
-    import matplotlib.pyplot as plt
-
     fig, (ax, ax2) = plt.subplots(1, 2, figsize=(7.5, 3.6), gridspec_kw={"width_ratios": [1.3, 1]})
     draw_paf(ax, data["field"], image=image, stride=stride, step=1)
     s = lambda p: (np.asarray(p) + 0.5) * stride - 0.5  # heatmap px -> image px
@@ -238,7 +226,7 @@ def paf_explorer(heatmaps, pafs, image, skeleton, stride: float, title: str = "P
     def render(limb, i, j):
         return paf_figure(paf_limb_explorer_data(heatmaps, pafs, sk, limb), image, stride, (i, j))
 
-    return explorer_class()(render, controls, title)
+    return Explorer(render, controls, title)
 
 
 # --------------------------------------------------------------------------- DeepPose cascade
@@ -250,9 +238,6 @@ def cascade_view(cascade, image: torch.Tensor) -> dict:
     sub-images the later stages saw. ``cascade`` is a :class:`~posecourse.models.deeppose.DeepPoseCascade`
     predicting joints normalized by the whole image.
     """
-    from ..geometry import denormalize
-    from ..models.deeppose import crop_sub_images
-
     if image.dim() != 3:
         raise ValueError(f"image: expected (3, H, W), got {tuple(image.shape)}")
     H, W = image.shape[-2:]
@@ -270,8 +255,6 @@ def cascade_view(cascade, image: torch.Tensor) -> dict:
 
 def cascade_figure(view: dict, image, joint: int, skeleton, truth=None):
     """Left: stage-1 pose (dashed) and the refined pose, with joint ``joint``'s sub-box; right: that sub-image."""
-    import matplotlib.pyplot as plt
-
     sk = get_skeleton(skeleton)
     fig, (ax, ax2) = plt.subplots(1, 2, figsize=(6.4, 3.3))
     if truth is not None:
@@ -302,4 +285,4 @@ def cascade_explorer(cascade, images, skeleton, truth=None, title: str = "DeepPo
         t = None if truth is None else truth[index]
         return cascade_figure(cascade_view(cascade, images[index]), images[index], joint, sk, t)
 
-    return explorer_class()(render, controls, title)
+    return Explorer(render, controls, title)
