@@ -20,6 +20,7 @@ only, so they cost nothing, never synchronize a GPU and work on the meta device.
 """
 from __future__ import annotations
 
+import importlib
 import numbers
 from dataclasses import dataclass
 from typing import Callable
@@ -33,16 +34,13 @@ __all__ = ["ModelCard", "register_model", "register_configs", "create_model", "m
 
 @dataclass(frozen=True)
 class ModelCard:
-    """The facts of one registered config, declared beside it in its model file (timm's ``default_cfgs``).
-
-    ``input_size``: ``(H, W)`` of the images it is built for (the paper's crop, or the course's 64 x 64);
-    ``output``: what ``model(images)`` returns (see the module note); ``paper``: the paper's own
-    configuration (else a CPU-sized sibling). For configs with released weights: ``official_params``, the
-    parameter count of the official code (measured; repo, commit and config in
-    ``../shared/reference/official_models.json``), ``source``, that code, ``input_norm``, the
-    :data:`posecourse.weights.NORMS` entry its weights expect, and ``integer_centred``: its targets centre
-    at heatmap px ``int(x / s + 0.5)``, so a flip test shifts 1 px and heatmap px ``j`` is crop px ``j * s``
-    (the course's codecs: ``(j + 0.5) s - 0.5``)."""
+    """The facts of one registered config, declared beside it in its model file (timm's ``default_cfgs``):
+    ``input_size`` ``(H, W)`` it is built for (the paper's crop, or 64 x 64), ``output`` (see the module note),
+    ``paper`` (the paper's own config, else a CPU-sized sibling). Of the official code, where there is one:
+    ``official_params`` (measured; repo, commit, config in ``../shared/reference/official_models.json``),
+    ``source``, ``input_norm`` (the :data:`posecourse.weights.NORMS` entry its weights expect) and
+    ``integer_centred``: its targets centre at heatmap px ``int(x / s + 0.5)``, so a flip test shifts 1 px and
+    heatmap px ``j`` is crop px ``j * s`` (the course's codecs: ``(j + 0.5) s - 0.5``)."""
 
     input_size: tuple[int, int]
     output: str  #: "coordinates" (B, K, 2) | "heatmaps" list[(B, C, H', W')] | "paf+heatmaps" list[dict]
@@ -62,27 +60,22 @@ def register_model(name: str, card: ModelCard):
     def deco(fn):
         if name in _REGISTRY:
             raise ValueError(f"model {name!r} registered twice")
-        if not isinstance(card, ModelCard):
-            raise TypeError(f"model {name!r}: card: expected a ModelCard, got {type(card).__name__}")
         _REGISTRY[name] = (fn, card)
         return fn
 
     return deco
 
 
-def register_configs(cls: type, configs: dict[str, dict], cards: dict[str, ModelCard],
-                     **defaults) -> dict[str, Callable[..., nn.Module]]:
+def register_configs(cls: type, configs: dict[str, dict], cards: dict[str, ModelCard], **defaults) -> None:
     """Register one builder per entry of a config table, with ``cards[name]``: ``create_model(name, **kw)``
-    builds ``cls(**defaults, **configs[name], **kw)`` (later keys win). Returns the builders by name."""
-    builders = {}
+    builds ``cls(**defaults, **configs[name], **kw)`` (later keys win)."""
     for name, config in configs.items():
         def build(_config=config, **kw):
             return cls(**{**defaults, **_config, **kw})
 
         build.__name__ = name
         build.__doc__ = f"``{name}``: :class:`{cls.__name__}` with {config} (defaults {defaults})."
-        builders[name] = register_model(name, cards[name])(build)
-    return builders
+        register_model(name, cards[name])(build)
 
 
 def model_card(name: str) -> ModelCard:
@@ -149,15 +142,8 @@ def check_images(model: nn.Module, images, *, channels: int = 3, min_size: int =
 
 
 def _load_all() -> None:
-    # import the architecture files so that their @register_model decorators run
-    import importlib
-
-    for mod in ("deeppose", "cpm", "hourglass", "openpose", "hrnet"):
-        try:
-            importlib.import_module(f"{__name__}.{mod}")
-        except ModuleNotFoundError as e:  # a file not written yet
-            if e.name != f"{__name__}.{mod}":
-                raise
+    for mod in ("deeppose", "cpm", "hourglass", "openpose", "hrnet"):  # their registrations run on import
+        importlib.import_module(f"{__name__}.{mod}")
 
 
 def load_official(model: nn.Module, state_dict_or_path) -> nn.Module:

@@ -9,7 +9,7 @@ A sequence of ``T`` stages, each predicting ``P + 1`` belief maps (P joints and 
   receptive field grows with each stage. Every stage is supervised (intermediate supervision).
 
 Paper / official MPII model (``convolutional-pose-machines-release``, ``pose_deploy_resize.prototxt``)
-facts followed by :func:`cpm` and tested in tests/models/test_models_deeppose_cpm.py:
+facts followed by the ``cpm`` config and tested in tests/models/test_models_deeppose_cpm.py:
 - input 368 x 368, output stride 8 (46 x 46 belief maps), ``T = 6`` stages;
 - stage 1: conv 9x9x128 - pool - conv 9x9x128 - pool - conv 9x9x128 - pool - conv 5x5x32 - conv 9x9x512
   - conv 1x1x512 - conv 1x1x(P+1); max pools 3x3 stride 2 (Caffe rounds up: 368 -> 184 -> 92 -> 46);
@@ -26,9 +26,9 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
-from . import ModelCard, check_images, register_model
+from . import ModelCard, check_images, register_configs
 
-__all__ = ["CPM", "cpm", "cpm_tiny", "center_map"]
+__all__ = ["CPM", "CONFIGS", "CARDS", "center_map"]
 
 
 def _conv(c_in: int, c_out: int, k: int, relu: bool = True, bn: bool = False) -> list[nn.Module]:
@@ -148,16 +148,10 @@ class CPM(nn.Module):
         return beliefs
 
 
-@register_model("cpm", ModelCard((368, 368), "heatmaps", paper=True))
-def cpm(num_joints: int = 16, num_stages: int = 6) -> CPM:
-    """The paper's MPII configuration (368 x 368 input, stride 8, T = 6)."""
-    return CPM(num_joints, num_stages)
-
-
-@register_model("cpm_tiny", ModelCard((64, 64), "heatmaps"))
-def cpm_tiny(num_joints: int = 16, num_stages: int = 3) -> CPM:
-    """CPU-sized CPM for 64 x 64 crops: T = 3, stride 4 (16 x 16 beliefs), narrow layers, 3x3 features and
-    7x7 stage kernels, so that stage 1 sees a 37 px patch and the later stages the whole image (the
-    receptive-field growth of the paper, at the scale of the course's images)."""
-    return CPM(num_joints, num_stages, widths=(32, 16, 32, 64), k_feat=3, k_stage=7, num_pools=2, center_sigma=21.0,
-               batch_norm=True)
+# cpm: the paper's MPII configuration (CPM's defaults: 368 x 368 input, stride 8, T = 6). cpm_tiny: for 64 x 64
+# crops, T = 3, stride 4 (16 x 16 beliefs), narrow layers, 3x3 features and 7x7 stage kernels, so that stage 1
+# sees a 37 px patch and the later stages the whole image (the paper's receptive-field growth at our scale)
+CONFIGS = {"cpm": {}, "cpm_tiny": dict(num_stages=3, widths=(32, 16, 32, 64), k_feat=3, k_stage=7, num_pools=2,
+                                       batch_norm=True)}
+CARDS = {"cpm": ModelCard((368, 368), "heatmaps", paper=True), "cpm_tiny": ModelCard((64, 64), "heatmaps")}
+register_configs(CPM, CONFIGS, CARDS)

@@ -192,26 +192,24 @@ def _tiny_regressor(num_joints: int, image_size: int, width: int) -> DeepPoseReg
     return DeepPoseRegressor(_tiny_features(width), 4 * width * side * side, 0, num_joints, 0.0, image_size)
 
 
+def _stages(regressor, num_joints: int, num_stages: int, diam_joints, sigma: float) -> nn.Module:
+    """``regressor(k)`` (a stage of ``k`` joints) alone, or the cascade of ``num_stages`` such stages."""
+    if num_stages < 1:
+        raise ValueError(f"num_stages must be >= 1, got {num_stages}")
+    stages = [regressor(num_joints)] + [regressor(1) for _ in range(num_stages - 1)]
+    return stages[0] if num_stages == 1 else DeepPoseCascade(stages, diam_joints, sigma)
+
+
 @register_model("deeppose_alexnet", ModelCard((220, 220), "coordinates", paper=True))
 def deeppose_alexnet(num_joints: int = 16, num_stages: int = 1, diam_joints: tuple[int, int] = (13, 2),
                      sigma: float = 1.0, dropout: float = 0.6) -> nn.Module:
     """The paper's regressor on 220 x 220 crops (``num_stages=1``) or the cascade (the paper uses 3
     stages, ``sigma`` from {0.5, 1.0}). ``diam_joints`` default: MPII-16 left shoulder and right hip."""
-    if num_stages < 1:
-        raise ValueError(f"num_stages must be >= 1, got {num_stages}")
-    first = _alexnet_regressor(num_joints, dropout)
-    if num_stages == 1:
-        return first
-    return DeepPoseCascade([first] + [_alexnet_regressor(1, dropout) for _ in range(num_stages - 1)], diam_joints, sigma)
+    return _stages(lambda k: _alexnet_regressor(k, dropout), num_joints, num_stages, diam_joints, sigma)
 
 
 @register_model("deeppose_tiny", ModelCard((64, 64), "coordinates"))
 def deeppose_tiny(num_joints: int = 16, image_size: int = 64, width: int = 16, num_stages: int = 1,
                   diam_joints: tuple[int, int] = (13, 2), sigma: float = 1.0) -> nn.Module:
     """CPU-sized DeepPose: 8 conv-BN-ReLU layers (/16) and one linear layer; learns on 64-96 px in minutes."""
-    if num_stages < 1:
-        raise ValueError(f"num_stages must be >= 1, got {num_stages}")
-    first = _tiny_regressor(num_joints, image_size, width)
-    if num_stages == 1:
-        return first
-    return DeepPoseCascade([first] + [_tiny_regressor(1, image_size, width) for _ in range(num_stages - 1)], diam_joints, sigma)
+    return _stages(lambda k: _tiny_regressor(k, image_size, width), num_joints, num_stages, diam_joints, sigma)

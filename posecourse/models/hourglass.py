@@ -134,7 +134,4 @@ class StackedHourglass(nn.Module):
         return out
 
 
-_BUILDERS = register_configs(StackedHourglass, CONFIGS, CARDS, num_joints=16)
-hourglass_2 = _BUILDERS["hourglass_2"]
-hourglass_8 = _BUILDERS["hourglass_8"]
-hourglass_tiny = _BUILDERS["hourglass_tiny"]
+register_configs(StackedHourglass, CONFIGS, CARDS, num_joints=16)

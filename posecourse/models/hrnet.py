@@ -196,7 +196,4 @@ class HRNet(nn.Module):
         return [self.final_layer(xs[0])]
 
 
-_BUILDERS = register_configs(HRNet, CONFIGS, CARDS, num_joints=17)
-hrnet_w32 = _BUILDERS["hrnet_w32"]
-hrnet_w48 = _BUILDERS["hrnet_w48"]
-hrnet_tiny = _BUILDERS["hrnet_tiny"]
+register_configs(HRNet, CONFIGS, CARDS, num_joints=17)

@@ -102,6 +102,4 @@ class OpenPose(nn.Module):
         return out
 
 
-_BUILDERS = register_configs(OpenPose, CONFIGS, CARDS, num_joints=18, num_limbs=19)
-openpose_vgg19 = _BUILDERS["openpose_vgg19"]
-openpose_tiny = _BUILDERS["openpose_tiny"]
+register_configs(OpenPose, CONFIGS, CARDS, num_joints=18, num_limbs=19)

@@ -26,25 +26,16 @@ import torch.nn as nn
 from ..models import create_model
 from .architecture_blocks import PATH_KINDS, Architecture, Block, Path, _Builder, _record
 from .architecture_families import DESCRIBERS, RUNNERS
-from .architecture_figure import draw_architecture as _draw
+from .architecture_figure import draw_architecture
 
 __all__ = ["Block", "Path", "Architecture", "PATH_KINDS", "describe", "describe_model", "draw_architecture",
            "DESCRIBERS"]
 
 
-def draw_architecture(arch: Architecture, ax=None, title: str | None = None, max_stage: int | None = None):
-    """Draw ``arch`` with matplotlib; returns the ``Figure`` (see :func:`.architecture_figure.draw_architecture`)."""
-    return _draw(arch, ax=ax, title=title, max_stage=max_stage)
-
-
-def describe(model: nn.Module, input_size=None) -> Architecture:
+def describe(model: nn.Module, input_size) -> Architecture:
     """Walk ``model`` (one of the course's five families, any config, any device incl. meta) with a
-    forward pass of a ``(1, 3, *input_size)`` image and describe its blocks and paths (``input_size``
-    H, W or one side; default: the input size on the model's card, ``model.card.input_size``)."""
-    if input_size is None:
-        if not hasattr(model, "card"):
-            raise ValueError(f"input_size: {type(model).__name__} has no card (create_model sets one); give (H, W)")
-        input_size = model.card.input_size
+    forward pass of a ``(1, 3, *input_size)`` image (``input_size``: ``(H, W)`` or one side) and describe
+    its blocks and paths."""
     input_size = tuple(int(v) for v in (input_size if isinstance(input_size, (tuple, list)) else (input_size,) * 2))
     if len(input_size) != 2 or min(input_size) < 1:
         raise ValueError(f"input_size: expected (H, W) of positive ints, got {input_size}")
@@ -68,4 +59,4 @@ def describe_model(name: str, input_size=None, device: str | torch.device = "met
     configs, 64 x 64 for the ``*_tiny`` ones)."""
     with torch.device(device):
         model = create_model(name, **kw)
-    return describe(model, input_size)
+    return describe(model, input_size or model.card.input_size)

@@ -7,6 +7,8 @@ image side (Wei et al. 2016, Sec. 3.2: each stage sees more context).
 """
 from __future__ import annotations
 
+import dataclasses
+
 from .architecture_blocks import PATH_KINDS
 
 __all__ = ["draw_architecture", "BLOCK_COLORS", "PATH_STYLES"]
@@ -44,8 +46,6 @@ def _rf_panel(ax, arch) -> None:
 
 def _first_stages(arch, max_stage: int):
     """``arch`` restricted to the blocks of stages ``<= max_stage`` (0: stem) and the paths between them."""
-    import dataclasses
-
     blocks = [b for b in arch.blocks if b.stage <= max_stage]
     keep = {b.name for b in blocks}
     paths = [p for p in arch.paths if p.src in keep and p.dst in keep]
