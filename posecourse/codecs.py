@@ -66,13 +66,14 @@ def _positive(value, name: str) -> float:
     return float(value)
 
 
-def _check_map(t: torch.Tensor, size: tuple[int, int], who: str) -> None:
+def _check_map(t: torch.Tensor, size: tuple[int, int], who: str) -> torch.Tensor:
     if not isinstance(t, torch.Tensor) or t.dim() < 3:
         raise ValueError(f"{who}: expected the model's output maps, a tensor (B, C, h, w) (or a list of them "
                          f"over stages), got {type(t).__name__} {tuple(t.shape) if isinstance(t, torch.Tensor) else ''}")
     if tuple(t.shape[-2:]) != size:
         raise ValueError(f"{who}: the model's maps are {tuple(t.shape[-2:])}, the codec encodes {size} "
                          "(build the codec with the model's output size)")
+    return t.float()
 
 
 def dark_kernel_for(sigma: float) -> int:
@@ -103,7 +104,7 @@ class Poses(NamedTuple):
 
     @classmethod
     def from_people(cls, people, num_joints: int) -> "Poses":
-        """Pad a list over images of ``(P_i, K, 3)`` people (x, y, score; as :func:`~posecourse.targets.paf.assemble`)."""
+        """Pad a list over images of ``(P_i, K, 3)`` people (x, y, score: :func:`~posecourse.targets.paf.assemble`'s)."""
         found = [torch.as_tensor(np.asarray(p, dtype=np.float32).reshape(-1, num_joints, 3)) for p in people]
         out = torch.full((len(found), max([len(p) for p in found], default=0), num_joints, 3), math.nan)
         out[..., 2] = 0.0
@@ -174,8 +175,7 @@ class RegressionCodec(Codec):
         object.__setattr__(self, "input_size", _size(self.input_size, "input_size"))
 
     def for_model(self, input_size, num_joints: int, output_of) -> "RegressionCodec":
-        """This codec for a model at ``input_size`` (``num_joints`` and the model's output, ``output_of()``,
-        are not needed: the box is the image)."""
+        """This codec for a model at ``input_size`` (the box is the image: nothing else is needed)."""
         return replace(self, input_size=input_size)
 
     def box(self, n: int, device=None) -> torch.Tensor:
@@ -259,12 +259,10 @@ class HeatmapCodec(Codec):
     def decode_stages(self, outputs, method: str | None = None) -> list[Poses]:
         """Each stage's maps ``(B, C, h, w)`` -> the argmax refined by ``method`` (default the codec's) in
         image px, scored by the maxima."""
-        out = []
-        for hm in _stages(outputs):
-            _check_map(hm, self.heatmap_size, "HeatmapCodec.decode")
-            out.append(Poses.one_each(*heatmap.decode(hm[:, :self.num_joints].float(), stride=self.stride,
-                                                      method=method or self.method, dark_kernel=self.dark_kernel)))
-        return out
+        K = self.num_joints
+        return [Poses.one_each(*heatmap.decode(_check_map(hm, self.heatmap_size, "HeatmapCodec.decode")[:, :K],
+                                               stride=self.stride, method=method or self.method,
+                                               dark_kernel=self.dark_kernel)) for hm in _stages(outputs)]
 
     def decode_flip(self, outputs, outputs_flipped, flip_index, shift: int = 0, method: str | None = None) -> Poses:
         """Decode :func:`~posecourse.targets.heatmap.flip_test`'s average of the last stages' joint maps
@@ -302,8 +300,7 @@ class PAFCodec(Codec):
         return self.input_size[0] / self.heatmap_size[0]
 
     def for_model(self, input_size, num_joints: int, output_of) -> "PAFCodec":
-        """This codec for a model at ``input_size``: the map size from the last stage of ``output_of()``
-        (``{"heatmaps", "paf"}`` per stage); the joints are the skeleton's."""
+        """This codec for a model at ``input_size`` (the maps' size from ``output_of()``, the skeleton's joints)."""
         last = _stages(output_of())[-1]
         return replace(self, input_size=input_size, heatmap_size=tuple(last["heatmaps"].shape[-2:]))
 
@@ -320,11 +317,10 @@ class PAFCodec(Codec):
     def decode_stages(self, outputs, **assemble_kw) -> list[Poses]:
         """Each stage's ``{"heatmaps", "paf"}`` -> the people :func:`~posecourse.targets.paf.assemble` finds in
         each image (image px; a missing part: NaN, score 0)."""
-        sk = get_skeleton(self.skeleton)
-        out = []
+        sk, out = get_skeleton(self.skeleton), []
         for stage in _stages(outputs):
-            hm, field = stage["heatmaps"].float().cpu(), stage["paf"].float().cpu()
-            _check_map(hm, self.heatmap_size, "PAFCodec.decode")
+            hm = _check_map(stage["heatmaps"], self.heatmap_size, "PAFCodec.decode").cpu()
+            field = stage["paf"].float().cpu()
             out.append(Poses.from_people([paf.assemble(hm[b], field[b], sk, stride=self.stride, **assemble_kw)
-                                          for b in range(hm.shape[0])], sk.num_joints))
+                                          for b in range(len(hm))], sk.num_joints))
         return out

@@ -19,6 +19,13 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
+from . import data, evaluation, metrics
+from .codecs import Poses
+from .data.topdown import batch_to_original, to_original
+from .evaluation import PCK, PCKh, coco_detections, oks_ap, predict, predict_flip
+from .skeletons import SKELETONS, convert_keypoints
+from .train_checkpoint import to_plain
+
 __all__ = ["gather_run", "evaluate", "predict_crops", "evaluate_crops", "evaluate_images", "annotate_checkpoint"]
 
 
@@ -44,9 +51,6 @@ def gather_run(history, seen, dataset_size: int, world: int) -> dict:
 
 def _metric(lecture, skel):
     """The lecture's metric for the data's layout ``skel`` (see the module note)."""
-    from .evaluation import PCK, PCKh
-    from .skeletons import SKELETONS
-
     m = lecture.metric
     if skel.name not in SKELETONS:
         return None
@@ -69,15 +73,7 @@ def predict_crops(model, lecture, crops, skel, flip: bool = False, official: boo
     ``flip``: flip test (codecs with ``flip_test``); ``official``: official weights of a model in :data:`INTEGER_CENTRED`; ``model_skeleton``:
     the model's layout when it is not the data's ``skel`` (predictions are converted by joint name; joints the
     model lacks are not ``visible``)."""
-    from .data import collate
-    from .data.topdown import batch_to_original, to_original
-    from .evaluation import predict, predict_flip
-    from .skeletons import convert_keypoints
-
     mskel = model_skeleton if model_skeleton is not None else skel
-    if flip and not lecture.codec.flip_test:
-        raise ValueError(f"--flip-test: {lecture.name}'s codec ({type(lecture.codec).__name__}) has no heatmaps "
-                         "to average")
     integer = official and lecture.model in INTEGER_CENTRED
     # joints of the data's layout the model does not predict (converted by name: NaN there) are left out
     lacking = torch.zeros(skel.num_joints, dtype=torch.bool)
@@ -86,7 +82,7 @@ def predict_crops(model, lecture, crops, skel, flip: bool = False, official: boo
         lacking = torch.as_tensor(np.asarray(has) <= 0)
     preds, scores, gts, vis, metas = [], [], [], [], []
     for start in range(0, len(crops), chunk):
-        batch = collate([crops[i] for i in range(start, min(start + chunk, len(crops)))])
+        batch = data.collate([crops[i] for i in range(start, min(start + chunk, len(crops)))])
         coords, s = (predict_flip(model, batch["image"], lecture.codec, mskel, shift=int(integer)) if flip else
                      lecture.codec.decode(predict(model, batch["image"]))).single()
         if integer:  # course decode: (j + 0.5) s - 0.5; the official convention: j s
@@ -113,9 +109,6 @@ def evaluate_crops(model, lecture, crops, skel, flip: bool = False, official: bo
                    model_skeleton=None) -> dict:
     """The metric of :func:`predict_crops`'s predictions against the annotations (see the module note);
     adds ``oks_ap_gt_boxes`` for COCO files."""
-    from . import metrics
-    from .codecs import Poses
-
     out = predict_crops(model, lecture, crops, skel, flip, official, chunk, model_skeleton)
     pred, score, gt, v = out["pred"], out["score"], out["gt"], out["visible"]
     metric = _metric(lecture, skel)
@@ -141,10 +134,6 @@ def evaluate_images(model, lecture, photos, collate_fn, chunk: int = 16) -> dict
     """COCO's OKS AP of a bottom-up model on :class:`~posecourse.data.topdown.WholeImages` of a COCO file:
     the people its codec assembles, mapped back to the photo's pixels and converted to COCO-17, against
     the file's annotations (``stats``: AP, AP50, ..., as pycocotools)."""
-    from .codecs import Poses
-    from .data.topdown import to_original
-    from .evaluation import coco_detections, oks_ap, predict
-
     dt = []
     for start in range(0, len(photos), chunk):
         batch = collate_fn([photos[i] for i in range(start, min(start + chunk, len(photos)))])
@@ -159,8 +148,6 @@ def evaluate(model, lecture, held, skel, flip: bool = False, official: bool = Fa
              model_skeleton=None) -> dict:
     """Held-out synthetic batch (a dict) -> :func:`posecourse.evaluation.evaluate` (flip test without the
     left/right swap: the synthetic people's side is a colour); real crops -> :func:`evaluate_crops`."""
-    from . import evaluation
-
     if isinstance(held, dict):
         if flip and lecture.codec.flip_test:
             pred = evaluation.predict_flip(model, held["image"], lecture.codec, lecture.skeleton, swap=False)
@@ -174,8 +161,6 @@ def evaluate(model, lecture, held, skel, flip: bool = False, official: bool = Fa
 def annotate_checkpoint(path: Path, info: dict) -> None:
     """Add the run's settings and result (``"run"``) to a :func:`posecourse.train.train` checkpoint, kept
     readable with ``weights_only=True``; written atomically."""
-    from .train_checkpoint import to_plain
-
     state = torch.load(path, map_location="cpu", weights_only=True)
     keep = {k: v for k, v in info.items() if k != "loss_curve"}
     state["run"] = to_plain(keep, "run")
