@@ -18,19 +18,12 @@ model is set, with equal shapes; otherwise a ValueError lists what is missing, u
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Mapping
 
 import torch
 import torch.nn as nn
 
 __all__ = ["load_official", "official_key_map"]
-
-_OPENPOSE_RULES = (
-    (re.compile(r"^model0\."), lambda m: "features."),
-    (re.compile(r"^model(\d+)_1\."), lambda m: f"L.{int(m.group(1)) - 1}."),
-    (re.compile(r"^model(\d+)_2\."), lambda m: f"S.{int(m.group(1)) - 1}."),
-)
 
 
 def _unwrap(state) -> dict:
@@ -48,22 +41,11 @@ def _unwrap(state) -> dict:
 
 
 def official_key_map(model: nn.Module, keys) -> dict[str, str]:
-    """Map official key -> our key for ``model`` (identity for HRNet and the hourglass, whose module
-    names follow the official code; rename rules for OpenPose)."""
-    from .openpose import OpenPose
-
-    if not isinstance(model, OpenPose):
-        return {k: k for k in keys}
-    out = {}
-    for k in keys:
-        new = k
-        for pattern, repl in _OPENPOSE_RULES:
-            m = pattern.match(k)
-            if m:
-                new = repl(m) + k[m.end():]
-                break
-        out[k] = new
-    return out
+    """Map official key -> our key for ``model``: the first of the model's ``official_key_rules``
+    ``(prefix pattern, replacement)`` that matches renames the key's prefix (OpenPose's); none: the
+    identity (HRNet and the hourglass, whose module names follow the official code)."""
+    rules = getattr(model, "official_key_rules", ())
+    return {k: next((p.sub(r, k, count=1) for p, r in rules if p.match(k)), k) for k in keys}
 
 
 def load_official(model: nn.Module, state_dict_or_path) -> nn.Module:

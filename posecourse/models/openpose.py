@@ -15,6 +15,7 @@ Paper config = CMU's COCO body model as converted by Hzzone/pytorch-openpose (``
 """
 from __future__ import annotations
 
+import re
 from collections import OrderedDict
 
 import torch
@@ -58,6 +59,11 @@ class OpenPose(nn.Module):
     ``{"paf": (B, 2 * num_limbs, H/s, W/s), "heatmaps": (B, num_joints + 1, H/s, W/s)}``,
     ``s = 2 ** (number of pools in the trunk)`` (8 for VGG-19).
     """
+
+    #: the official checkpoint's key prefixes -> ours (see :func:`posecourse.models.official.official_key_map`)
+    official_key_rules = ((re.compile(r"^model0\."), "features."),
+                          (re.compile(r"^model(\d+)_1\."), lambda m: f"L.{int(m.group(1)) - 1}."),
+                          (re.compile(r"^model(\d+)_2\."), lambda m: f"S.{int(m.group(1)) - 1}."))
 
     def __init__(self, num_joints: int = 18, num_limbs: int = 19, trunk=VGG19_10, num_stages: int = 6,
                  stage1=(3, 128, 512), stage_t=(5, 7, 128)):
