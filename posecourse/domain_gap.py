@@ -5,16 +5,23 @@ The shipped models learned from drawn figures whose left limbs are warm-coloured
 (:mod:`posecourse.data.synthetic`), in the MPII-16 layout, at 64 x 64. This module scores such a model on
 real person crops (:class:`~posecourse.data.topdown.TopDown`, scored in the photo's pixels by
 :mod:`posecourse.realeval`), checks how much its left/right labels rely on the colour cue, and fine-tunes it
-on the crops with the training command (:func:`posecourse.command.main`, in this process).
+on the crops (:func:`posecourse.run.run`).
 """
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
+
+from .evaluation import PCK, predict
+from .fit import make_data
+from .metrics import pck
+from .metrics.pck import normalizer
+from .realeval import evaluate_crops, predict_crops
+from .run import RealSource, RunConfig, run
+from .skeletons import get_skeleton
 
 __all__ = ["RealCrops", "open_crops", "per_crop_pck", "sides_check", "score", "colour_cue", "finetune"]
 
@@ -32,26 +39,18 @@ class RealCrops:
 
 
 def open_crops(fmt: str, root, lecture) -> RealCrops:
-    """The person crops of ``root`` (a ``fmt`` folder, see :func:`~posecourse.data.topdown.open_source`) at
+    """The held-out person crops of ``root`` (a ``fmt`` folder, :class:`~posecourse.run.RealSource`) at
     the lecture's input size, for a model in the lecture's layout (COCO-17 data, MPII-16 model: joints are
     converted by name)."""
-    from .data.topdown import TopDown, open_source, skeleton_of
-    from .data.transforms import layout
-    from .skeletons import get_skeleton
-
-    source = open_source(fmt, root)
-    skel = layout(skeleton_of(source), getattr(source, "joint_names", None))
-    model_skel = None if skel.name == lecture.skeleton else get_skeleton(lecture.skeleton)
-    size = lecture.data.image_size
-    return RealCrops(fmt, Path(root), TopDown(source, (size, size), augment=False), skel, model_skel)
+    src = RealSource(fmt, root, lecture, (lecture.data.image_size,) * 2)
+    model_skel = None if src.skeleton.name == lecture.skeleton else get_skeleton(lecture.skeleton)
+    return RealCrops(fmt, Path(root), src.held_out, src.skeleton, model_skel)
 
 
 def per_crop_pck(pred, gt, visible, skeleton, alpha: float = 0.2) -> np.ndarray:
     """PCK@``alpha`` of the torso of each person: the fraction of its visible joints within ``alpha`` x its
     left-shoulder - right-hip distance. ``pred, gt (N, K, 2)``, ``visible (N, K)`` -> ``(N,)``, NaN for a
     person without a visible torso or joint."""
-    from .metrics.pck import normalizer
-
     pred, gt = np.asarray(pred, float), np.asarray(gt, float)
     vis = np.asarray(visible) > 0
     if pred.shape != gt.shape or pred.ndim != 3 or pred.shape[-1] != 2 or vis.shape != pred.shape[:2]:
@@ -70,9 +69,6 @@ def sides_check(pred, gt, visible, skeleton, alpha: float = 0.2) -> dict:
     labelled and with every left joint renamed right and vice versa (``Skeleton.flip_index``). A model that
     knows sides scores far higher as labelled; one that ignores them, about the same either way.
     ``pred, gt (N, K, 2)``, ``visible (N, K)``."""
-    from .metrics import pck
-    from .skeletons import get_skeleton
-
     sk = get_skeleton(skeleton)
     exchanged = np.asarray(pred, float)[:, sk.flip_index]
     return {"as_labelled": float(pck(pred, gt, visible, "torso", alpha, skeleton=sk).mean),
@@ -84,9 +80,6 @@ def score(model, lecture, real: RealCrops, alpha: float = 0.2) -> dict:
     the torso, :func:`posecourse.realeval.evaluate_crops`), ``oks_ap`` (COCO files: OKS AP on the annotated
     boxes, else None), ``per_crop`` ``(N,)``, ``sides`` (:func:`sides_check`) and the predictions
     (``pred``, ``gt`` ``(N, K, 2)``, ``visible`` ``(N, K)``, ``meta``) for overlays."""
-    from .evaluation import PCK
-    from .realeval import evaluate_crops, predict_crops
-
     lec = lecture.replace(metric=PCK(alpha, real.skel.name))
     model = model.eval()
     with torch.no_grad():
@@ -104,9 +97,6 @@ def colour_cue(model, lecture, n: int = 64) -> dict:
     channels exchanged (warm left limbs turn cool and cool right limbs warm; poses unchanged), each with
     :func:`sides_check` (PCK@0.2 of the torso as labelled / sides exchanged). Returns ``{"drawn": {...},
     "red_blue_exchanged": {...}, "images": (n, 3, H, W) as drawn}``."""
-    from .evaluation import predict
-    from .fit import make_data
-
     held = make_data(lecture, n_val=n).val
     gt, vis = held["keypoints"][:, 0], held["visibility"][:, 0] > 0
     out = {"images": held["image"]}
@@ -118,30 +108,16 @@ def colour_cue(model, lecture, n: int = 64) -> dict:
     return out
 
 
-def finetune(lecture, real: RealCrops, steps: int, out, *, init=None, batch_size: int | None = None,
+def finetune(lecture, real: RealCrops, steps: int, out=None, *, init=None, batch_size: int | None = None,
              device=None, seed: int = 0, lr: float | None = None):
     """Train ``lecture``'s model on the crops' folder for ``steps`` steps of ``batch_size`` (default: every
-    crop) with the training command (augmented crops, flips that swap sides), from ``init`` (a checkpoint
-    path: fine-tuning) or from scratch. ``out``: a new folder for its checkpoint and metrics. Returns
-    ``(model in eval mode on device, the command's metrics dict)``."""
-    from .command import main
-    from .utils import resolve_device
-    from .weights import load_weights
-
+    crop) with :func:`posecourse.run.run` (augmented crops, flips that swap sides), from ``init`` (a
+    checkpoint path: fine-tuning) or from scratch. ``out``: a new folder for its checkpoint and metrics, or
+    None (nothing written). Returns ``(model in eval mode on device, the run's info: what metrics.json
+    holds)``."""
     if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
         raise ValueError(f"steps: expected a positive int (optimizer steps), got {steps!r}")
-    dev = resolve_device(device)
-    argv = ["--lecture", lecture.name, "--data", real.fmt, "--data-root", str(real.root), "--out", str(out),
-            "--steps", str(steps), "--batch-size", str(batch_size or len(real.crops)), "--seed", str(seed),
-            "--device", str(dev), "--no-progress"]
-    if real.model_skel is not None:
-        argv += ["--model-skeleton", real.model_skel.name]
-    if init is not None:
-        argv += ["--init", str(init)]
-    if lr is not None:
-        argv += ["--lr", str(lr)]
-    main(argv)
-    metrics = json.loads((Path(out) / "metrics.json").read_text())
-    model = lecture.replace(model=metrics["model"]).build_model(num_joints=metrics["num_joints"])
-    load_weights(model, Path(metrics["checkpoint"]))
-    return model.to(dev).eval(), metrics
+    result = run(RunConfig(lecture.name, data=real.fmt, data_root=real.root, out=out, steps=steps,
+                           batch_size=batch_size or len(real.crops), seed=seed, device=device, progress=False,
+                           model_skeleton=real.model_skel and real.model_skel.name, init=init, lr=lr))
+    return result.model, result.info

@@ -18,6 +18,10 @@ from . import losses
 from .codecs import Poses
 from .data.recipe import Data
 from .data.recipe import make_data as _make_data
+from .evaluation import predict
+from .models.deeppose import DeepPoseCascade
+from .skeletons import get_skeleton
+from .train import check_lr, train
 from .utils import seed_everything
 
 __all__ = ["make_data", "loss_function", "fit", "fit_cascade", "fit_raw_pixels"]
@@ -53,8 +57,6 @@ def fit(lecture, data: Data, steps: int, *, seed: int = 0, device=None, model: t
     "not given"). Returns ``(model, history)`` (see :class:`posecourse.train.History`); the model is in eval
     mode. A NaN/inf loss stops training with :class:`~posecourse.train.NonFiniteLossError`.
     """
-    from .train import check_lr, train
-
     _check_steps(steps)
     if lr is not None:
         check_lr("lr", lr)
@@ -97,10 +99,6 @@ def fit_cascade(stage1, lecture, data: Data, steps: int, *, seed: int = 0, devic
     sub-box spans about 20 source pixels, so 32 px keep all its detail at a quarter of 64 px's compute.
     Returns ``(cascade, history)``; ``cascade(images)`` gives the refined ``(B, K, 2)`` normalized joints.
     """
-    from .models.deeppose import DeepPoseCascade
-    from .skeletons import get_skeleton
-    from .train import train
-
     _check_steps(steps)
     seed_everything(seed)
     for p in stage1.parameters():
@@ -124,9 +122,6 @@ def fit_cascade(stage1, lecture, data: Data, steps: int, *, seed: int = 0, devic
 def fit_raw_pixels(lecture, data: Data, steps: int, *, seed: int = 0, device=None) -> dict:
     """The pitfall of lecture 1: the same regressor trained on raw pixel coordinates instead of
     ``N(y; b)``. Returns its held-out metric (``{"metric", "value", "history"}``)."""
-    from .evaluation import predict
-    from .train import train
-
     _check_steps(steps)
     seed_everything(seed)
     model = lecture.build_model()

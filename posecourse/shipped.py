@@ -13,6 +13,8 @@ from pathlib import Path
 
 import torch
 
+from .evaluation import evaluate
+from .fit import fit
 from .lectures import get_lecture
 from .train import History
 from .utils import resolve_device
@@ -59,8 +61,6 @@ def checkpoint_meta(lecture: str, images: int | None = None) -> dict:
 def shipped_checkpoint(lecture, data, device=None) -> dict | None:
     """The lecture's shipped model evaluated like the live run: :func:`posecourse.evaluation.evaluate`'s
     dict plus ``model``, ``steps``, ``images`` and ``train_seconds`` from its metadata; None if absent."""
-    from .evaluation import evaluate
-
     model, meta = load_trained(lecture.name, device, with_meta=True)
     if model is None:
         return None
@@ -96,8 +96,6 @@ def train_or_load(run, data, *, progress: bool = True):
     error that says how to make it."""
     lec = run.lecture
     if not run.use_shipped:
-        from .fit import fit
-
         return fit(lec, data, run.steps, seed=run.seed, device=run.device, progress=progress)
     model, meta = load_trained(lec.name, run.device, with_meta=True)
     if model is None:

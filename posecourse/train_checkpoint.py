@@ -31,6 +31,8 @@ import numpy as np
 import torch
 import torch.nn as nn
 
+from .params import as_path
+
 __all__ = ["History", "to_plain", "save_checkpoint", "load_checkpoint", "read_checkpoint", "check_checkpoint_path"]
 
 RESERVED = ("model", "optimizer", "optimizer_type", "optimizer_defaults", "scheduler", "scheduler_type", "scaler",
@@ -47,8 +49,8 @@ _PER_PARAM = {"exp_avg", "exp_avg_sq", "max_exp_avg_sq", "momentum_buffer", "sum
 class History:
     """What a run did. ``losses``: one float per optimizer step; ``lrs``: the learning rate of the first
     parameter group used at each step; ``epoch_losses``: mean per finished epoch; ``metrics``: one dict per
-    evaluation (with ``step`` and ``epoch``); ``seconds``: wall time of the training calls (reported, never
-    a budget); ``steps`` / ``epochs``: totals, counting resumed runs."""
+    evaluation the caller records (with ``step`` and ``epoch``); ``seconds``: wall time of the training calls
+    (reported, never a budget); ``steps`` / ``epochs``: totals, counting resumed runs."""
 
     losses: list[float] = field(default_factory=list)
     lrs: list[float] = field(default_factory=list)
@@ -188,8 +190,6 @@ def read_checkpoint(path, what: str = "path", map_location="cpu") -> object:
 def check_checkpoint_path(path, what: str = "checkpoint") -> Path:
     """Where a checkpoint will be written, checked before any work: not a folder, its folder creatable and
     writable. Returns the path."""
-    from .params import as_path
-
     path = as_path(what, path)
     if path.is_dir():
         raise ValueError(f"{what}: {path} is a folder; give a file path inside it (e.g. {path / 'checkpoint.pt'})")

@@ -463,7 +463,7 @@ def test_input_norm_mutated(norm):
 
 
 @settings(deadline=None, max_examples=15, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(what=st.sampled_from(["model", "loader", "loss_fn", "eval_fn", "eval_result", "extra", "checkpoint_dir"]))
+@given(what=st.sampled_from(["model", "loader", "loss_fn", "extra", "checkpoint_dir"]))
 def test_train_refuses_what_it_cannot_use_before_the_first_step(tmp_path, what):
     from posecourse.train import train
 
@@ -476,13 +476,12 @@ def test_train_refuses_what_it_cannot_use_before_the_first_step(tmp_path, what):
 
     kw = dict(model=model, loader=loader, loss_fn=loss_fn, epochs=1, device="cpu", progress=False)
     bad = {"model": {"model": None}, "loader": {"loader": None}, "loss_fn": {"loss_fn": "mse"},
-           "eval_fn": {"eval_fn": 3}, "eval_result": {"eval_fn": lambda m: None},
            "extra": {"checkpoint": tmp_path / "c.pt", "checkpoint_extra": {"model": 1}},
            "checkpoint_dir": {"checkpoint": tmp_path}}[what]
     kw.update(bad)
-    with pytest.raises(ValueError, match="^(model|loader|loss_fn|eval_fn|checkpoint_extra|checkpoint): "):
+    with pytest.raises(ValueError, match="^(model|loader|loss_fn|checkpoint_extra|checkpoint): "):
         train(kw.pop("model"), kw.pop("loader"), kw.pop("loss_fn"), **kw)
-    assert calls == [] or what == "eval_result"  # the eval result is only seen after the epoch
+    assert calls == []
 
 
 @settings(deadline=None, max_examples=25)

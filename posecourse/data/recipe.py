@@ -10,9 +10,10 @@ from dataclasses import dataclass, field
 
 import torch
 
+from ..skeletons import convert_keypoints
 from . import collate
 
-__all__ = ["DataRecipe", "Data", "VAL_SEED", "make_data"]
+__all__ = ["DataRecipe", "Data", "VAL_SEED", "make_data", "Collate"]
 
 VAL_SEED = 10_007  # the held-out stream; training seeds never reach it
 
@@ -50,25 +51,20 @@ class Data:
     skeleton: str
 
 
-def _to_skeleton(batch: dict, skeleton: str) -> dict:
-    """Convert a collated batch's joints to ``skeleton`` (e.g. COCO-17 -> OpenPose's COCO-18)."""
-    from ..skeletons import convert_keypoints
-
-    if batch["skeleton"] == skeleton:
-        return batch
-    kp, vis = convert_keypoints(batch["keypoints"], batch["visibility"], batch["skeleton"], skeleton)
-    return {**batch, "keypoints": torch.as_tensor(kp, dtype=torch.float32),
-            "visibility": torch.as_tensor(vis, dtype=torch.float32), "skeleton": skeleton}
-
-
-class _Collate:
-    """``collate`` then convert to the recipe's skeleton (a class, not a lambda: DataLoader workers pickle it)."""
+class Collate:
+    """``collate``, then the joints converted to ``skeleton`` (e.g. COCO-17 -> OpenPose's COCO-18; a class,
+    not a lambda: DataLoader workers pickle it)."""
 
     def __init__(self, skeleton: str):
         self.skeleton = skeleton
 
     def __call__(self, samples):
-        return _to_skeleton(collate(samples), self.skeleton)
+        b = collate(samples)
+        if b["skeleton"] == self.skeleton:
+            return b
+        kp, vis = convert_keypoints(b["keypoints"], b["visibility"], b["skeleton"], self.skeleton)
+        return {**b, "keypoints": torch.as_tensor(kp, dtype=torch.float32),
+                "visibility": torch.as_tensor(vis, dtype=torch.float32), "skeleton": self.skeleton}
 
 
 #: the largest held-out set make_data renders (it is drawn into memory at once: 64 x 64 images, ~50 kB each)
@@ -89,7 +85,7 @@ def make_data(recipe: DataRecipe, batch_size: int, seed: int = 0, n_val: int | N
               **recipe.generator)
     train_set = SyntheticPoseDataset(train_length, seed=seed, **kw)
     val_set = SyntheticPoseDataset(recipe.n_val if n_val is None else n_val, seed=VAL_SEED, **kw)
-    conv = _Collate(recipe.skeleton)
+    conv = Collate(recipe.skeleton)
     loader = torch.utils.data.DataLoader(train_set, batch_size=batch_size, shuffle=False, collate_fn=conv,
                                          num_workers=0)
     return Data(loader, conv([val_set[i] for i in range(len(val_set))]), recipe.skeleton)

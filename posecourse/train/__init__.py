@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 import os
+import sys
 import time
 from contextlib import nullcontext
 from typing import Any, Callable
@@ -22,10 +23,11 @@ from typing import Any, Callable
 import torch
 import torch.distributed as dist
 import torch.nn as nn
-from torch.utils.data import DataLoader, DistributedSampler
+from torch.utils.data import DataLoader, DistributedSampler, IterableDataset
+from tqdm import tqdm
 
 from ..params import as_bool, as_device, as_float, as_optional_int, as_seed
-from ..train_checkpoint import History, check_checkpoint_path, load_checkpoint, save_checkpoint, to_plain
+from ..train_checkpoint import RESERVED, History, check_checkpoint_path, load_checkpoint, save_checkpoint, to_plain
 from ..utils import seed_everything
 
 __all__ = ["History", "train", "to_device", "save_checkpoint", "load_checkpoint", "to_plain", "check_lr",
@@ -44,7 +46,7 @@ class NonFiniteLossError(FloatingPointError):
 def check_lr(name: str, value) -> float:
     """A learning rate for Adam: a finite number with ``0 < lr <= MAX_LR`` (0 is refused, never read as
     "not given"; strings from papermill are parsed), else a ``ValueError`` naming ``name``."""
-    lr = as_float(name, value)
+    lr = as_float(name, value, finite=False)  # NaN and inf fail the range check below, which says why
     if not 0 < lr <= MAX_LR:
         raise ValueError(f"{name}: expected a learning rate with 0 < lr <= {MAX_LR:g} (Adam moves each weight by "
                          f"about lr per step; the lectures use 1e-4 .. 1e-2), got {value!r}")
@@ -103,22 +105,22 @@ def _amp_dtype(amp, device: torch.device):
     raise ValueError(f"amp: expected 'auto', True, False, 'bf16' or 'fp16', got {amp!r}")
 
 
-def _distributed(loader: DataLoader, device: torch.device, seed: int | None):
-    """Under torchrun (WORLD_SIZE > 1): init the process group and re-build the loader with a
-    DistributedSampler. Returns (rank, world_size, device, loader)."""
+def _distributed(loader, device: torch.device):
+    """Under torchrun (WORLD_SIZE > 1): init the process group, pick this process's GPU, and check that the
+    loader draws this process's share. Returns (rank, world_size, device)."""
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world <= 1:
-        return 0, 1, device, loader
+        return 0, 1, device
+    if isinstance(loader, DataLoader) and not isinstance(loader.dataset, IterableDataset) and \
+            not isinstance(loader.sampler, DistributedSampler):
+        raise ValueError(f"loader: under torchrun (WORLD_SIZE={world}) every process would train on every sample; "
+                         "build the DataLoader with sampler=DistributedSampler(dataset, ...) and a per-process batch")
     if not dist.is_initialized():
         dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
     if device.type == "cuda":
         device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
         torch.cuda.set_device(device)
-    if not isinstance(getattr(loader, "sampler", None), DistributedSampler):
-        sampler = DistributedSampler(loader.dataset, shuffle=True, seed=seed or 0)
-        loader = DataLoader(loader.dataset, batch_size=loader.batch_size, sampler=sampler, num_workers=loader.num_workers,
-                            collate_fn=loader.collate_fn, pin_memory=loader.pin_memory, drop_last=loader.drop_last)
-    return dist.get_rank(), dist.get_world_size(), device, loader
+    return dist.get_rank(), dist.get_world_size(), device
 
 
 def _check_scheduler(scheduler, optimizer, given_optimizer: bool) -> None:
@@ -138,18 +140,19 @@ def _check_scheduler(scheduler, optimizer, given_optimizer: bool) -> None:
 
 def train(model: nn.Module, loader, loss_fn: Callable[[Any, Any], torch.Tensor], *, epochs: int | None = None,
           max_steps: int | None = None, lr: float | None = None, optimizer: torch.optim.Optimizer | None = None,
-          scheduler=None, device: str | torch.device | None = None, amp="auto",
-          eval_fn: Callable[[nn.Module], dict] | None = None, eval_every: int | None = None,
-          checkpoint=None, progress: bool = True, seed: int | None = None,
-          checkpoint_extra: dict | None = None) -> History:
+          scheduler=None, device: str | torch.device | None = None, amp="auto", checkpoint=None,
+          checkpoint_extra: dict | None = None, progress: bool = True, seed: int | None = None) -> History:
     """Train ``model`` in place until ``epochs`` or ``max_steps`` (both totals, counting a resumed
     checkpoint) is reached, whichever comes first. The budget is counted in optimizer steps, never in
     seconds, so the same seed gives the same run on any machine; the time taken is in ``History.seconds``.
+    Evaluation is the caller's, after (or between) calls: :func:`posecourse.run.run` scores a held-out set.
 
     Args:
         model: any ``nn.Module``; moved to ``device`` (``None``/``"auto"``: CUDA if present, else CPU).
-        loader: an iterable of batches (a ``DataLoader``; under ``torchrun`` it is rebuilt with a
-            ``DistributedSampler``).
+        loader: an iterable of batches (a ``DataLoader``). Under ``torchrun`` each process must draw its own
+            share: a ``DataLoader`` without a ``DistributedSampler`` is a ``ValueError`` (it is never rebuilt
+            behind your back; :class:`posecourse.run.EpochSampler` is one); a sampler with ``set_epoch`` is
+            told the epoch.
         loss_fn: ``loss_fn(outputs, batch) -> scalar tensor`` (see the module docstring).
         lr: learning rate of the default optimizer, ``Adam(lr=lr)`` (default ``1e-3``; ``0 < lr <= 1``, see
             :func:`check_lr`); an error beside ``optimizer=``, whose own settings hold its learning rate.
@@ -158,8 +161,6 @@ def train(model: nn.Module, loader, loss_fn: Callable[[Any, Any], torch.Tensor],
             optimizer step (so its periods are in steps); saved in and restored from ``checkpoint``.
         amp: ``"auto"`` = autocast on CUDA (bf16 where supported, else fp16 with a ``GradScaler``), off
             elsewhere; ``True``/``"bf16"``/``"fp16"`` force it (CUDA only), ``False`` disables it.
-        eval_fn: ``eval_fn(model) -> dict`` of metrics, run every ``eval_every`` epochs (default 1) and
-            at the end; the model is in ``eval()`` mode inside.
         checkpoint: a path; if a file is there the run resumes from it -- after checking, before any step,
             that model, optimizer class/settings/parameter groups and schedule match it (else a
             ``ValueError`` saying what differs); saved after every epoch and at the end. A run stopped by
@@ -171,7 +172,7 @@ def train(model: nn.Module, loader, loss_fn: Callable[[Any, Any], torch.Tensor],
             :func:`~posecourse.train_checkpoint.save_checkpoint`'s ``**extra``), e.g. what a resume needs.
         progress: a text ``tqdm`` bar on rank 0, on stdout, updated at most every 2 s: it ends as one finished
             line in a stored notebook (a widget bar would be stored as an empty red widget without its state).
-        seed: seeds Python/NumPy/torch (and the distributed sampler).
+        seed: seeds Python/NumPy/torch.
     Returns:
         :class:`History`.
     Raises:
@@ -184,8 +185,6 @@ def train(model: nn.Module, loader, loss_fn: Callable[[Any, Any], torch.Tensor],
         raise ValueError(f"loss_fn: expected a callable loss_fn(outputs, batch), got {type(loss_fn).__name__}")
     if not hasattr(loader, "__iter__"):
         raise ValueError(f"loader: expected an iterable of batches (a DataLoader), got {type(loader).__name__}")
-    if eval_fn is not None and not callable(eval_fn):
-        raise ValueError(f"eval_fn: expected a callable eval_fn(model) -> dict, got {type(eval_fn).__name__}")
     epochs = as_optional_int("epochs", epochs, minimum=0)
     max_steps = as_optional_int("max_steps", max_steps, minimum=0)
     if epochs is None and max_steps is None:
@@ -195,21 +194,15 @@ def train(model: nn.Module, loader, loss_fn: Callable[[Any, Any], torch.Tensor],
     lr = check_lr("lr", 1e-3 if lr is None else lr)
     if checkpoint is not None:
         checkpoint = check_checkpoint_path(checkpoint, "checkpoint")
-    if checkpoint_extra is not None and not isinstance(checkpoint_extra, dict):
-        raise ValueError(f"checkpoint_extra: expected a dict, got {type(checkpoint_extra).__name__}")
-    from ..train_checkpoint import RESERVED
-
-    clash = sorted(set(checkpoint_extra or {}) & set(RESERVED))
-    if clash:
-        raise ValueError(f"checkpoint_extra: the names {clash} are reserved for the checkpoint itself")
-    eval_every = as_optional_int("eval_every", eval_every, minimum=1) or 1
+    if checkpoint_extra is not None and (not isinstance(checkpoint_extra, dict) or set(checkpoint_extra) & {*RESERVED}):
+        raise ValueError(f"checkpoint_extra: expected a dict of metadata not named {list(RESERVED)} (reserved for the "
+                         f"checkpoint itself), got {checkpoint_extra!r}")
     progress = as_bool("progress", progress)
     _check_scheduler(scheduler, optimizer, optimizer is not None)
     if seed is not None:
-        seed = as_seed("seed", seed)
-        seed_everything(seed)
+        seed_everything(as_seed("seed", seed))
     device = as_device("device", device)
-    rank, world, device, loader = _distributed(loader, device, seed)
+    rank, world, device = _distributed(loader, device)
     amp_dtype = _amp_dtype(amp, device)
     model = model.to(device)
     optimizer = optimizer or torch.optim.Adam(model.parameters(), lr=lr)
@@ -230,10 +223,6 @@ def train(model: nn.Module, loader, loss_fn: Callable[[Any, Any], torch.Tensor],
 
     bar = None
     if progress and rank == 0:
-        import sys
-
-        from tqdm import tqdm
-
         total = None
         if epochs is not None and hasattr(loader, "__len__"):
             total = max(0, epochs - history.epochs) * len(loader)
@@ -245,23 +234,12 @@ def train(model: nn.Module, loader, loss_fn: Callable[[Any, Any], torch.Tensor],
     def out_of_budget() -> bool:
         return max_steps is not None and history.steps >= max_steps  # the same count on every rank
 
-    def evaluate():
-        net.eval()
-        with torch.no_grad():
-            m = eval_fn(model)
-        if not isinstance(m, dict):
-            raise ValueError(f"eval_fn: must return a dict of metrics, returned {type(m).__name__} at step "
-                             f"{history.steps}")
-        m = dict(m)
-        net.train()
-        history.metrics.append({"step": history.steps, "epoch": history.epochs, **m})
-
     t0, seconds0 = time.perf_counter(), history.seconds
     stopped = out_of_budget()
     net.train()
     while not stopped and (epochs is None or history.epochs < epochs):
         sampler = getattr(loader, "sampler", None)
-        if isinstance(sampler, DistributedSampler):
+        if hasattr(sampler, "set_epoch"):
             sampler.set_epoch(history.epochs)
         epoch_sum, epoch_n = 0.0, 0
         for position, batch in enumerate(loader):
@@ -305,15 +283,11 @@ def train(model: nn.Module, loader, loss_fn: Callable[[Any, Any], torch.Tensor],
         else:  # the epoch ran to its end
             history.epochs += 1
             history.epoch_losses.append(epoch_sum / max(epoch_n, 1))
-            if eval_fn is not None and rank == 0 and history.epochs % eval_every == 0:
-                evaluate()
             save()
             if epoch_n == 0:  # an empty loader would loop for ever
                 break
     history.seconds = seconds0 + time.perf_counter() - t0
     _check_weights(model, history.steps)
-    if eval_fn is not None and rank == 0 and (not history.metrics or history.metrics[-1]["step"] != history.steps):
-        evaluate()
     save()
     if bar is not None:
         bar.close()

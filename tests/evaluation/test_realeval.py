@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from posecourse.codecs import Poses
-from posecourse.command import _Convert
+from posecourse.data.recipe import Collate
 from posecourse.data import collate
 from posecourse.data.topdown import TopDown, WholeImages, open_source
 from posecourse.evaluation import PCK
@@ -63,7 +63,7 @@ def test_perfect_people_score_perfectly(shared_data):
     """Whole photos, COCO-17 -> COCO-18 for the model and back: the labels as detections give AP 1."""
     src = open_source("coco", shared_data / "coco", per_image=True)
     photos = WholeImages(src, 96)
-    oracle = _Oracle(_Convert("coco18"), people=True)
+    oracle = _Oracle(Collate("coco18"), people=True)
     lecture = SimpleNamespace(codec=oracle, skeleton="coco18")
     res = evaluate_images(_Identity(), lecture, photos, oracle.collate)
     assert res["images"] == 4 and res["people_found"] == 12

@@ -141,7 +141,7 @@ def test_resume_continues_the_run(tmp_path):
     args = ["--lecture", "01", "--steps", "2", "--batch-size", "4", "--val-size", "8", "--out", str(tmp_path),
             "--no-progress"]
     assert main(args) == 0
-    with pytest.raises(ValueError, match="exists: pass --resume"):
+    with pytest.raises(ValueError, match="--out: .*exists: resume it"):
         main(args)
     assert main([*args[:2], "--steps", "3", *args[4:], "--resume"]) == 0
     m = _metrics(tmp_path)
@@ -318,7 +318,7 @@ def test_weights_evaluate_every_lectures_shipped_checkpoint(tmp_path, lecture):
 
 
 def test_missing_image_folder_is_named_before_any_work(tmp_path, shared_data):
-    with pytest.raises(FileNotFoundError, match="img_dir: .*nowhere is not a folder"):
+    with pytest.raises(FileNotFoundError, match="--img-dir: .*nowhere is not a folder"):
         main(["--lecture", "03", "--data", "coco", "--data-root", str(shared_data / "coco"), "--img-dir",
               str(tmp_path / "nowhere"), "--steps", "1", "--batch-size", "1", "--out", str(tmp_path / "o")])
     assert not any((tmp_path / "o").iterdir())

@@ -72,7 +72,9 @@ def test_corrupted_checkpoints_are_named_in_every_loading_path(tmp_path, good_ch
         try:
             load()
         except ValueError as e:
-            assert f"{what}: {path}" in str(e) or f"{path}" in str(e) and what in str(e), e
+            # the file is named; through the command, the option too (train names the part that differs, e.g.
+            # "optimizer: settings differ from PATH" when a flipped byte turned a setting into another value)
+            assert f"{path}" in str(e) and (what != "--weights" or what in str(e)), e
             assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())  # nothing loaded
             continue
         # a flipped byte inside the tensor data can load (torch keeps no checksum): then it is a checkpoint

@@ -114,14 +114,12 @@ def _regression_setup(n=64, seed=0):
     return nn.Linear(4, 2), DataLoader(TensorDataset(x, y), batch_size=16), lambda out, batch: ((out - batch[1]) ** 2).mean()
 
 
-def test_epochs_steps_history_and_eval():
+def test_epochs_steps_and_history():
     model, loader, loss_fn = _regression_setup()
-    calls = []
-    hist = train(model, loader, loss_fn, epochs=3, lr=0.05, device="cpu", progress=False, seed=0,
-                 eval_fn=lambda m: calls.append(m.training) or {"w": float(m.weight.abs().sum())})
+    hist = train(model, loader, loss_fn, epochs=3, lr=0.05, device="cpu", progress=False, seed=0)
     assert isinstance(hist, History)
     assert hist.epochs == 3 and hist.steps == 12 and len(hist.losses) == 12 and len(hist.epoch_losses) == 3
-    assert [m["epoch"] for m in hist.metrics] == [1, 2, 3] and calls == [False] * 3 and model.training
+    assert hist.metrics == [] and model.training
     assert hist.epoch_losses[-1] < hist.epoch_losses[0]
     assert hist.seconds > 0
     assert train(model, loader, loss_fn, max_steps=2, device="cpu", progress=False).steps == 2
@@ -215,7 +213,7 @@ def test_history_plot():
 
 _DDP_SCRIPT = textwrap.dedent("""
     import os, sys, torch, torch.nn as nn
-    from torch.utils.data import DataLoader, TensorDataset
+    from torch.utils.data import DataLoader, DistributedSampler, TensorDataset
     from posecourse.train import train
     torch.manual_seed(int(os.environ["RANK"]))      # different initial weights: DDP must broadcast rank 0's
     g = torch.Generator().manual_seed(0)
@@ -225,7 +223,9 @@ _DDP_SCRIPT = textwrap.dedent("""
     def loss_fn(out, batch):
         seen.extend(batch[0][:, 0].tolist())
         return ((out - batch[1]) ** 2).mean()
-    hist = train(model, DataLoader(TensorDataset(x, y), batch_size=8), loss_fn, epochs=2, device="cpu",
+    data = TensorDataset(x, y)
+    share = DistributedSampler(data, int(os.environ["WORLD_SIZE"]), int(os.environ["RANK"]), seed=0)
+    hist = train(model, DataLoader(data, batch_size=8, sampler=share), loss_fn, epochs=2, device="cpu",
                  progress=False, seed=0, checkpoint=sys.argv[1] + "/ck.pt")
     torch.save({"state": model.state_dict(), "steps": hist.steps, "seen": seen}, sys.argv[1] + f"/rank{os.environ['RANK']}.pt")
 """)
@@ -355,13 +355,15 @@ def test_unreadable_checkpoint_files_are_named(tmp_path, content):
 
 _DDP_NAN_SCRIPT = textwrap.dedent("""
     import os, sys, torch, torch.nn as nn
-    from torch.utils.data import DataLoader, TensorDataset
+    from torch.utils.data import DataLoader, DistributedSampler, TensorDataset
     from posecourse.train import NonFiniteLossError, train
     g = torch.Generator().manual_seed(0)
     x = torch.randn(64, 4, generator=g); y = x @ torch.randn(4, 2, generator=g)
     x[int(sys.argv[2])] = float("nan")          # one sample: only the process that draws it sees a NaN loss
     try:
-        train(nn.Linear(4, 2), DataLoader(TensorDataset(x, y), batch_size=8), lambda o, b: ((o - b[1]) ** 2).mean(),
+        data = TensorDataset(x, y)
+        share = DistributedSampler(data, int(os.environ["WORLD_SIZE"]), int(os.environ["RANK"]), seed=0)
+        train(nn.Linear(4, 2), DataLoader(data, batch_size=8, sampler=share), lambda o, b: ((o - b[1]) ** 2).mean(),
               epochs=2, device="cpu", progress=False, seed=0)
     except NonFiniteLossError as e:
         open(sys.argv[1] + f"/rank{os.environ['RANK']}.txt", "w").write(str(e))
@@ -385,3 +387,13 @@ def test_ddp_a_nan_in_one_process_stops_every_process_at_that_step(tmp_path, rep
     assert len(steps) == 1, msgs  # the same step in both
     assert any(m.startswith("loss: nan at step") for m in msgs)
     assert any("non-finite in another process" in m for m in msgs)
+
+
+def test_under_torchrun_a_loader_without_a_distributed_sampler_is_refused(monkeypatch):
+    """train() never rebuilds the caller's DataLoader: under torchrun one that would hand every process every
+    sample is an error naming the loader, raised before the process group is touched."""
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    model, loader, loss_fn = _regression_setup()
+    with pytest.raises(ValueError, match=r"^loader: under torchrun \(WORLD_SIZE=2\).*DistributedSampler"):
+        train(model, loader, loss_fn, max_steps=1, device="cpu", progress=False)
+    assert not torch.distributed.is_initialized()
