@@ -69,6 +69,8 @@ def register_model(name: str, card: ModelCard):
 def register_configs(cls: type, configs: dict[str, dict], cards: dict[str, ModelCard], **defaults) -> None:
     """Register one builder per entry of a config table, with ``cards[name]``: ``create_model(name, **kw)``
     builds ``cls(**defaults, **configs[name], **kw)`` (later keys win)."""
+    if set(configs) != set(cards):
+        raise ValueError(f"{cls.__name__}: configs and cards name different models: {sorted(set(configs) ^ set(cards))}")
     for name, config in configs.items():
         def build(_config=config, **kw):
             return cls(**{**defaults, **_config, **kw})

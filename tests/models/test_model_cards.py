@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from posecourse.lectures import LECTURES
-from posecourse.models import ModelCard, create_model, list_models, model_card
+from posecourse.models import ModelCard, create_model, list_models, model_card, register_configs
 from posecourse.weights import NORMS
 
 OUTPUTS = {"coordinates", "heatmaps", "paf+heatmaps"}
@@ -57,3 +57,9 @@ def test_each_lecture_names_a_paper_config_of_its_model_family(name):
     assert paper.output == course.output
     with torch.device("meta"):
         assert type(create_model(lec.paper_model)) is type(create_model(lec.model))
+
+
+def test_a_config_without_its_card_is_refused_by_name():
+    with pytest.raises(ValueError, match=r"Linear: configs and cards name different models: \['extra_linear'\]"):
+        register_configs(torch.nn.Linear, {"extra_linear": dict(in_features=2, out_features=2)}, {})
+    assert "extra_linear" not in list_models()
