@@ -15,10 +15,7 @@ codec                  ``encode(batch)`` -> loss kw  ``decode(output)`` -> :clas
 
 Every codec is a :class:`Codec`: ``encode`` returns keyword arguments of the lecture's loss
 (:mod:`posecourse.losses`), so a training step is ``loss(outputs, **codec.encode(batch))`` for every
-family; ``decode`` returns :class:`Poses` for every family; ``decode_stages`` decodes every stage / stack
-of a multi-stage output (intermediate supervision makes each one a full prediction); ``decode_flip`` is
-the flip test where the codec has one (``flip_test``); ``bottom_up`` says whether it finds the people of a
-whole image (else one person per crop).
+family, and ``decode`` returns :class:`Poses` for every family (the rest: :class:`Codec`).
 A batch is a dict as from :func:`posecourse.data.collate`: ``keypoints (B, P, K, 2)`` image px,
 ``visibility (B, P, K)``, ``image (B, 3, H, W)``.
 """
@@ -26,7 +23,6 @@ from __future__ import annotations
 
 import abc
 import math
-import numbers
 from dataclasses import dataclass, replace
 from typing import ClassVar, NamedTuple
 
@@ -37,6 +33,7 @@ from .geometry import denormalize, normalize
 from .params import one_of
 from .skeletons import get_skeleton
 from .targets import heatmap, paf, regression
+from .targets.heatmap import _check_positive
 
 __all__ = ["Codec", "Poses", "RegressionCodec", "HeatmapCodec", "PAFCodec", "dark_kernel_for"]
 
@@ -60,12 +57,6 @@ def _size(value, name: str) -> tuple[int, int]:
     return int(h), int(w)
 
 
-def _positive(value, name: str) -> float:
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real) or not 0 < value < math.inf:
-        raise ValueError(f"{name}: expected a finite number > 0, got {value!r}")
-    return float(value)
-
-
 def _check_map(t: torch.Tensor, size: tuple[int, int], who: str) -> torch.Tensor:
     if not isinstance(t, torch.Tensor) or t.dim() < 3:
         raise ValueError(f"{who}: expected the model's output maps, a tensor (B, C, h, w) (or a list of them "
@@ -79,7 +70,7 @@ def _check_map(t: torch.Tensor, size: tuple[int, int], who: str) -> torch.Tensor
 def dark_kernel_for(sigma: float) -> int:
     """The odd blur size ``k >= 3`` whose OpenCV default Gaussian width ``0.3 ((k - 1) / 2 - 1) + 0.8``
     is nearest ``sigma`` (heatmap px): 11 for sigma 2, 17 for sigma 3, 7 for sigma 1.5."""
-    sigma = _positive(sigma, "sigma")
+    sigma = _check_positive(sigma, "sigma")
     half = max(1, round((sigma - 0.8) / 0.3 + 1))  # (k - 1) / 2
     return 2 * half + 1
 
@@ -104,7 +95,7 @@ class Poses(NamedTuple):
 
     @classmethod
     def from_people(cls, people, num_joints: int) -> "Poses":
-        """Pad a list over images of ``(P_i, K, 3)`` people (x, y, score: :func:`~posecourse.targets.paf.assemble`'s)."""
+        """Pad a list over images of ``(P_i, K, 3)`` people (x, y, score; :func:`~posecourse.targets.paf.assemble`)."""
         found = [torch.as_tensor(np.asarray(p, dtype=np.float32).reshape(-1, num_joints, 3)) for p in people]
         out = torch.full((len(found), max([len(p) for p in found], default=0), num_joints, 3), math.nan)
         out[..., 2] = 0.0
@@ -143,7 +134,7 @@ class Codec(abc.ABC):
 
     @abc.abstractmethod
     def decode_stages(self, outputs, **options) -> list[Poses]:
-        """:class:`Poses` of every stage of ``outputs``."""
+        """:class:`Poses` of every stage / stack of ``outputs`` (intermediate supervision: each is a prediction)."""
 
     def decode(self, outputs, **options) -> Poses:
         """:class:`Poses` of the last stage of ``outputs``."""
@@ -178,19 +169,17 @@ class RegressionCodec(Codec):
         """This codec for a model at ``input_size`` (the box is the image: nothing else is needed)."""
         return replace(self, input_size=input_size)
 
-    def box(self, n: int, device=None) -> torch.Tensor:
-        """The normalizing box of ``n`` images, ``(n, 4)`` as ``(x0, y0, w, h)``."""
-        return regression.image_box(self.input_size, n, device)
-
     def encode(self, batch: dict) -> dict:
         """``{"target": N(y; b) (B, K, 2), "visibility": (B, K)}`` of person 0 (kwargs of
         :func:`posecourse.losses.coordinate_loss`)."""
         kp = batch["keypoints"][:, 0]
-        return {"target": normalize(kp, self.box(kp.shape[0], kp.device)), "visibility": batch["visibility"][:, 0]}
+        target = normalize(kp, regression.image_box(self.input_size, len(kp), kp.device))
+        return {"target": target, "visibility": batch["visibility"][:, 0]}
 
     def decode_stages(self, outputs) -> list[Poses]:
         """``N^{-1}`` of each stage: normalized ``(B, K, 2)`` -> image px, scores all 1 (no confidence)."""
-        return [Poses.one_each(denormalize(n.float(), self.box(n.shape[0], n.device))) for n in _stages(outputs)]
+        return [Poses.one_each(denormalize(n.float(), regression.image_box(self.input_size, len(n), n.device)))
+                for n in _stages(outputs)]
 
 
 @dataclass(frozen=True)
@@ -203,9 +192,8 @@ class HeatmapCodec(Codec):
     as channel ``K`` (after the ``K`` joints) when ``background``. ``decode`` takes the argmax of each
     joint map and refines it with ``method`` (see :func:`posecourse.targets.heatmap.decode`).
 
-    DARK's blur kernel belongs beside ``sigma`` (as in MMPose's ``MSRAHeatmap``): :attr:`dark_kernel`
-    is the odd size whose OpenCV default width ``0.3 ((k - 1) / 2 - 1) + 0.8`` is nearest ``sigma``
-    (11 for sigma 2 and 17 for sigma 3, DARK's and MMPose's configs; 7 for the lectures' sigma 1.5).
+    DARK's blur kernel belongs beside ``sigma`` (as in MMPose's ``MSRAHeatmap``): :attr:`dark_kernel` is
+    :func:`dark_kernel_for` ``(sigma)``: 11 for sigma 2 and 17 for 3 (DARK's and MMPose's configs), 7 for 1.5.
     """
 
     input_size: tuple[int, int]  #: ``(H, W)`` image px
@@ -224,7 +212,7 @@ class HeatmapCodec(Codec):
         if isinstance(self.num_joints, (bool, np.bool_)) or not isinstance(self.num_joints, (int, np.integer)) \
                 or self.num_joints < 1:
             raise ValueError(f"num_joints: expected a positive int, got {self.num_joints!r}")
-        _positive(self.sigma, "sigma")
+        _check_positive(self.sigma, "sigma")
         one_of("convention", self.convention, ("hrnet", "cpm"))
         one_of("method", self.method, self.methods)
         if not isinstance(self.background, (bool, np.bool_)):
@@ -246,7 +234,7 @@ class HeatmapCodec(Codec):
 
     @property
     def dark_kernel(self) -> int:
-        """DARK's Gaussian blur size for this codec's ``sigma`` (odd, >= 3; see the class docstring)."""
+        """DARK's Gaussian blur size for this codec's ``sigma`` (odd, >= 3: :func:`dark_kernel_for`)."""
         return dark_kernel_for(self.sigma)
 
     def encode(self, batch: dict) -> dict:
@@ -290,8 +278,8 @@ class PAFCodec(Codec):
     def __post_init__(self):
         object.__setattr__(self, "input_size", _size(self.input_size, "input_size"))
         object.__setattr__(self, "heatmap_size", _size(self.heatmap_size, "heatmap_size"))
-        _positive(self.sigma, "sigma")
-        _positive(self.limb_width, "limb_width")
+        _check_positive(self.sigma, "sigma")
+        _check_positive(self.limb_width, "limb_width")
         one_of("convention", self.convention, ("hrnet", "cpm"))
         get_skeleton(self.skeleton)  # a clear error for an unknown name
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import partial
 from typing import ClassVar
 
 import numpy as np
@@ -37,7 +38,8 @@ def _result(name: str, r) -> dict:
 
 @dataclass(frozen=True)
 class _SinglePerson:
-    """A metric of person 0's joints: called on one-person-per-image :class:`~posecourse.codecs.Poses` and a batch."""
+    """A metric of person 0's joints, called on one-person-per-image :class:`~posecourse.codecs.Poses` and a batch;
+    a subclass names its ``label`` and its :mod:`posecourse.metrics` function ``measure``."""
 
     alpha: float
     skeleton: str = "mpii16"
@@ -48,37 +50,28 @@ class _SinglePerson:
         return f"{self.label}@{self.alpha}"
 
     def __call__(self, prediction: Poses, batch: dict) -> dict:
-        gt, vis = _person0(batch)
-        return _result(self.name, self.score(prediction.single()[0], gt, vis))
+        (gt, vis), pred = _person0(batch), prediction.single()[0]
+        return _result(self.name, self.measure(pred, gt, vis, alpha=self.alpha, skeleton=self.skeleton))
 
 
 class PCK(_SinglePerson):
     """Percentage of Correct Keypoints: a joint is correct within ``alpha`` x the torso diameter (as CPM
     reports on LSP and the course throughout)."""
 
-    label = "PCK"
-
-    def score(self, pred, gt, vis):
-        return metrics.pck(pred, gt, vis, norm="torso", alpha=self.alpha, skeleton=self.skeleton)
+    label, measure = "PCK", staticmethod(partial(metrics.pck, norm="torso"))
 
 
 class PCKh(_SinglePerson):
     """PCK normalized by the head size (MPII). Synthetic people have no head box: the head size is the
     upper-neck to head-top distance (see :func:`posecourse.metrics.pckh`)."""
 
-    label = "PCKh"
-
-    def score(self, pred, gt, vis):
-        return metrics.pckh(pred, gt, vis, alpha=self.alpha, skeleton=self.skeleton)
+    label, measure = "PCKh", staticmethod(metrics.pckh)
 
 
 class PDJ(_SinglePerson):
     """DeepPose's Percentage of Detected Joints: within ``alpha`` x the torso diameter."""
 
-    label = "PDJ"
-
-    def score(self, pred, gt, vis):
-        return metrics.pdj(pred, gt, vis, alpha=self.alpha, skeleton=self.skeleton)
+    label, measure = "PDJ", staticmethod(metrics.pdj)
 
 
 @dataclass(frozen=True)

@@ -62,17 +62,6 @@ def _load(obj, name):
     return obj
 
 
-def _column(values, n, name):
-    """``n`` finite numbers from the iterable ``values`` as a ``(n,)`` float array."""
-    try:
-        arr = np.fromiter(values, dtype=float, count=n)
-    except (TypeError, ValueError) as e:
-        raise ValueError(f"{name}: could not read as numbers ({e})") from None
-    if not np.isfinite(arr).all():
-        raise ValueError(f"{name}: contains NaN or inf")
-    return arr
-
-
 def _floats(rows, width, name, finite=True):
     """Stack ``rows`` (each ``width`` numbers) into a finite ``(N, width)`` float array."""
     rows = list(rows)
@@ -265,7 +254,7 @@ def _evaluate(gt, dt, sigmas, max_dets) -> dict:
         g_kp = _floats([a["keypoints"] for a in anns], 3 * K, "gt keypoints", finite=False).reshape(-1, K, 3)
         if not (np.isfinite(g_kp[..., 2]).all() and np.isfinite(g_kp[g_kp[..., 2] > 0, :2]).all()):
             raise ValueError("gt keypoints: NaN or inf at a labelled joint (v > 0) or in v")
-        g_area = _column((a["area"] for a in anns), len(anns), "gt area")
+        g_area = _floats([[a["area"]] for a in anns], 1, "gt area")[:, 0]
         g_box = _floats([a["bbox"] for a in anns], 4, "gt bbox")
         g_crowd = np.array([_flag(a, "iscrowd") for a in anns], dtype=bool)
         g_nokp = np.array([_count(a, "num_keypoints") == 0 for a in anns], dtype=bool)
@@ -285,7 +274,7 @@ def _evaluate(gt, dt, sigmas, max_dets) -> dict:
             raise ValueError(f"dt: results for image ids not in gt['images']: {bad[:10]}")
         dets = [d for d in dt if d["category_id"] in cat_of]
         d_grp = np.fromiter((cat_of[d["category_id"]] * NI + img_of[d["image_id"]] for d in dets), np.int64, len(dets))
-        d_score = _column((d["score"] for d in dets), len(dets), "dt score")
+        d_score = _floats([[d["score"]] for d in dets], 1, "dt score")[:, 0]
         d_kp = _floats([d["keypoints"] for d in dets], 3 * K, "dt keypoints").reshape(-1, K, 3)
         if dt and dt[0].get("bbox", []) != []:
             b = _floats([d["bbox"] for d in dets], 4, "dt bbox")

@@ -68,9 +68,10 @@ def _people(keypoints, visibility) -> tuple[torch.Tensor, torch.Tensor]:
     return torch.where(labelled.unsqueeze(-1), kp, torch.zeros_like(kp)), labelled
 
 
-def _check_positive(value, name):
+def _check_positive(value, name) -> float:
     if isinstance(value, bool) or not (isinstance(value, numbers.Real) and math.isfinite(value) and value > 0):
         raise ValueError(f"{name}: expected a positive number, got {value!r}")
+    return float(value)
 
 
 def encode(keypoints, visibility, heatmap_size, stride: float = 4.0, sigma: float = 2.0,
