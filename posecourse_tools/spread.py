@@ -27,6 +27,7 @@ import platform
 import time
 from pathlib import Path
 
+import posecourse  # noqa: F401  before torch: the course's OpenMP wait policy (posecourse.threads)
 import torch
 
 from posecourse import evaluation as E

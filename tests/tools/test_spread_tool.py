@@ -1,8 +1,10 @@
 """posecourse_tools.spread: measuring a lecture's metric over seeds and merging it into the spread file."""
 from __future__ import annotations
 
+import fnmatch
 import json
 import sys
+import tomllib
 
 import pytest
 from hypothesis import given
@@ -60,3 +62,10 @@ def test_readme_shows_the_stored_spread():
     table = spread.readme_table(spread.load(SPREAD_FILE))
     assert table in (ROOT / "README.md").read_text(), "README's spread table is stale: run python -m posecourse_tools.spread"
     assert table.count("\n| 0") == 5  # one row per lecture, measured or not
+
+
+def test_spread_file_is_package_data():
+    """``pip install`` ships the spread with the records that read it (pyproject's package-data)."""
+    data = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]["posecourse"]
+    rel = SPREAD_FILE.relative_to(ROOT / "posecourse").as_posix()
+    assert any(fnmatch.fnmatch(rel, pattern) for pattern in data), (rel, data)
