@@ -17,19 +17,12 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from posecourse.models import create_model  # noqa: E402
+from posecourse.models import create_model, model_card  # noqa: E402
 from posecourse.utils import resolve_device  # noqa: E402
 
-# name -> (input H, W), default GPU batch
-PAPER_MODELS = {
-    "hrnet_w32": ((256, 192), 64),
-    "hrnet_w48": ((256, 192), 64),
-    "hourglass_2": ((256, 256), 32),
-    "hourglass_8": ((256, 256), 16),
-    "openpose_vgg19": ((368, 368), 16),
-    "cpm": ((368, 368), 16),
-    "deeppose_alexnet": ((220, 220), 128),
-}
+# name -> default GPU batch (the input size is the model card's)
+PAPER_MODELS = {"hrnet_w32": 64, "hrnet_w48": 64, "hourglass_2": 32, "hourglass_8": 16, "openpose_vgg19": 16, "cpm": 16,
+                "deeppose_alexnet": 128}
 
 
 def _tensors(out):
@@ -96,7 +89,7 @@ def main(argv=None):
     print(header)
     print("|" + " --- |" * (header.count("|") - 1))
     for m in args.models:
-        (H, W), gpu_batch = PAPER_MODELS[m]
+        (H, W), gpu_batch = model_card(m).input_size, PAPER_MODELS[m]
         batch = args.batch_size or (1 if args.quick else gpu_batch if device.type == "cuda" else 2)
         try:
             model = create_model(m).to(device).train()
