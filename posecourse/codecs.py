@@ -112,9 +112,8 @@ class Poses(NamedTuple):
 
     def people(self, i: int) -> np.ndarray:
         """The people image ``i`` holds, padding left out: ``(P_i, K, 3)`` (x, y, score)."""
-        kp, s = self.keypoints[i].detach().float().cpu(), self.scores[i].detach().float().cpu()
-        found = ~kp.isnan().all(-1).all(-1) | (s != 0).any(-1)
-        return torch.cat([kp, s[..., None]], -1)[found].numpy()
+        rows = torch.cat([self.keypoints[i], self.scores[i, ..., None]], -1).detach().float().cpu()
+        return rows[~rows[..., :2].isnan().all(-1).all(-1) | (rows[..., 2] != 0).any(-1)].numpy()
 
 
 class Codec(abc.ABC):

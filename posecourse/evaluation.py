@@ -153,10 +153,7 @@ def coco_format(batch: dict, poses: Poses | None = None, skeleton: str = "coco18
     Joints are converted to COCO-17 (OpenPose's neck is dropped). GT ``area`` is the person box area
     (the synthetic data have no segmentation masks).
     """
-    kp, vis = batch["keypoints"], batch["visibility"]
-    if batch["skeleton"] != "coco17":
-        kp, vis = convert_keypoints(kp, vis, batch["skeleton"], "coco17")
-    kp, vis = np.asarray(kp, dtype=float), np.asarray(vis, dtype=float)
+    kp, vis = convert_keypoints(batch["keypoints"], batch["visibility"], batch["skeleton"], "coco17")  # float arrays
     boxes = np.asarray(batch["boxes"], dtype=float)
     images, anns = [], []
     H, W = batch["image"].shape[-2:]

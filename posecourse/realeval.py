@@ -87,7 +87,6 @@ def predict_crops(model, lecture, crops, skel, flip: bool = False, official: boo
                      lecture.codec.decode(predict(model, batch["image"]))).single()
         if integer:  # course decode: (j + 0.5) s - 0.5; the official convention: j s
             coords = coords - (lecture.codec.stride / 2 - 0.5)
-        s = torch.as_tensor(s, dtype=torch.float32)
         if mskel.name == skel.name:
             preds.append(batch_to_original(coords, batch))
         else:  # evaluation crops are not flipped: the affine alone takes them back
