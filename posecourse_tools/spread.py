@@ -127,16 +127,17 @@ _START, _END = "<!-- spread:start -->", "<!-- spread:end -->"
 def readme_table(rows: list[dict]) -> str:
     """The README's table of the stored spread: per lecture, the seeds, their values, floor and minimum."""
     lines = ["| lecture | metric | seeds | values (seed 0 first) | mean ± sd | floor | minimum |", "|---|---|---|---|---|---|---|"]
+    cpus = set()
     for name, lec in LECTURES.items():
         values = lec.spread_of(rows)
         if values is None:
             lines.append(f"| {name} | {lec.metric.name} | - | not measured yet | - | {lec.floor:.2f} | {lec.floor:.2f} (floor) |")
             continue
         t = torch.tensor(values, dtype=torch.float64)
+        cpus |= {r["cpu"] for r in rows if r["lecture"] == name}
         lines.append(f"| {name} | {lec.metric.name} | {len(values)} | {', '.join(f'{v:.3f}' for v in values)} | "
                      f"{t.mean():.3f} ± {t.std():.3f} | {lec.floor:.2f} | {lec.minimum_of(rows):.2f} |")
-    cpus = sorted({r["cpu"] for r in rows})
-    return "\n".join(lines) + (f"\n\nMeasured on: {'; '.join(cpus)}." if cpus else "")
+    return "\n".join(lines) + (f"\n\nMeasured on: {'; '.join(sorted(cpus))}." if cpus else "")
 
 
 def update_readme(rows: list[dict], path: Path = ROOT / "README.md") -> None:
