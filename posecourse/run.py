@@ -210,7 +210,7 @@ class RealSource(_Source):
     ``skeleton`` (the data's layout), ``collate``."""
 
     def __init__(self, fmt: str, root, lecture, size, *, ann=None, img_dir=None, eval_ann=None, seed: int = 0):
-        whole = lecture.data.multi_person
+        whole = lecture.codec.bottom_up
         if whole and fmt != "coco":
             raise ValueError(f"lecture: {lecture.name}: bottom-up (multi-person) training on real images reads "
                              f"COCO files (whole photos, COCO-17 -> {lecture.skeleton}); data={fmt!r} is for the "

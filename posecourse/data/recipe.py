@@ -34,10 +34,6 @@ class DataRecipe:
     generator: dict = field(default_factory=dict)
 
     @property
-    def multi_person(self) -> bool:
-        return self.num_people != 1
-
-    @property
     def source_skeleton(self) -> str:
         return "coco17" if self.skeleton in ("coco17", "coco18") else self.skeleton
 
