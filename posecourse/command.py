@@ -76,8 +76,7 @@ def main(argv=None) -> int:
         if len(e.args) == 1 and isinstance(e.args[0], str):
             e.args = (_option(e.args[0]),)
         raise
-    info = result.info
-    if info is not None:
+    if (info := result.info) is not None:  # rank 0 evaluates and reports
         ev, k = info["eval"], info["world_size"]
         print(f"{info['lecture']} on {info['data']}: {ev['metric']} = {ev['value']:.4f} ({info['steps']} steps, "
               f"{k} process{'es' if k > 1 else ''}, flip test {info['flip_test_note']}) -> {result.file}")

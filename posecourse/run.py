@@ -15,6 +15,7 @@ import math
 import os
 import time
 from dataclasses import dataclass, replace
+from functools import partial
 from pathlib import Path
 
 import torch
@@ -89,9 +90,7 @@ class RunConfig:
     progress: bool = True
 
     def __post_init__(self):
-        def put(name, value):
-            object.__setattr__(self, name, value)
-
+        put = partial(object.__setattr__, self)  # a frozen dataclass normalises its own fields
         if not isinstance(self.lecture, str) or not self.lecture.strip():
             raise ValueError(f"lecture: expected a lecture name or unique prefix (e.g. '03'), got {self.lecture!r}")
         put("data", one_of("data", self.data, ("synthetic",) + REAL))
@@ -106,7 +105,8 @@ class RunConfig:
         if self.input_size is not None:
             put("input_size", (self.input_size[0], self.input_size[-1]))
         put("preset", one_of("preset", self.preset, ("course", "paper")))
-        put("model_skeleton", None if self.model_skeleton is None else one_of("model_skeleton", self.model_skeleton, SKELETONS))
+        if self.model_skeleton is not None:
+            one_of("model_skeleton", self.model_skeleton, SKELETONS)
         for name in ("resume", "flip_test", "progress"):
             put(name, as_bool(name, getattr(self, name)))
         put("input_norm", one_of("input_norm", self.input_norm, ("auto", "none", *NORMS)))
@@ -165,8 +165,7 @@ class _Seen:
         return self.loss_fn(outputs, batch)
 
 
-def _world() -> tuple[int, int]:
-    """``(WORLD_SIZE, RANK)`` as ``torchrun`` sets them (1, 0 in a plain process)."""
+def _world() -> tuple[int, int]:  # (WORLD_SIZE, RANK) as torchrun sets them; (1, 0) in a plain process
     return int(os.environ.get("WORLD_SIZE", "1")), int(os.environ.get("RANK", "0"))
 
 
@@ -184,10 +183,9 @@ class _Source:
 
 
 class SyntheticSource(_Source):
-    """The lecture's own seeded generator drawn at ``size`` (square): ``train_set`` (``length`` images of
-    seed ``seed``), ``held_out`` (``n_val`` images of :data:`~posecourse.data.recipe.VAL_SEED`, a collated
-    batch), ``skeleton`` (the lecture's layout), ``collate``; ``lecture``: the record with its recipe at
-    that size."""
+    """The lecture's seeded generator at ``size`` (square): ``train_set`` (``length`` images of ``seed``),
+    ``held_out`` (a collated batch of ``n_val`` images of :data:`~posecourse.data.recipe.VAL_SEED`),
+    ``skeleton``, ``collate``, and ``lecture`` (the record, its recipe at that size)."""
 
     def __init__(self, lecture, size=None, *, seed: int = 0, length: int = 10_000, n_val: int | None = None):
         size = tuple(size or (lecture.data.image_size,) * 2)
@@ -204,10 +202,9 @@ class SyntheticSource(_Source):
 
 
 class RealSource(_Source):
-    """The people of a dataset folder (``fmt`` as :func:`~posecourse.data.topdown.open_source` reads it) at
-    ``size``: ``train_set`` augmented, ``held_out`` not (``eval_ann``'s people, else the training ones) --
-    person crops (:class:`~posecourse.data.topdown.TopDown`), or whole COCO photos for a bottom-up lecture;
-    ``skeleton`` (the data's layout), ``collate``."""
+    """The people of a ``fmt`` folder (:func:`~posecourse.data.topdown.open_source`) at ``size``, as person crops
+    (:class:`~posecourse.data.topdown.TopDown`) or, for a bottom-up lecture, whole COCO photos: ``train_set``
+    augmented, ``held_out`` not (``eval_ann``'s people, else the training ones), ``skeleton``, ``collate``."""
 
     def __init__(self, fmt: str, root, lecture, size, *, ann=None, img_dir=None, eval_ann=None, seed: int = 0):
         whole = lecture.codec.bottom_up
