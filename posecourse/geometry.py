@@ -14,12 +14,13 @@ runs on whatever device its inputs are on.
 """
 from __future__ import annotations
 
-import torch
-
 import math
 import numbers
 
+import torch
 import torch.nn.functional as F
+
+from .skeletons import get_skeleton
 
 __all__ = [
     "box_center_size", "normalize", "denormalize", "expand_boxes",
@@ -301,8 +302,6 @@ def flip_keypoints(keypoints, visibility, width: int, skeleton):
     Returns:
         ``(keypoints (..., K, 2), visibility (..., K))``.
     """
-    from .skeletons import get_skeleton
-
     kp = _as_tensor(keypoints, "keypoints")
     vis = torch.as_tensor(visibility)
     skel = get_skeleton(skeleton)

@@ -10,6 +10,8 @@ and one notebook (``lectures/<name>.ipynb``) with its exercise (``solutions/<exe
 """
 from __future__ import annotations
 
+import importlib
+import inspect
 import json
 import math
 import statistics
@@ -22,6 +24,8 @@ from . import losses
 from .codecs import HeatmapCodec, PAFCodec, RegressionCodec
 from .data.recipe import DataRecipe
 from .evaluation import OKSAP, PCK, PDJ, PCKh
+from .models import create_model
+from .params import as_bool, as_device, as_optional_int, as_seed
 from .skeletons import get_skeleton
 
 __all__ = ["Lecture", "RunSettings", "LECTURES", "get_lecture", "COMPARE_IMAGES", "OPTIMIZER", "SPREAD_FILE"]
@@ -93,8 +97,6 @@ class Lecture:
 
     def build_model(self, **kw):
         """A fresh (untrained) model of this lecture."""
-        from .models import create_model
-
         return create_model(self.model, **{"num_joints": self.num_joints, **self.model_kw, **kw})
 
     def settings(self, seed=0, train_steps=None, device="auto", smoke=False, results_path=None,
@@ -106,8 +108,6 @@ class Lecture:
         checkpoint (:func:`posecourse.shipped.train_or_load`), and ``steps`` is the record's
         ``checkpoint_steps``, the steps that model was trained for. It cannot be combined with
         ``train_steps``; ``smoke`` then only shortens the lecture's side experiments."""
-        from .params import as_bool, as_device, as_optional_int, as_seed
-
         smoke = as_bool("smoke", smoke)
         use_shipped = as_bool("use_shipped", use_shipped)
         steps = as_optional_int("train_steps", train_steps, minimum=1)
@@ -153,9 +153,6 @@ OPTIMIZER = "torch.optim.Adam"
 
 
 def _describe_optimizer(path: str, lr: float) -> str:
-    import importlib
-    import inspect
-
     module, name = path.rsplit(".", 1)
     cls = getattr(importlib.import_module(module), name)
     defaults = {k: p.default for k, p in inspect.signature(cls).parameters.items()

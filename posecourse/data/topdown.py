@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import math
 import numbers
+from functools import partial
 from pathlib import Path
 
 import torch
@@ -33,11 +34,15 @@ from torch.utils.data import Dataset
 
 from ..geometry import compose, crop_affine, expand_boxes, invert_affine, random_affine, warp_points
 from ..params import as_seed
+from ._io import read_json
+from .coco import CocoKeypoints
+from .crowdpose import CrowdPoseKeypoints
+from .flic import FlicExamples
+from .lsp import LspJoints
+from .mpii import MpiiJson, MpiiMat
 from .transforms import RandomFlip, apply_affine, layout
 
 __all__ = ["TopDown", "WholeImages", "to_original", "batch_to_original", "open_source", "skeleton_of", "FORMATS"]
-
-FORMATS = ("coco", "crowdpose", "mpii", "lsp", "flic")
 
 
 def _size(input_size) -> tuple[int, int]:
@@ -232,6 +237,46 @@ def _image_dir(root: Path, first_file: str | None, ann_file: Path) -> Path:
                      "pass img_dir=... (--img-dir)")
 
 
+def _first(records, key: str) -> str | None:
+    """``records[0][key]`` where the annotation file has that shape (its loader checks the whole file)."""
+    first = records[0].get(key) if isinstance(records, list) and records and isinstance(records[0], dict) else None
+    return first if isinstance(first, str) else None
+
+
+def _images(root: Path) -> Path:
+    return root / "images" if (root / "images").is_dir() else root
+
+
+def _open_coco(loader, root: Path, ann_file, img_dir, per_image: bool):
+    ann = Path(ann_file) if ann_file else _one(root, ("*.json", "annotations/*.json"), "keypoint JSON")
+    data = read_json(ann)
+    first = _first(data.get("images") if isinstance(data, dict) else None, "file_name")
+    return loader(ann, img_dir or _image_dir(root, first, ann), per_person=not per_image, min_keypoints=1,
+                  skip_empty=per_image)
+
+
+def _open_mpii(root: Path, ann_file, img_dir, per_image: bool):
+    ann = Path(ann_file) if ann_file else _one(root, ("*.json", "*.mat", "annotations/*.json", "annot/*.mat"),
+                                                "MPII annotation file")
+    if ann.suffix == ".mat":
+        return MpiiMat(ann, img_dir or _images(root), per_person=True)
+    return MpiiJson(ann, img_dir or _image_dir(root, _first(read_json(ann), "image"), ann))
+
+
+def _open_mat(loader, pattern: str, what: str, root: Path, ann_file, img_dir, per_image: bool):
+    mat = Path(ann_file) if ann_file else _one(root, (pattern,), what)
+    return loader(mat, img_dir or _images(root))
+
+
+#: format -> how a folder of it opens, ``opener(root, ann_file, img_dir, per_image)``; the formats in
+#: :data:`MULTI_PERSON` also open as whole images with all their people
+_OPENERS = {"coco": partial(_open_coco, CocoKeypoints), "crowdpose": partial(_open_coco, CrowdPoseKeypoints),
+            "mpii": _open_mpii, "lsp": partial(_open_mat, LspJoints, "joints.mat", "LSP annotation file"),
+            "flic": partial(_open_mat, FlicExamples, "examples.mat", "FLIC annotation file")}
+FORMATS = tuple(_OPENERS)
+MULTI_PERSON = ("coco", "crowdpose")
+
+
 def open_source(fmt: str, root, ann_file=None, img_dir=None, per_image: bool = False):
     """The per-person loader of a dataset folder (one sample per annotated person, ``P = 1``).
 
@@ -248,49 +293,10 @@ def open_source(fmt: str, root, ann_file=None, img_dir=None, per_image: bool = F
         raise FileNotFoundError(f"data root {root} is not a folder")
     if img_dir is not None and not Path(img_dir).is_dir():
         raise FileNotFoundError(f"img_dir: {img_dir} is not a folder (--img-dir: where the images are)")
-    if fmt in ("coco", "crowdpose"):
-        ann = Path(ann_file) if ann_file else _one(root, ("*.json", "annotations/*.json"), "keypoint JSON")
-        if fmt == "crowdpose":
-            from .crowdpose import CrowdPoseKeypoints as Loader
-        else:
-            from .coco import CocoKeypoints as Loader
-        from ._io import read_json
-
-        data = read_json(ann)  # the loader below checks the whole file; here only the first image's name
-        images = data.get("images") if isinstance(data, dict) else None
-        first = images[0].get("file_name") if isinstance(images, list) and images and isinstance(images[0], dict) \
-            else None
-        first = first if isinstance(first, str) else None
-        return Loader(ann, Path(img_dir) if img_dir else _image_dir(root, first, ann), per_person=not per_image,
-                      min_keypoints=1, skip_empty=per_image)
-    if per_image:
+    if per_image and fmt not in MULTI_PERSON:
         raise ValueError(f"data: {fmt} has one person per sample; whole images with everyone are read from COCO "
                          "and CrowdPose files")
-    if fmt == "mpii":
-        ann = Path(ann_file) if ann_file else _one(root, ("*.json", "*.mat", "annotations/*.json", "annot/*.mat"),
-                                                    "MPII annotation file")
-        if ann.suffix == ".mat":
-            from .mpii import MpiiMat
-
-            images = Path(img_dir) if img_dir else (root / "images" if (root / "images").is_dir() else root)
-            return MpiiMat(ann, images, per_person=True)
-        from .mpii import MpiiJson
-        from ._io import read_json
-
-        data = read_json(ann)
-        first = data[0].get("image") if isinstance(data, list) and data and isinstance(data[0], dict) else None
-        first = first if isinstance(first, str) else None
-        return MpiiJson(ann, Path(img_dir) if img_dir else _image_dir(root, first, ann))
-    mat = Path(ann_file) if ann_file else _one(root, ("joints.mat",) if fmt == "lsp" else ("examples.mat",),
-                                               f"{fmt.upper()} annotation file")
-    images = Path(img_dir) if img_dir else (root / "images" if (root / "images").is_dir() else root)
-    if fmt == "lsp":
-        from .lsp import LspJoints
-
-        return LspJoints(mat, images)
-    from .flic import FlicExamples
-
-    return FlicExamples(mat, images)
+    return _OPENERS[fmt](root, ann_file, Path(img_dir) if img_dir else None, per_image)
 
 
 def skeleton_of(source) -> str:

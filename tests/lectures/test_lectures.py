@@ -320,7 +320,7 @@ def test_show_source_renders_the_running_code():
         source_text(paf.assemble, start="no such line")
 
 
-def test_source_listings_name_what_they_show_and_the_training_step_exists():
+def test_source_listings_name_what_they_show_and_the_training_step_exists(monkeypatch):
     """show_source stores which object (and lines) it shows, so a test can recompute a stored listing; the
     training step's listing markers are still in the library's code."""
     from posecourse.models.cpm import CPM
@@ -336,14 +336,8 @@ def test_source_listings_name_what_they_show_and_the_training_step_exists():
     step = "\n".join(source.source_text(source.resolve(ref), start, stop) for ref, start, stop in source.TRAINING_STEP[1:])
     assert all(k in step for k in ("net(inputs)", "loss_fn(outputs, batch)", ".backward()", "step(optimizer)"))
     shown = []
-    import IPython.display
-
-    orig = IPython.display.display
-    IPython.display.display = lambda obj, metadata=None: shown.append((repr(obj), metadata))
-    try:
-        source.show_source(CPM.forward, start="beliefs = [")
-    finally:
-        IPython.display.display = orig
+    monkeypatch.setattr(source, "display", lambda obj, metadata=None: shown.append((repr(obj), metadata)))
+    source.show_source(CPM.forward, start="beliefs = [")
     (text, meta), = shown
     assert text == source.source_text(CPM.forward, start="beliefs = [")
     assert meta == {source.SOURCE_KEY: {"object": "posecourse.models.cpm:CPM.forward", "start": "beliefs = [",
