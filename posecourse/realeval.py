@@ -23,6 +23,7 @@ from . import data, evaluation, metrics
 from .codecs import Poses
 from .data.topdown import batch_to_original, to_original
 from .evaluation import PCK, PCKh, coco_detections, oks_ap, predict, predict_flip
+from .models import model_card
 from .skeletons import SKELETONS, convert_keypoints
 from .train_checkpoint import to_plain
 
@@ -59,22 +60,17 @@ def _metric(lecture, skel):
     return replace(m, skeleton=skel.name) if hasattr(m, "skeleton") else m
 
 
-#: official weights trained on integer-centred heatmaps (HRNet's code: centre ``int(x / s + 0.5)``, see
-#: :mod:`posecourse.targets.heatmap`): their flip test shifts 1 px and heatmap px ``j`` is crop px ``j * s``
-INTEGER_CENTRED = ("hrnet_w32", "hrnet_w48")
-
-
 def predict_crops(model, lecture, crops, skel, flip: bool = False, official: bool = False, chunk: int = 32,
                   model_skeleton=None) -> dict:
     """Predictions of ``model`` on a :class:`~posecourse.data.topdown.TopDown` dataset (no augmentation), in
     the photo's pixels: ``{"pred" (N, K, 2), "score" (N, K), "gt" (N, K, 2), "visible" (N, K) bool, "meta"}``
     (``meta``: the crops' meta dicts, with ``file_name``, ``source_index``, ...). A NaN/inf prediction stays
     in ``pred`` and its joint stays ``visible``: the metrics count it as a miss (never as "not annotated").
-    ``flip``: flip test (codecs with ``flip_test``); ``official``: official weights of a model in :data:`INTEGER_CENTRED`; ``model_skeleton``:
-    the model's layout when it is not the data's ``skel`` (predictions are converted by joint name; joints the
-    model lacks are not ``visible``)."""
+    ``flip``: flip test (codecs with ``flip_test``); ``official``: official weights (decoded as the model card's
+    ``integer_centred`` says); ``model_skeleton``: the model's layout when it is not the data's ``skel``
+    (predictions are converted by joint name; joints the model lacks are not ``visible``)."""
     mskel = model_skeleton if model_skeleton is not None else skel
-    integer = official and lecture.model in INTEGER_CENTRED
+    integer = official and model_card(lecture.model).integer_centred
     # joints of the data's layout the model does not predict (converted by name: NaN there) are left out
     lacking = torch.zeros(skel.num_joints, dtype=torch.bool)
     if mskel.name != skel.name:

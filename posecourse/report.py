@@ -30,13 +30,13 @@ def count_parameters(model: torch.nn.Module) -> int:
 
 def param_table(names, **kw) -> list[dict]:
     """``[{"model", "params", "official"}]`` for paper configs (built on the meta device: no memory)."""
-    from .models import OFFICIAL_PARAMS, create_model
+    from .models import create_model, model_card
 
     rows = []
     for name in names:
         with torch.device("meta"):
             m = create_model(name, **kw.get(name, {}))
-        rows.append({"model": name, "params": count_parameters(m), "official": OFFICIAL_PARAMS.get(name)})
+        rows.append({"model": name, "params": count_parameters(m), "official": model_card(name).official_params})
     return rows
 
 
