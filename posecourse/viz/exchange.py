@@ -9,8 +9,7 @@ The course's model (like the official code) passes ``ReLU(Y_k)`` on to the next 
 :func:`exchange_terms` records, with forward hooks on the running model, the ``X_i`` the unit receives
 and every term ``a(X_i, k)`` *as the model's fuse layers computed it*, then adds them up; its result
 says how far ``ReLU(sum)`` is from the module's own output (zero up to float rounding).
-:func:`exchange_figure` draws them; :func:`hrnet_viewer` is the widget. Also here: the older
-before/after view :func:`branch_features` / :func:`branch_figure`.
+:func:`exchange_figure` draws them; :func:`hrnet_viewer` is the widget.
 
 Indices are 0-based in code (``k = 0`` is the highest resolution); figures label them 1-based like
 the paper (``Y_1``).
@@ -26,7 +25,7 @@ import torch
 from .explorer import Explorer, dropdown, slider
 from .plots import image_hwc, to_numpy
 
-__all__ = ["exchange_terms", "exchange_figure", "hrnet_viewer", "branch_features", "branch_figure", "CHANNEL_RULES"]
+__all__ = ["exchange_terms", "exchange_figure", "hrnet_viewer", "CHANNEL_RULES"]
 
 CHANNEL_RULES = {
     "max_var": "the channel of Y_k whose map varies most over the image (largest spatial variance)",
@@ -198,40 +197,3 @@ def hrnet_viewer(model, image: torch.Tensor, title: str = "HRNet's exchange unit
         return exchange_figure(exchange_terms(model, image, unit, k, channel))
 
     return Explorer(render, controls, title, _NOTE)
-
-
-# --------------------------------------------------------------------------- before / after view
-def branch_features(model, image: torch.Tensor, unit: int = -1) -> dict:
-    """Feature maps of every resolution branch before and after one exchange unit of an HRNet.
-
-    Returns ``before`` (the ``X_i``) and ``after`` (the ``ReLU(Y_k)``): lists, highest resolution
-    first, of ``(C, h, w)`` CPU tensors for the image; and ``num_units``. The very last unit of
-    HRNet keeps only ``Y_1``.
-    """
-    units = _units(model)
-    if not -len(units) <= unit < len(units):
-        raise ValueError(f"unit: {unit} not in [-{len(units)}, {len(units)})")
-    mod = units[unit]
-    before: dict[int, torch.Tensor] = {}
-    after: list[torch.Tensor] = []
-    hooks = [(b, lambda _m, _i, out, i=i: before.__setitem__(i, out[0].detach().float().cpu()))
-             for i, b in enumerate(mod.branches)]
-    hooks.append((mod, lambda _m, _i, out: after.extend(y[0].detach().float().cpu() for y in out)))
-    _run(model, torch.as_tensor(image), hooks)
-    return {"before": [before[i] for i in sorted(before)], "after": after, "num_units": len(units)}
-
-
-def branch_figure(feats: dict, channel: int = 0, mode: str = "mean |x|"):
-    """Grid: rows = before/after the exchange unit, columns = branches (resolution 1, 1/2, 1/4, ...)."""
-    n = len(feats["before"])
-    fig, axes = plt.subplots(2, n, figsize=(2.3 * n, 4.4), squeeze=False)
-    for ax in axes.ravel():
-        ax.set_axis_off()
-    for r, key in enumerate(("before", "after")):
-        for i, f in enumerate(feats[key]):
-            m = f.abs().mean(0) if mode == "mean |x|" else f[min(channel, f.shape[0] - 1)]
-            ax = axes[r][i]
-            ax.imshow(to_numpy(m), cmap="viridis", interpolation="nearest")
-            ax.set_title(f"{key}: branch {i + 1} ({f.shape[-2]}x{f.shape[-1]}, C={f.shape[0]})", fontsize=7)
-    fig.tight_layout()
-    return fig

@@ -23,7 +23,7 @@ from ..models.deeppose import crop_sub_images
 from ..receptive_field import effective_rf, theoretical_rf
 from ..skeletons import get_skeleton
 from ..targets import paf as P
-from .exchange import branch_features, branch_figure, exchange_figure, exchange_terms, hrnet_viewer
+from .exchange import exchange_figure, exchange_terms, hrnet_viewer
 from .explorer import Explorer, dropdown, figure_png, slider
 from .plots import PIXELS, draw_paf, draw_pose, image_hwc, to_numpy
 
@@ -32,7 +32,7 @@ __all__ = [
     "receptive_fields_per_stage", "rf_figure", "rf_explorer",
     "belief_maps_per_stage", "belief_figure", "belief_stepper",
     "paf_limb_explorer_data", "paf_figure", "paf_explorer",
-    "exchange_terms", "exchange_figure", "hrnet_viewer", "branch_features", "branch_figure",
+    "exchange_terms", "exchange_figure", "hrnet_viewer",
     "cascade_view", "cascade_figure", "cascade_explorer",
 ]
 

@@ -79,18 +79,6 @@ def test_paf_explorer_rejects_bad_input():
         widgets.paf_limb_explorer_data(hm, pf, sk, 99)
 
 
-def test_branch_features_before_and_after_exchange():
-    torch.manual_seed(0)
-    model = create_model("hrnet_tiny", num_joints=16)
-    feats = widgets.branch_features(model, torch.rand(3, 64, 64), unit=0)
-    assert feats["num_units"] == len(model.exchange_units())
-    assert len(feats["before"]) == len(feats["after"]) >= 2
-    for i, (b, a) in enumerate(zip(feats["before"], feats["after"])):
-        assert b.shape == a.shape and b.shape[-1] == 16 // 2**i
-        assert not torch.allclose(a, torch.relu(b))  # the exchange added the other branches
-    assert model.training  # the viewer leaves the model's mode alone
-
-
 @pytest.fixture(scope="module")
 def hrnet():
     """hrnet_tiny with non-trivial BN running statistics (a few train-mode forwards), in train mode."""
