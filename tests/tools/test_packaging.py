@@ -2,6 +2,7 @@
 CI use the README's commands."""
 import platform
 import re
+import shutil
 import subprocess
 import tomllib
 import zipfile
@@ -153,13 +154,20 @@ def test_installed_package_loads_and_evaluates_a_shipped_model(repo_root, tmp_pa
     site = subprocess.run([str(py), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
                           capture_output=True, text=True, check=True).stdout.strip()
     Path(site, "deps.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
-    # build the wheel with this environment's setuptools (no download), install it like `pip install .`
+    # build the wheel with this environment's setuptools (no download), install it like `pip install .`; from a
+    # clean copy of the sources: an in-tree build reuses the checkout's build/lib, stale modules included
+    src = tmp_path / "src"
+    for name in ("posecourse", "posecourse_tools"):
+        shutil.copytree(repo_root / name, src / name, ignore=shutil.ignore_patterns("__pycache__"))
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(repo_root / name, src)
     wheel = subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation",
-                            "-w", str(tmp_path / "dist"), str(repo_root)], capture_output=True, text=True, timeout=600)
+                            "-w", str(tmp_path / "dist"), str(src)], capture_output=True, text=True, timeout=600)
     assert wheel.returncode == 0, wheel.stdout[-2000:] + wheel.stderr[-3000:]
     (whl,) = (tmp_path / "dist").glob("posecourse-*.whl")
-    packages = {name.split("/")[0] for name in zipfile.ZipFile(whl).namelist() if name.endswith(".py")}
-    assert packages == {"posecourse"}, f"the wheel holds the library only (no posecourse_tools): {packages}"
+    files = {name for name in zipfile.ZipFile(whl).namelist() if name.endswith(".py")}
+    assert {name.split("/")[0] for name in files} == {"posecourse"}, f"the wheel holds the library only: {files}"
+    assert files == {p.relative_to(src).as_posix() for p in (src / "posecourse").rglob("*.py")}, "exactly the sources"
     pip = subprocess.run([str(py), "-m", "pip", "install", "--quiet", "--no-deps", str(whl)],
                          capture_output=True, text=True, timeout=600)
     assert pip.returncode == 0, pip.stdout[-2000:] + pip.stderr[-3000:]
