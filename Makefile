@@ -92,4 +92,4 @@ serve-site: site
 	$(PY) -m http.server --directory site/html 8000
 
 clean:
-	rm -rf $(VENV) .pytest_cache .hypothesis release site
+	rm -rf $(VENV) .pytest_cache .hypothesis release site build
