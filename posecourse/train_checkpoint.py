@@ -310,9 +310,10 @@ def _check_optimizer(state: dict, optimizer: torch.optim.Optimizer, path, schedu
             raise ValueError(f"optimizer: parameter group {g} differs from {path}: {'; '.join(diff)}")
         for j, (idx, p) in enumerate(zip(s["params"], o["params"])):
             for name, t in saved["state"].get(idx, {}).items():
-                if name in _PER_PARAM and isinstance(t, torch.Tensor) and t.shape != p.shape:
-                    raise ValueError(f"optimizer: {name} of parameter {j} in group {g} is {tuple(t.shape)} in {path}, "
-                                     f"the parameter is {tuple(p.shape)} (parameters in a different order?)")
+                if name in _PER_PARAM and isinstance(t, torch.Tensor) and (t.shape != p.shape or any(
+                        st == 0 and n > 1 for st, n in zip(t.stride(), t.shape))):  # a zero stride: a damaged file
+                    raise ValueError(f"optimizer: {name} of parameter {j} in group {g} is {tuple(t.shape)}, strides "
+                                     f"{t.stride()}, in {path}; the parameter: {tuple(p.shape)} (reordered? damaged?)")
 
 
 def _check_scheduler(state: dict, scheduler, path, resume: bool) -> None:

@@ -106,8 +106,7 @@ def _amp_dtype(amp, device: torch.device):
 
 
 def _distributed(loader, device: torch.device):
-    """Under torchrun (WORLD_SIZE > 1): init the process group, pick this process's GPU, and check that the
-    loader draws this process's share. Returns (rank, world_size, device)."""
+    """Under torchrun: the process group, this process's GPU, a loader drawing its share -> (rank, world, device)."""
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world <= 1:
         return 0, 1, device

@@ -62,15 +62,16 @@ def _corrupt(data: bytes, how: str, at: float, byte: int) -> bytes:
 def test_corrupted_checkpoints_are_named_in_every_loading_path(tmp_path, good_checkpoint, how, at, byte):
     path = Path(tempfile.mkdtemp(dir=tmp_path)) / f"{how}.pt"
     path.write_bytes(_corrupt(good_checkpoint, how, at, byte))
-    model, x, y, loss = _linear_run(tmp_path)
+    _, x, y, loss = _linear_run(tmp_path)
     loader = DataLoader(TensorDataset(x, y), batch_size=8)
-    before = {k: v.clone() for k, v in model.state_dict().items()}
-    for what, load in (("path", lambda: load_checkpoint(path, model)),
-                       ("--weights", lambda: load_weights(model, path, what="--weights")),
-                       ("path", lambda: train(model, loader, loss, max_steps=4, device="cpu", progress=False,
-                                              checkpoint=path))):
+    for what, load in (("path", lambda m: load_checkpoint(path, m)),
+                       ("--weights", lambda m: load_weights(m, path, what="--weights")),
+                       ("path", lambda m: train(m, loader, loss, max_steps=4, device="cpu", progress=False,
+                                                checkpoint=path))):
+        model = _linear_run(tmp_path)[0]  # a fresh model per path: a flipped file one path loaded is no "before"
+        before = {k: v.clone() for k, v in model.state_dict().items()}
         try:
-            load()
+            load(model)
         except ValueError as e:
             # the file is named; through the command, the option too (train names the part that differs, e.g.
             # "optimizer: settings differ from PATH" when a flipped byte turned a setting into another value)

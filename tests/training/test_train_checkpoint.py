@@ -242,3 +242,19 @@ def test_load_checkpoint_of_the_old_layout(tmp_path):
     state = load_checkpoint(path, m2, o2)
     assert state["history"].steps == 1 and state["history"].lrs == [] and o2.state_dict()["state"]
     torch.testing.assert_close(m2.state_dict(), model.state_dict())
+
+
+def test_optimizer_state_with_a_zero_stride_is_a_damaged_file(tmp_path):
+    """A flipped byte can turn a saved stride into 0 (found by test_fuzz_command): Adam would then write into one
+    memory cell from many elements and fail mid-step with a raw RuntimeError. The resume check names it first."""
+    model, loader, loss_fn = _setup()
+    path = tmp_path / "c.pt"
+    train(model, loader, loss_fn, max_steps=2, device="cpu", progress=False, checkpoint=path)
+    state = torch.load(path, weights_only=True)
+    state["optimizer"]["state"][0]["exp_avg"] = torch.zeros(2, 1).expand(2, 4)  # strides (1, 0)
+    torch.save(state, path)
+    fresh = nn.Linear(4, 2)
+    before = {k: v.clone() for k, v in fresh.state_dict().items()}
+    with pytest.raises(ValueError, match=r"^optimizer: exp_avg of parameter 0 in group 0 is \(2, 4\), strides \(1, 0\)"):
+        train(fresh, loader, loss_fn, max_steps=4, device="cpu", progress=False, checkpoint=path)
+    assert all(torch.equal(before[k], v) for k, v in fresh.state_dict().items())  # nothing loaded
