@@ -1,4 +1,4 @@
-"""Geometry: N(y; b), affine crops and warps, flips (pixel-centre convention), and the sample transforms."""
+"""Geometry: N(y; b), affine crops and warps, flips (pixel-centre convention), and the sample affines and flip."""
 from __future__ import annotations
 
 import json
@@ -10,8 +10,7 @@ import torch
 from hypothesis import example, assume, given, settings
 from hypothesis import strategies as st
 
-from posecourse.data.transforms import (Compose, CropToBox, RandomAffine, RandomFlip, Resize, TransformedDataset,
-                                        apply_affine)
+from posecourse.data.transforms import RandomFlip, apply_affine
 from posecourse.geometry import (box_center_size, compose, crop_affine, denormalize, expand_boxes, flip_images,
                                  flip_keypoints, flip_matrix, inside_image, invert_affine, normalize, random_affine,
                                  warp_boxes, warp_images, warp_points)
@@ -180,15 +179,21 @@ def _sample(H=40, W=60):
             "skeleton": "mpii16", "meta": {"source": "test", "index": 0}}
 
 
+def _resize(sample, out_size):
+    """The whole image at ``out_size``: its edges map onto the new edges."""
+    H, W = sample["image"].shape[-2:]
+    return apply_affine(sample, crop_affine(torch.tensor([-0.5, -0.5, W, H]), out_size), out_size)
+
+
 def test_resize_maps_keypoints_with_pixel_centres():
-    out = Resize((80, 120))(_sample())
+    out = _resize(_sample(), (80, 120))
     assert out["image"].shape == (3, 80, 120)
     assert torch.allclose(out["keypoints"], (_sample()["keypoints"] + 0.5) * 2 - 0.5)
 
 
 def test_crop_to_box_then_back_with_meta_affine():
     s = _sample()
-    out = CropToBox(32, padding=1.2)(s)
+    out = apply_affine(s, crop_affine(expand_boxes(s["boxes"][0], 1.2, aspect=1.0), (32, 32)), (32, 32))
     assert out["image"].shape == (3, 32, 32)
     back = warp_points(out["keypoints"], invert_affine(out["meta"]["affine"])[None])
     assert torch.allclose(back, s["keypoints"], atol=1e-4)
@@ -196,18 +201,17 @@ def test_crop_to_box_then_back_with_meta_affine():
     assert (out["keypoints"] >= -0.5).all() and (out["keypoints"] <= 31.5).all()
 
 
-def test_transforms_drop_visibility_outside_and_compose_seeded():
+def test_affines_drop_visibility_outside_and_chain():
     s = _sample()
     shift = torch.tensor([[1.0, 0.0, -45.0], [0.0, 1.0, 0.0]])  # moves x=10 and 30 out of the left edge
     out = apply_affine(s, shift, (40, 60))
     assert out["visibility"][0, :3].tolist() == [0.0, 0.0, 2.0]
-    t = Compose(RandomAffine(rot_deg=45, translate=0.1), Resize(32))
-    a = TransformedDataset([s] * 3, t, seed=1)
-    assert torch.equal(a[2]["image"], a[2]["image"]) and not torch.equal(a[1]["keypoints"], a[2]["keypoints"])
-    # a blob drawn at keypoint 2 follows it through the random affine and the resize
+    # a blob drawn at keypoint 2 follows it through a random affine and a resize
     ys, xs = torch.meshgrid(torch.arange(40.0), torch.arange(60.0), indexing="ij")
     blob = torch.exp(-((xs - 50) ** 2 + (ys - 30) ** 2) / 8)  # (40, 60), peak at keypoint 2 = (50, 30)
-    o = TransformedDataset([{**s, "image": blob.expand(3, 40, 60).clone()}], t, seed=5)[0]
+    M = random_affine(1, (40, 60), rot_deg=45, translate=0.1, generator=torch.Generator().manual_seed(4))[0]  # inside
+    o = _resize(apply_affine({**s, "image": blob.expand(3, 40, 60).clone()}, M, (40, 60)), (32, 32))
+    assert torch.allclose(o["meta"]["affine"], compose(crop_affine(torch.tensor([-0.5, -0.5, 60, 40]), (32, 32)), M))
     q = o["keypoints"][0, 2]
     ys, xs = torch.meshgrid(torch.arange(32.0), torch.arange(32.0), indexing="ij")
     img = o["image"][0]
@@ -240,11 +244,11 @@ def test_crop_real_coco_sample(shared_data):
     k = torch.tensor(a["keypoints"], dtype=torch.float32).view(1, 17, 3)
     s = {"image": img, "keypoints": k[..., :2], "visibility": k[..., 2], "boxes": torch.tensor([a["bbox"]]),
          "skeleton": "coco17", "meta": {"source": "coco", "index": 0}}
-    out = CropToBox((64, 48), padding=1.25)(s)
+    box = expand_boxes(s["boxes"][0], 1.25, aspect=48 / 64)
+    out = apply_affine(s, crop_affine(box, (64, 48)), (64, 48))
     assert out["image"].shape == (3, 64, 48)
     lab = s["visibility"][0] > 0
     assert (out["visibility"][0][lab] > 0).all()  # labelled joints lie in the box, so inside the padded crop
-    box = CropToBox((64, 48), padding=1.25).box(s)
     expected = (normalize(s["keypoints"], box[None]) + 0.5) * torch.tensor([48.0, 64.0]) - 0.5
     assert torch.allclose(out["keypoints"][0][lab], expected[0][lab], atol=1e-3)
     assert math.isclose(float(box[2] / box[3]), 48 / 64, rel_tol=1e-5)
