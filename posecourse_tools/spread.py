@@ -24,6 +24,7 @@ import argparse
 import datetime
 import json
 import platform
+import re
 import time
 from pathlib import Path
 
@@ -142,11 +143,11 @@ def readme_table(rows: list[dict]) -> str:
 
 def update_readme(rows: list[dict], path: Path = ROOT / "README.md") -> None:
     """Replace the README's table between the spread markers with :func:`readme_table`."""
-    text = path.read_text()
-    if _START not in text or _END not in text:
+    marked = re.compile(re.escape(_START) + ".*?" + re.escape(_END), re.S)
+    text, found = marked.subn(lambda _: f"{_START}\n{readme_table(rows)}\n{_END}", path.read_text(), count=1)
+    if not found:
         raise ValueError(f"{path}: no {_START} ... {_END} markers around the spread table")
-    head, rest = text.split(_START, 1)
-    path.write_text(head + _START + "\n" + readme_table(rows) + "\n" + _END + rest.split(_END, 1)[1])
+    path.write_text(text)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -64,6 +64,16 @@ def test_readme_shows_the_stored_spread():
     assert table.count("\n| 0") == 5  # one row per lecture, measured or not
 
 
+def test_update_readme_replaces_only_the_marked_table(tmp_path):
+    readme = tmp_path / "README.md"
+    readme.write_text("intro\n<!-- spread:start -->\nold\n<!-- spread:end -->\nrest\n")
+    spread.update_readme([], readme)
+    assert readme.read_text() == f"intro\n<!-- spread:start -->\n{spread.readme_table([])}\n<!-- spread:end -->\nrest\n"
+    readme.write_text("no markers")
+    with pytest.raises(ValueError, match="markers"):
+        spread.update_readme([], readme)
+
+
 def test_spread_file_is_package_data():
     """``pip install`` ships the spread with the records that read it (pyproject's package-data)."""
     data = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]["posecourse"]
