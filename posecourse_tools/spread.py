@@ -114,7 +114,7 @@ def summary(rows: list[dict]) -> str:
         values = lec.spread_of(rows)
         if values is None:
             lines.append(f"{name:<14} {lec.metric.name:<10} {'-':>5} {'(no spread of the current recipe: floor)':>41} "
-                         f"{lec.minimum:>7.2f}")
+                         f"{lec.floor:>7.2f}")
             continue
         t = torch.tensor(values, dtype=torch.float64)
         lines.append(f"{name:<14} {lec.metric.name:<10} {len(values):>5} {t.mean():6.3f} {t.std():6.3f} "
