@@ -6,10 +6,12 @@ Read it in the order of the flow (one concept per module):
   :mod:`data` (the synthetic generator, real-format loaders, person crops, a lecture's data recipe);
 - targets: :mod:`targets` (the papers' encode/decode functions) and :mod:`codecs` (one object per target
   kind whose ``encode`` and ``decode`` share their parameters);
-- models: :mod:`models` (one architecture per file, ``create_model(name)``), :mod:`receptive_field`;
+- models: :mod:`models` (one architecture per file with its configurations' cards, ``create_model(name)``),
+  :mod:`receptive_field`;
 - training: :mod:`losses`, :mod:`train` (one loop: steps, AMP, DDP), :mod:`train_checkpoint` (checkpoints,
   resume, ``History``), :mod:`run` (``run(RunConfig) -> RunResult`` on synthetic or real data), :mod:`fit` (a
-  lecture's notebook run), :mod:`command` (``python -m posecourse.train``), :mod:`weights` (official weights);
+  lecture's notebook run), :mod:`command` (``python -m posecourse.train``: options -> ``RunConfig``),
+  :mod:`weights` (official weights);
 - evaluation: :mod:`metrics` (PCP, PDJ, PCK, PCKh, OKS AP), :mod:`evaluation` (a lecture's held-out
   score), :mod:`realeval` (real photos), :mod:`compute` (MACs of a training budget);
 - lectures: :mod:`lectures` (one record per lecture), :mod:`shipped` (the shipped checkpoints),
