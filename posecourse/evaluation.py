@@ -13,7 +13,7 @@ COCO's evaluation (exactly pycocotools' numbers, see :func:`posecourse.metrics.c
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 from typing import ClassVar
 
@@ -53,6 +53,10 @@ class _SinglePerson:
         (gt, vis), pred = _person0(batch), prediction.single()[0]
         return _result(self.name, self.measure(pred, gt, vis, alpha=self.alpha, skeleton=self.skeleton))
 
+    def for_layout(self, skel):
+        """This metric on data of the layout ``skel`` (a :class:`~posecourse.skeletons.Skeleton`)."""
+        return replace(self, skeleton=skel.name)
+
 
 class PCK(_SinglePerson):
     """Percentage of Correct Keypoints: a joint is correct within ``alpha`` x the torso diameter (as CPM
@@ -66,6 +70,10 @@ class PCKh(_SinglePerson):
     upper-neck to head-top distance (see :func:`posecourse.metrics.pckh`)."""
 
     label, measure = "PCKh", staticmethod(metrics.pckh)
+
+    def for_layout(self, skel):
+        """PCK@0.2 of the torso where the layout ``skel`` has no upper-neck/head-top segment."""
+        return replace(self, skeleton=skel.name) if skel.head is not None else PCK(0.2, skel.name)
 
 
 class PDJ(_SinglePerson):

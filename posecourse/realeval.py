@@ -11,7 +11,6 @@ files are also scored with COCO's OKS AP on the ground-truth boxes (``oks_ap_gt_
 from __future__ import annotations
 
 import os
-from dataclasses import replace
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -22,7 +21,7 @@ import torch.distributed as dist
 from . import data, evaluation, metrics
 from .codecs import Poses
 from .data.topdown import batch_to_original, to_original
-from .evaluation import PCK, PCKh, coco_detections, oks_ap, predict, predict_flip
+from .evaluation import coco_detections, oks_ap, predict, predict_flip
 from .models import model_card
 from .skeletons import SKELETONS, convert_keypoints
 from .train_checkpoint import to_plain
@@ -51,13 +50,8 @@ def gather_run(history, seen, dataset_size: int, world: int) -> dict:
 
 
 def _metric(lecture, skel):
-    """The lecture's metric for the data's layout ``skel`` (see the module note)."""
-    m = lecture.metric
-    if skel.name not in SKELETONS:
-        return None
-    if isinstance(m, PCKh) and skel.head is None:
-        return PCK(0.2, skel.name)
-    return replace(m, skeleton=skel.name) if hasattr(m, "skeleton") else m
+    """The lecture's metric for the data's layout ``skel`` (see the module note); None for a layout not registered."""
+    return lecture.metric.for_layout(skel) if skel.name in SKELETONS else None
 
 
 def predict_crops(model, lecture, crops, skel, flip: bool = False, official: bool = False, chunk: int = 32,

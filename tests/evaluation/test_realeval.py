@@ -12,8 +12,8 @@ from posecourse.codecs import Poses
 from posecourse.data.recipe import Collate
 from posecourse.data import collate
 from posecourse.data.topdown import TopDown, WholeImages, open_source
-from posecourse.evaluation import PCK
-from posecourse.realeval import evaluate_crops, evaluate_images, gather_run
+from posecourse.evaluation import PCK, PDJ, PCKh
+from posecourse.realeval import _metric, evaluate_crops, evaluate_images, gather_run
 from posecourse.skeletons import get_skeleton
 
 
@@ -112,3 +112,13 @@ def test_nan_predictions_are_misses_not_unannotated(shared_data, monkeypatch):
     assert values["nan"]["per_joint"][5:9] == [0.0] * 4
     ap = {k: v["oks_ap_gt_boxes"]["AP"] for k, v in values.items()}
     assert ap["nan"] == ap["inf"] < 1.0 and abs(ap["nan"] - ap["far"]) < 0.02  # OKS: scored as far-off points
+
+
+def test_the_metric_follows_the_data_layout():
+    """Asked of the metric (for_layout): PCKh keeps its definition where the layout has a head segment, else it is
+    PCK@0.2 of the torso; a layout not registered (CrowdPose) gets None (the caller's joint-extent PCK)."""
+    lec = SimpleNamespace(metric=PCKh(0.5))
+    assert _metric(lec, get_skeleton("mpii16")) == PCKh(0.5, "mpii16")
+    assert _metric(lec, get_skeleton("coco17")) == PCK(0.2, "coco17")
+    assert _metric(SimpleNamespace(metric=PDJ(0.2)), get_skeleton("lsp14")) == PDJ(0.2, "lsp14")
+    assert _metric(lec, SimpleNamespace(name="crowdpose14", head=None)) is None
