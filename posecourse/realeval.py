@@ -136,13 +136,14 @@ def evaluate_images(model, lecture, photos, collate_fn, chunk: int = 16) -> dict
 def evaluate(model, lecture, held, skel, flip: bool = False, official: bool = False, collate_fn=None,
              model_skeleton=None) -> dict:
     """Held-out synthetic batch (a dict) -> :func:`posecourse.evaluation.evaluate` (flip test without the
-    left/right swap: the synthetic people's side is a colour); real crops -> :func:`evaluate_crops`."""
+    left/right swap: the synthetic people's side is a colour); real photos -> :func:`evaluate_images` for a
+    bottom-up codec, else the crops -> :func:`evaluate_crops`."""
     if isinstance(held, dict):
         if flip and lecture.codec.flip_test:
             pred = evaluation.predict_flip(model, held["image"], lecture.codec, lecture.skeleton, swap=False)
             return {**lecture.metric(pred, held), "flip_test": True}
         return evaluation.evaluate(model, lecture, SimpleNamespace(val=held))
-    if getattr(held, "whole", False):
+    if lecture.codec.bottom_up:
         return evaluate_images(model, lecture, held, collate_fn)
     return evaluate_crops(model, lecture, held, skel, flip=flip, official=official, model_skeleton=model_skeleton)
 
