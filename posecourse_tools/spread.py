@@ -158,6 +158,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--steps", type=int, default=None, help="training steps (default: the record's; a smoke run)")
     p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
     p.add_argument("--out", type=Path, default=None, help=f"JSON file (default: {SPREAD_FILE})")
+    p.add_argument("--merge", type=Path, action="append", default=[],
+                   help="also merge the rows of this file (e.g. measured on another machine) into --out")
     p.add_argument("--progress", action="store_true")
     args = p.parse_args(argv)
     seeds = [int(s) for s in args.seeds.split(",") if s] if "," in args.seeds else list(range(int(args.seeds)))
@@ -175,6 +177,13 @@ def main(argv: list[str] | None = None) -> int:
                   f"{row['steps']} steps, {row['threads']} threads)", flush=True)
             if seed == 0:
                 print(compare_seed0(row), flush=True)
+    for path in args.merge:
+        rows = load(path)
+        other = [r for r in rows if r["steps"] != get_lecture(r["lecture"]).settings().steps]
+        if other and Path(out).resolve() == Path(SPREAD_FILE).resolve():
+            p.error(f"--merge: {path} holds rows of another step budget (e.g. {other[0]['lecture']} seed "
+                    f"{other[0]['seed']}: {other[0]['steps']} steps); they must not replace the shipped spread")
+        store(out, rows)
     print(summary(load(out)))
     if Path(out).resolve() == Path(SPREAD_FILE).resolve():
         update_readme(load(out))

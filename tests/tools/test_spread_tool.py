@@ -47,6 +47,10 @@ def test_smoke_run_merges_into_its_own_file(tmp_path, capsys):
     assert again[1]["value"] == rows[1]["value"]              # same seed, same machine: the same number
     with pytest.raises(SystemExit):
         spread.main(["--only", "01", "--steps", "2", "--out", str(SPREAD_FILE)])
+    with pytest.raises(SystemExit):                            # nor merged into it from another file
+        spread.main(["--merge", str(out)])
+    assert spread.main(["--merge", str(out), "--out", str(tmp_path / "copy.json")]) == 0
+    assert json.loads((tmp_path / "copy.json").read_text()) == again
 
 
 def test_seed0_comparison_names_a_difference(tmp_path):
