@@ -7,7 +7,7 @@ about tenfold with one of two cores busy. The course's policy (:mod:`posecourse.
 threads sleep instead.
 
 Each measurement is a fresh Python process (the OpenMP runtime reads its settings once, when
-``torch`` is loaded) that trains lecture 1's model (``posecourse.fit.fit`` on the lecture's record:
+``torch`` is loaded) that trains lecture 1's model (``posecourse.train.fit.fit`` on the lecture's record:
 model, data, batch, learning rate) for ``--steps`` optimizer steps and reports the seconds of the
 training loop. "Busy" runs one extra process spinning a pure-Python loop (one core's worth of load)
 for the whole measurement. Policies:
@@ -49,7 +49,7 @@ else:
     import posecourse
     if policy == "1-thread":
         torch.set_num_threads(1)
-from posecourse import fit as F
+from posecourse.train import fit as F
 from posecourse.lectures import get_lecture
 from posecourse.threads import thread_policy
 lec = get_lecture("01_deeppose")

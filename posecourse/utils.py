@@ -1,13 +1,18 @@
-"""Small shared helpers: device choice and seeding."""
+"""Small shared helpers: device choice, seeding, and values as plain data (what a checkpoint or a JSON file stores)."""
 from __future__ import annotations
 
+import dataclasses
+import enum
 import os
 import random
+from collections.abc import Mapping
+from pathlib import PurePath
+from typing import Any
 
 import numpy as np
 import torch
 
-__all__ = ["resolve_device", "seed_everything"]
+__all__ = ["resolve_device", "seed_everything", "to_plain"]
 
 
 def resolve_device(device: str | torch.device | None = None, name: str = "device") -> torch.device:
@@ -40,3 +45,54 @@ def seed_everything(seed: int) -> torch.Generator:
     torch.manual_seed(seed)
     os.environ.setdefault("PYTHONHASHSEED", str(seed))
     return torch.Generator().manual_seed(seed)
+
+
+def _type_name(obj) -> str:
+    t = type(obj)
+    return f"{t.__module__}.{t.__qualname__}"
+
+
+def to_plain(value: Any, where: str = "value") -> Any:
+    """``value`` as data ``torch.load(weights_only=True)`` reads back: NumPy and torch scalars -> ``int`` /
+    ``float`` / ``bool`` / ``str``; NumPy arrays -> nested lists; tuples and sets -> lists; paths, enums,
+    ``torch.dtype`` / ``torch.device`` -> ``str``; dataclasses and mappings -> ``dict`` (keys must become
+    str/int/float/bool/None); tensors with a dimension stay tensors (detached, on the CPU). Anything else is a
+    ``ValueError`` naming ``where`` (``extra['meta']['x']``)."""
+    if value is None or type(value) in (bool, int, float, str):
+        return value
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    if isinstance(value, enum.Enum):
+        return to_plain(value.value, where)
+    if isinstance(value, (int, np.integer)):
+        return int(value)
+    if isinstance(value, (float, np.floating)):
+        return float(value)
+    if isinstance(value, (str, np.str_)):
+        return str(value)
+    if isinstance(value, np.ndarray):
+        return to_plain(value.tolist(), where)
+    if isinstance(value, torch.Tensor):
+        return value.item() if value.dim() == 0 else value.detach().cpu()
+    if isinstance(value, (PurePath, torch.dtype, torch.device)):
+        return str(value)
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        value = {f.name: getattr(value, f.name) for f in dataclasses.fields(value)}
+    if isinstance(value, Mapping):
+        out = {}
+        for k, v in value.items():
+            key = to_plain(k, f"{where} key {k!r}")
+            if not (key is None or isinstance(key, (bool, int, float, str))):
+                raise ValueError(f"save_checkpoint: {where} has the key {k!r}; keys must be str, int, float or bool")
+            out[key] = to_plain(v, f"{where}[{k!r}]")
+        return out
+    if isinstance(value, (list, tuple, set, frozenset)):
+        items = list(value)
+        if isinstance(value, (set, frozenset)):
+            try:
+                items = sorted(items)
+            except TypeError:
+                pass
+        return [to_plain(v, f"{where}[{i}]") for i, v in enumerate(items)]
+    raise ValueError(f"save_checkpoint: {where} is a {_type_name(value)}, which torch.load(weights_only=True) "
+                     f"cannot read back; convert it to int/float/str/bool, a list or dict of them, or a tensor")

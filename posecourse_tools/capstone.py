@@ -1,12 +1,12 @@
 """Lecture 5's capstone, measured: the models at equal training images *and* their compute, as learning curves.
 
 Each point of a curve is one model after a number of training images, scored on one common held-out set
-(the set of :func:`posecourse.report.comparison_table`: 256 person-centred MPII-16 images, seed 0) with
-PCK at several thresholds, and charged its compute: forward MACs per image (:mod:`posecourse.compute`,
+(the set of :func:`posecourse.lectures.report.comparison_table`: 256 person-centred MPII-16 images, seed 0) with
+PCK at several thresholds, and charged its compute: forward MACs per image (:mod:`posecourse.models.compute`,
 counted on the meta device) x images x 3 (backward ~ 2 x forward). Points come from
 
-- the shipped checkpoints (``posecourse.shipped``): the snapshot after 32,000 images and the full run;
-- short runs trained here with :func:`posecourse.fit.fit` for a given number of images (fixed seed, the
+- the shipped checkpoints (``posecourse.lectures.shipped``): the snapshot after 32,000 images and the full run;
+- short runs trained here with :func:`posecourse.train.fit.fit` for a given number of images (fixed seed, the
   lecture's batch size and learning rate unless overridden), e.g. the third budget of the curves::
 
     python -m posecourse_tools.capstone --images 8000                       # hourglass + HRNet, 1 thread
@@ -25,12 +25,12 @@ from pathlib import Path
 
 import torch
 
-from posecourse.compute import BACKWARD_FACTOR, forward_macs, training_macs
+from posecourse.models.compute import BACKWARD_FACTOR, forward_macs, training_macs
 from posecourse.evaluation import PCK, predict
-from posecourse.fit import fit, make_data
+from posecourse.train.fit import fit, make_data
 from posecourse.lectures import COMPARE_IMAGES, get_lecture
-from posecourse.report import count_parameters
-from posecourse.shipped import load_trained
+from posecourse.lectures.report import count_parameters
+from posecourse.lectures.shipped import load_trained
 
 __all__ = ["THRESHOLDS", "DEFAULT_OUT", "heldout", "score", "point", "train_point", "shipped_points", "update", "main"]
 

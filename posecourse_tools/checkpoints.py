@@ -2,7 +2,7 @@
 
 ``python -m posecourse_tools.checkpoints`` (``make checkpoints``; ``--only 05`` for one lecture) trains
 each lecture for its record's ``checkpoint_steps`` from a seed on the course's synthetic stream and
-writes two files per lecture into :func:`posecourse.shipped.checkpoint_dir` (float32 weights and their
+writes two files per lecture into :func:`posecourse.lectures.shipped.checkpoint_dir` (float32 weights and their
 metadata: steps, batch size, images, seed, threads, seconds, held-out metric, torch version):
 
 - ``<lecture>.pt``: the fully trained model;
@@ -23,9 +23,9 @@ from pathlib import Path
 import torch
 
 from posecourse.evaluation import evaluate
-from posecourse.fit import loss_function, make_data
+from posecourse.train.fit import loss_function, make_data
 from posecourse.lectures import COMPARE_IMAGES, LECTURES, get_lecture
-from posecourse.shipped import checkpoint_dir
+from posecourse.lectures.shipped import checkpoint_dir
 
 
 def _save(model: torch.nn.Module, meta: dict, path: Path) -> None:

@@ -162,7 +162,7 @@ def store_results(root: Path, rows: list[dict]) -> Path:
 
 def readme_table(rows: list[dict]) -> str:
     """The README's results table from the stored results and the shipped checkpoints' metadata."""
-    from posecourse.shipped import checkpoint_meta
+    from posecourse.lectures.shipped import checkpoint_meta
 
     lines = ["| lecture | model | steps × batch | training | whole notebook | metric | value | minimum | shipped checkpoint |",
              "|---|---|---|---|---|---|---|---|---|"]

@@ -2,8 +2,8 @@
 
 ``python -m posecourse_tools.spread --only 01 --seeds 5`` trains lecture 1's live recipe (the record's
 ``steps``, ``batch_size``, ``lr``, default parameters) once per seed 0..4 and evaluates it on the held-out
-images exactly as the notebook does -- :func:`posecourse.fit.make_data`, then
-:func:`posecourse.shipped.train_or_load` and :func:`posecourse.evaluation.evaluate` on the settings of
+images exactly as the notebook does -- :func:`posecourse.train.fit.make_data`, then
+:func:`posecourse.lectures.shipped.train_or_load` and :func:`posecourse.evaluation.evaluate` on the settings of
 :meth:`posecourse.lectures.Lecture.settings` -- so seed 0 gives the headline the executed notebook stored
 in ``lectures/results.json`` (on the machine that executed it; the tool prints whether it does).
 
@@ -32,8 +32,8 @@ import posecourse  # noqa: F401  before torch: the course's OpenMP wait policy (
 import torch
 
 from posecourse import evaluation as E
-from posecourse import fit as F
-from posecourse import shipped
+from posecourse.train import fit as F
+from posecourse.lectures import shipped
 from posecourse.lectures import LECTURES, SPREAD_FILE, get_lecture
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from posecourse import metrics
-from posecourse.codecs import HeatmapCodec, PAFCodec, RegressionCodec
+from posecourse.targets.codecs import HeatmapCodec, PAFCodec, RegressionCodec
 from posecourse.skeletons import get_skeleton
 from posecourse.targets import heatmap, paf, regression
 
@@ -443,7 +443,7 @@ def test_params_validators_return_the_type_or_name_the_parameter(value):
                              ("rgb", (math.nan, 0, 0), (1, 1, 1)), ("rgb", (0, 0), (1, 1, 1)),
                              ("hsv", (0, 0, 0), (1, 1, 1)), ("rgb", (0, 0, 0), (-1, 1, 1)), 3]))
 def test_input_norm_mutated(norm):
-    from posecourse.weights import NORMS, input_norm
+    from posecourse.train.weights import NORMS, input_norm
 
     conv = torch.nn.Conv2d(3, 1, 1).requires_grad_(False)
     x = torch.rand(1, 3, 4, 4)

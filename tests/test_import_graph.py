@@ -1,6 +1,7 @@
 """The library's import graph reads one way: no module imports, directly or through others, a module that
-imports it back (no circles, whether the import sits at the top of a module or inside a function), and
-the library never imports the tools (``posecourse_tools``) or notebook tooling."""
+imports it back (no circles, whether the import sits at the top of a module or inside a function); the
+folders are layers in the order of the flow (:data:`LAYERS`) and a module imports only from its own layer and the
+layers below (no back-arrow); the library never imports the tools (``posecourse_tools``) or notebook tooling."""
 from __future__ import annotations
 
 import ast
@@ -74,7 +75,7 @@ def _cycle(edges: dict[str, set[str]]) -> list[str] | None:
 
 def test_the_import_graph_has_no_circle():
     edges = graph()
-    assert len(edges) > 40 and edges["posecourse.codecs"] >= {"posecourse.targets.heatmap", "posecourse.geometry"}
+    assert len(edges) > 40 and edges["posecourse.targets.codecs"] >= {"posecourse.targets.heatmap", "posecourse.geometry"}
     cycle = _cycle(edges)
     assert cycle is None, "import circle: " + " -> ".join(cycle)
 
@@ -82,6 +83,48 @@ def test_the_import_graph_has_no_circle():
 def test_the_cycle_finder_finds_a_circle():
     assert _cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
     assert _cycle({"a": {"b"}, "b": set(), "c": {"a", "b"}}) is None
+
+
+# The flow, bottom to top. A module's layer is its longest matching prefix. The lecture records
+# (``posecourse.lectures`` itself: which model, codec, loss and metric each lecture uses) sit below training,
+# which runs a lecture by name; the lecture helpers (``posecourse.lectures.*``) sit on top.
+LAYERS = [
+    ("posecourse", "posecourse.params", "posecourse.utils", "posecourse.threads", "posecourse.skeletons",
+     "posecourse.geometry"),
+    ("posecourse.data",),
+    ("posecourse.targets",),
+    ("posecourse.models",),
+    ("posecourse.metrics", "posecourse.evaluation"),
+    ("posecourse.lectures",),  # the records only (the package's __init__)
+    ("posecourse.train",),
+    ("posecourse.viz",),
+    ("posecourse.lectures.",),  # shipped checkpoints, report tables, domain gap
+]
+
+
+def layer(module: str) -> int:
+    """The index in :data:`LAYERS` of ``module``'s longest matching prefix."""
+    best, level = -1, None
+    for i, prefixes in enumerate(LAYERS):
+        for p in prefixes:
+            hit = module == p or module.startswith(p if p.endswith(".") else p + ".")
+            if hit and len(p) > best:
+                best, level = len(p), i
+    assert level is not None, f"{module} is in no layer of LAYERS"
+    return level
+
+
+def test_no_module_imports_a_higher_layer():
+    edges = graph()
+    back = [f"{m} ({layer(m)}) -> {t} ({layer(t)})" for m, ts in sorted(edges.items()) for t in sorted(ts)
+            if layer(t) > layer(m)]
+    assert not back, "imports that run back up the flow: " + "; ".join(back)
+
+
+def test_the_layers_place_each_module():
+    assert layer("posecourse.lectures") < layer("posecourse.train.run") < layer("posecourse.lectures.shipped")
+    assert layer("posecourse.targets.codecs") < layer("posecourse.models.deeppose") < layer("posecourse.evaluation.real")
+    assert layer("posecourse.geometry") == 0 and layer("posecourse.viz.plots") == len(LAYERS) - 2
 
 
 def test_the_library_imports_no_tooling():

@@ -38,7 +38,7 @@ class ModelCard:
     ``input_size`` ``(H, W)`` it is built for (the paper's crop, or 64 x 64), ``output`` (see the module note),
     ``paper`` (the paper's own config, else a CPU-sized sibling). Of the official code, where there is one:
     ``official_params`` (measured; repo, commit, config in ``../shared/reference/official_models.json``),
-    ``source``, ``input_norm`` (the :data:`posecourse.weights.NORMS` entry its weights expect) and
+    ``source``, ``input_norm`` (the :data:`posecourse.train.weights.NORMS` entry its weights expect) and
     ``integer_centred``: its targets centre at heatmap px ``int(x / s + 0.5)``, so a flip test shifts 1 px and
     heatmap px ``j`` is crop px ``j * s`` (the course's codecs: ``(j + 0.5) s - 0.5``)."""
 

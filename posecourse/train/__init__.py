@@ -1,6 +1,6 @@
 """One readable training loop: device choice, AMP on CUDA, a budget in optimizer steps (never seconds:
 the result must not depend on the machine), an optional learning-rate schedule, progress bar,
-checkpoint/resume (see :mod:`posecourse.train_checkpoint`), and DistributedDataParallel when launched
+checkpoint/resume (see :mod:`posecourse.train.checkpoint`), and DistributedDataParallel when launched
 with ``torchrun``.
 
 The contract between the loop and the rest of the course::
@@ -27,10 +27,10 @@ from torch.utils.data import DataLoader, DistributedSampler, IterableDataset
 from tqdm import tqdm
 
 from ..params import as_bool, as_device, as_float, as_optional_int, as_seed
-from ..train_checkpoint import RESERVED, History, check_checkpoint_path, load_checkpoint, save_checkpoint, to_plain
+from .checkpoint import RESERVED, History, check_checkpoint_path, load_checkpoint, save_checkpoint
 from ..utils import seed_everything
 
-__all__ = ["History", "train", "to_device", "save_checkpoint", "load_checkpoint", "to_plain", "check_lr",
+__all__ = ["History", "train", "to_device", "save_checkpoint", "load_checkpoint", "check_lr",
            "NonFiniteLossError"]
 
 #: the largest learning rate the default Adam accepts: Adam moves every weight by about ``lr`` per step, so
@@ -144,13 +144,13 @@ def train(model: nn.Module, loader, loss_fn: Callable[[Any, Any], torch.Tensor],
     """Train ``model`` in place until ``epochs`` or ``max_steps`` (both totals, counting a resumed
     checkpoint) is reached, whichever comes first. The budget is counted in optimizer steps, never in
     seconds, so the same seed gives the same run on any machine; the time taken is in ``History.seconds``.
-    Evaluation is the caller's, after (or between) calls: :func:`posecourse.run.run` scores a held-out set.
+    Evaluation is the caller's, after (or between) calls: :func:`posecourse.train.run.run` scores a held-out set.
 
     Args:
         model: any ``nn.Module``; moved to ``device`` (``None``/``"auto"``: CUDA if present, else CPU).
         loader: an iterable of batches (a ``DataLoader``). Under ``torchrun`` each process must draw its own
             share: a ``DataLoader`` without a ``DistributedSampler`` is a ``ValueError`` (it is never rebuilt
-            behind your back; :class:`posecourse.run.EpochSampler` is one); a sampler with ``set_epoch`` is
+            behind your back; :class:`posecourse.train.run.EpochSampler` is one); a sampler with ``set_epoch`` is
             told the epoch.
         loss_fn: ``loss_fn(outputs, batch) -> scalar tensor`` (see the module docstring).
         lr: learning rate of the default optimizer, ``Adam(lr=lr)`` (default ``1e-3``; ``0 < lr <= 1``, see
@@ -168,7 +168,7 @@ def train(model: nn.Module, loader, loss_fn: Callable[[Any, Any], torch.Tensor],
             before the first step (a folder, or a folder that cannot be created, is a ``ValueError``), and a
             file there that is not a checkpoint is a ``ValueError`` naming it.
         checkpoint_extra: metadata saved in every checkpoint beside the weights (see
-            :func:`~posecourse.train_checkpoint.save_checkpoint`'s ``**extra``), e.g. what a resume needs.
+            :func:`~posecourse.train.checkpoint.save_checkpoint`'s ``**extra``), e.g. what a resume needs.
         progress: a text ``tqdm`` bar on rank 0, on stdout, updated at most every 2 s: it ends as one finished
             line in a stored notebook (a widget bar would be stored as an empty red widget without its state).
         seed: seeds Python/NumPy/torch.

@@ -6,7 +6,7 @@ Each listing is displayed with metadata naming what it shows (:data:`SOURCE_KEY`
 qualified name, ``start``, ``stop``), so a test can recompute every stored listing from the current
 source and fail when a stored notebook shows stale code (``tests/lectures/test_notebooks.py``).
 
-``show_training_step()`` shows what :func:`posecourse.fit.fit` runs at every optimizer step: the loss
+``show_training_step()`` shows what :func:`posecourse.train.fit.fit` runs at every optimizer step: the loss
 built from the lecture's codec and the step of :func:`posecourse.train.train`.
 """
 from __future__ import annotations
@@ -27,7 +27,7 @@ __all__ = ["source_text", "source_html", "show_source", "show_training_step", "s
 SOURCE_KEY = "posecourse/source"
 
 #: the listings of :func:`show_training_step`: (object path, start, stop) as :func:`show_source` takes them
-TRAINING_STEP = (("posecourse.fit:loss_function", None, None),
+TRAINING_STEP = (("posecourse.train.fit:loss_function", None, None),
                  ("posecourse.train:train", "with autocast():", "if not isinstance(loss"),      # forward, loss
                  ("posecourse.train:train", "optimizer.zero_grad(", "history.losses.append"))  # backward, step
 
@@ -91,7 +91,7 @@ def show_source(obj, start: str | None = None, stop: str | None = None):
 
 
 def show_training_step():
-    """Show the training step :func:`posecourse.fit.fit` runs (see :data:`TRAINING_STEP`): how the loss is
+    """Show the training step :func:`posecourse.train.fit.fit` runs (see :data:`TRAINING_STEP`): how the loss is
     computed from a batch (the codec's targets, the lecture's loss), then the heart of one optimizer step of
     :func:`posecourse.train.train`: forward and loss, then backward and step (the checks between them, on
     the loss's shape and finiteness, are left out)."""

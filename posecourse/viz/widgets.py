@@ -20,7 +20,7 @@ import torch
 
 from ..geometry import denormalize
 from ..models.deeppose import crop_sub_images
-from ..receptive_field import effective_rf, theoretical_rf
+from ..models.receptive_field import effective_rf, theoretical_rf
 from ..skeletons import get_skeleton
 from ..targets import paf as P
 from .exchange import exchange_figure, exchange_terms, hrnet_viewer

@@ -244,7 +244,7 @@ def test_double_flip_restores_joint_order(sources):
 def test_tiny_model_overfits_eight_real_crops(sources):
     """hourglass_tiny on 8 COCO person crops (64 x 64), 120 full-batch steps: PCK@0.2 (torso) >= 0.9 on
     them, scored in the photo's pixels after the inverse map (about 20 s on one CPU thread)."""
-    from posecourse import losses
+    from posecourse.models import losses
     from posecourse.models import create_model
     from posecourse.train import train
 

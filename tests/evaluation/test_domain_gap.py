@@ -1,4 +1,4 @@
-"""The domain-gap extra: its measuring functions (:mod:`posecourse.domain_gap`) and its notebook
+"""The domain-gap extra: its measuring functions (:mod:`posecourse.lectures.domain_gap`) and its notebook
 (``lectures/extra/domain_gap.ipynb``) run in smoke mode on the real samples and without them."""
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 import torch
 
-from posecourse import domain_gap as G
-from posecourse import shipped
+from posecourse.lectures import domain_gap as G
+from posecourse.lectures import shipped
 from posecourse.lectures import get_lecture
 from posecourse.skeletons import get_skeleton
 from paths import ROOT
@@ -55,7 +55,7 @@ def test_sides_check_tells_exchanged_sides_apart():
 def test_colour_cue_on_the_shipped_model():
     """The held-out images as drawn: the shipped model knows its sides there; with red and blue exchanged its
     scores change (the channels were exchanged, nothing else)."""
-    from posecourse.fit import make_data
+    from posecourse.train.fit import make_data
 
     lec = get_lecture("05_hrnet")
     model = shipped.load_trained(lec.name, "cpu")

@@ -10,13 +10,13 @@ import numpy as np
 import pytest
 import torch
 
-from posecourse import report
-from posecourse.codecs import Poses
+from posecourse.lectures import report
+from posecourse.targets.codecs import Poses
 from posecourse.evaluation import OKSAP, coco_format, evaluate, evaluate_cascade, per_image_error, predict
-from posecourse.fit import fit, fit_cascade, fit_raw_pixels, make_data
+from posecourse.train.fit import fit, fit_cascade, fit_raw_pixels, make_data
 from posecourse.lectures import COMPARE_IMAGES, LECTURES, get_lecture
 from posecourse.metrics import coco_keypoint_eval
-from posecourse import shipped
+from posecourse.lectures import shipped
 from paths import ROOT
 
 

@@ -191,9 +191,9 @@ def test_lecture_runs_end_to_end_on_the_shipped_checkpoint(path, tmp_path):
     trained for the headline, every cell runs, and the headline metric is the shipped checkpoint's."""
     import papermill as pm
 
-    from posecourse.fit import make_data
+    from posecourse.train.fit import make_data
     from posecourse.lectures import get_lecture
-    from posecourse.shipped import shipped_checkpoint
+    from posecourse.lectures.shipped import shipped_checkpoint
 
     res = tmp_path / f"{path.stem}.json"
     pm.execute_notebook(str(path), str(tmp_path / path.name), kernel_name="python3", cwd=str(path.parent),

@@ -1,10 +1,10 @@
-"""posecourse.compute: forward MACs counted on the meta device, training MACs = 3 x forward x images."""
+"""posecourse.models.compute: forward MACs counted on the meta device, training MACs = 3 x forward x images."""
 import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from posecourse.compute import forward_flops, forward_macs, training_macs
+from posecourse.models.compute import forward_flops, forward_macs, training_macs
 from posecourse.models import create_model
 
 

@@ -9,7 +9,7 @@ import torch
 
 from posecourse.lectures import LECTURES
 from posecourse.models import ModelCard, create_model, list_models, model_card, register_configs
-from posecourse.weights import NORMS
+from posecourse.train.weights import NORMS
 
 OUTPUTS = {"coordinates", "heatmaps", "paf+heatmaps"}
 

@@ -151,7 +151,7 @@ def test_cpm_receptive_field_grows_with_stages():
 
 
 def test_cpm_tiny_receptive_field_matches_the_gradient_support():
-    rf_mod = pytest.importorskip("posecourse.receptive_field")
+    rf_mod = pytest.importorskip("posecourse.models.receptive_field")
     m = create_model("cpm_tiny")
     expected = m.receptive_fields()
     for s in range(3):

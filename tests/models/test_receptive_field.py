@@ -1,7 +1,7 @@
 import torch
 import torch.nn as nn
 
-from posecourse.receptive_field import effective_rf, linearized, theoretical_rf
+from posecourse.models.receptive_field import effective_rf, linearized, theoretical_rf
 
 
 def _chain(n_convs, k=3, pool=False):

@@ -7,7 +7,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from posecourse.codecs import Codec, HeatmapCodec, PAFCodec, Poses, RegressionCodec
+from posecourse.targets.codecs import Codec, HeatmapCodec, PAFCodec, Poses, RegressionCodec
 from posecourse.lectures import LECTURES
 from posecourse.skeletons import get_skeleton
 
@@ -81,7 +81,7 @@ def test_paf_codec_decodes_its_own_targets_into_the_people():
 def test_dark_kernel_follows_sigma():
     """DARK's blur size is derived from the codec's sigma (MMPose's configs: 11 at sigma 2, 17 at sigma 3), and
     the codec's decode uses it: the same maps decoded through the function with that kernel give the same points."""
-    from posecourse.codecs import HeatmapCodec, dark_kernel_for
+    from posecourse.targets.codecs import HeatmapCodec, dark_kernel_for
     from posecourse.targets import heatmap
 
     assert [dark_kernel_for(s) for s in (1.5, 2, 3)] == [7, 11, 17]

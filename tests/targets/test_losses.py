@@ -8,7 +8,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from posecourse.losses import coordinate_loss, heatmap_loss, masked_mse, openpose_loss
+from posecourse.models.losses import coordinate_loss, heatmap_loss, masked_mse, openpose_loss
 
 
 def test_heatmap_loss_known_value_unweighted():

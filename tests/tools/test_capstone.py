@@ -4,7 +4,7 @@ import json
 import pytest
 import torch
 
-from posecourse.compute import forward_macs
+from posecourse.models.compute import forward_macs
 from posecourse.lectures import get_lecture
 from posecourse_tools import capstone
 

@@ -173,8 +173,8 @@ def test_installed_package_loads_and_evaluates_a_shipped_model(repo_root, tmp_pa
     assert pip.returncode == 0, pip.stdout[-2000:] + pip.stderr[-3000:]
     code = ("import posecourse, torch\n"
             "from posecourse.lectures import get_lecture\n"
-            "from posecourse.fit import make_data\n"
-            "from posecourse.shipped import shipped_checkpoint, checkpoint_path\n"
+            "from posecourse.train.fit import make_data\n"
+            "from posecourse.lectures.shipped import shipped_checkpoint, checkpoint_path\n"
             "lec = get_lecture('03_hourglass')\n"
             "res = shipped_checkpoint(lec, make_data(lec, n_val=32))\n"
             "print(posecourse.__file__)\n"

@@ -247,7 +247,7 @@ def test_release_builds_as_a_package(built, tmp_path):
     assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-3000:]
     (whl,) = tmp_path.glob("posecourse-*.whl")
     names = zipfile.ZipFile(whl).namelist()
-    assert "posecourse_tools/check.py" in names and "posecourse/lectures.py" in names
+    assert "posecourse_tools/check.py" in names and "posecourse/lectures/__init__.py" in names
     assert any(n.startswith("posecourse/checkpoints/") and n.endswith(".pt") for n in names)
     assert not any("grading" in n or n.endswith("release.py") for n in names), [n for n in names if "grading" in n]
 

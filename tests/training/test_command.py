@@ -11,7 +11,7 @@ import torch
 from PIL import Image
 from scipy.io import savemat
 
-from posecourse.command import main
+from posecourse.train.command import main
 from posecourse.lectures import LECTURES, get_lecture
 from posecourse.skeletons import get_skeleton
 
@@ -65,7 +65,7 @@ def test_bottom_up_on_coco_photos(shared_data, tmp_path):
 def test_synthetic_checkpoint_on_coco_by_joint_name(shared_data, tmp_path):
     """The shipped (synthetic, MPII-16) HRNet fine-tuned on COCO crops: labels converted to MPII-16 for the
     loss, predictions back to COCO-17 for the score (the face joints it lacks are left out)."""
-    from posecourse.shipped import checkpoint_path
+    from posecourse.lectures.shipped import checkpoint_path
 
     shipped = checkpoint_path("05_hrnet")
     if not shipped.exists():
@@ -194,7 +194,7 @@ def test_clear_errors(tmp_path, shared_data):
 
 
 def test_input_norm_hook_keeps_the_state_dict():
-    from posecourse.weights import NORMS, input_norm
+    from posecourse.train.weights import NORMS, input_norm
 
     torch.manual_seed(0)
     conv = torch.nn.Conv2d(3, 2, 1)
@@ -305,7 +305,7 @@ def test_wrong_format_annotation_file_gives_the_loaders_error(tmp_path, payload)
 @pytest.mark.parametrize("lecture", list(LECTURES))
 def test_weights_evaluate_every_lectures_shipped_checkpoint(tmp_path, lecture):
     """``--weights`` works for every lecture; the flip test is on exactly where the codec has one."""
-    from posecourse.shipped import checkpoint_path
+    from posecourse.lectures.shipped import checkpoint_path
 
     shipped = checkpoint_path(lecture)
     if not shipped.exists():

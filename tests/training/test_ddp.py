@@ -14,7 +14,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from posecourse.run import EpochSampler
+from posecourse.train.run import EpochSampler
 from paths import ROOT
 
 # OpenPose's tiny model has no BatchNorm and its loss weighs every pixel alike, so two processes of batch 2

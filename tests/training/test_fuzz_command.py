@@ -18,9 +18,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from torch.utils.data import DataLoader, TensorDataset
 
-from posecourse.command import main, parse_args
+from posecourse.train.command import main, parse_args
 from posecourse.train import NonFiniteLossError, load_checkpoint, save_checkpoint, train
-from posecourse.weights import load_weights
+from posecourse.train.weights import load_weights
 
 FUZZ = settings(deadline=None, max_examples=20, suppress_health_check=[HealthCheck.too_slow,
                                                                        HealthCheck.function_scoped_fixture])

@@ -1,4 +1,4 @@
-"""Training as a function: :func:`posecourse.run.run` on a :class:`~posecourse.run.RunConfig`, its two data
+"""Training as a function: :func:`posecourse.train.run.run` on a :class:`~posecourse.train.run.RunConfig`, its two data
 sources, and the config's checks (every bad field value is a ValueError naming the field)."""
 from __future__ import annotations
 
@@ -10,10 +10,10 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from posecourse.command import _option
+from posecourse.train.command import _option
 from posecourse.lectures import get_lecture
-from posecourse.run import RealSource, RunConfig, RunResult, SyntheticSource, run
-from posecourse.train_checkpoint import History
+from posecourse.train.run import RealSource, RunConfig, RunResult, SyntheticSource, run
+from posecourse.train.checkpoint import History
 
 TINY = dict(steps=2, batch_size=2, val_size=2, progress=False)
 

@@ -56,7 +56,7 @@ def test_importing_posecourse_first_sets_the_policy_for_the_runtime():
 @pytest.mark.slow
 def test_the_policy_does_not_change_results():
     """Same threads, passive vs default waiting: a few training steps give bit-identical losses."""
-    train = ("from posecourse import fit as F; from posecourse.lectures import get_lecture;"
+    train = ("from posecourse.train import fit as F; from posecourse.lectures import get_lecture;"
              "lec = get_lecture('01_deeppose'); data = F.make_data(lec, seed=0);"
              "m, h = F.fit(lec, data, 3, seed=0, device='cpu', progress=False); print(repr(h.losses))")
     passive = _child("import posecourse, torch; torch.set_num_threads(2);" + train)

@@ -13,7 +13,7 @@ import torch
 import torch.nn as nn
 from torch.utils.data import DataLoader, Dataset, TensorDataset
 
-from posecourse.losses import heatmap_loss
+from posecourse.models.losses import heatmap_loss
 from posecourse.models import create_model
 from posecourse.train import History, load_checkpoint, save_checkpoint, to_device, train
 
@@ -91,7 +91,7 @@ def test_tiny_heatmap_model_loss_halves_in_seconds():
 def test_tiny_deeppose_learns_normalized_coordinates():
     from posecourse.data import collate
     from posecourse.geometry import normalize
-    from posecourse.losses import coordinate_loss
+    from posecourse.models.losses import coordinate_loss
 
     torch.manual_seed(0)
     ds, K = _dataset(256)
@@ -281,7 +281,7 @@ def test_progress_bar_runs(capsys):
 
 def test_learning_rate_zero_is_zero_and_refused():
     """0 is read as 0 (never as "not given"), and Adam at 0, below 0, non-finite or above 1 is refused."""
-    from posecourse.fit import fit
+    from posecourse.train.fit import fit
     from posecourse.lectures import get_lecture
 
     model, loader, loss_fn = _regression_setup()

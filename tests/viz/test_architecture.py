@@ -22,7 +22,7 @@ from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
 
 from posecourse.lectures import LECTURES
 from posecourse.models import create_model, list_models, model_card
-from posecourse.receptive_field import theoretical_rf
+from posecourse.models.receptive_field import theoretical_rf
 from posecourse.viz.architecture import describe, describe_model, draw_architecture
 
 

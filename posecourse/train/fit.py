@@ -14,15 +14,15 @@ from __future__ import annotations
 
 import torch
 
-from . import losses
-from .codecs import Poses
-from .data.recipe import Data
-from .data.recipe import make_data as _make_data
-from .evaluation import predict
-from .models.deeppose import DeepPoseCascade
-from .skeletons import get_skeleton
-from .train import check_lr, train
-from .utils import seed_everything
+from ..models import losses
+from ..targets.codecs import Poses
+from ..data.recipe import Data
+from ..data.recipe import make_data as _make_data
+from ..evaluation import predict
+from ..models.deeppose import DeepPoseCascade
+from ..skeletons import get_skeleton
+from . import check_lr, train
+from ..utils import seed_everything
 
 __all__ = ["make_data", "loss_function", "fit", "fit_cascade", "fit_raw_pixels"]
 

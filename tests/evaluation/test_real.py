@@ -8,12 +8,12 @@ import numpy as np
 import pytest
 import torch
 
-from posecourse.codecs import Poses
+from posecourse.targets.codecs import Poses
 from posecourse.data.recipe import Collate
 from posecourse.data import collate
 from posecourse.data.topdown import TopDown, WholeImages, open_source
 from posecourse.evaluation import PCK, PDJ, PCKh
-from posecourse.realeval import _metric, evaluate_crops, evaluate_images, gather_run
+from posecourse.evaluation.real import _metric, evaluate_crops, evaluate_images, gather_run
 from posecourse.skeletons import get_skeleton
 
 

@@ -4,8 +4,8 @@
 The shipped models learned from drawn figures whose left limbs are warm-coloured and right limbs cool
 (:mod:`posecourse.data.synthetic`), in the MPII-16 layout, at 64 x 64. This module scores such a model on
 real person crops (:class:`~posecourse.data.topdown.TopDown`, scored in the photo's pixels by
-:mod:`posecourse.realeval`), checks how much its left/right labels rely on the colour cue, and fine-tunes it
-on the crops (:func:`posecourse.run.run`).
+:mod:`posecourse.evaluation.real`), checks how much its left/right labels rely on the colour cue, and fine-tunes it
+on the crops (:func:`posecourse.train.run.run`).
 """
 from __future__ import annotations
 
@@ -15,13 +15,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .evaluation import PCK, predict
-from .fit import make_data
-from .metrics import pck
-from .metrics.pck import normalizer
-from .realeval import evaluate_crops, predict_crops
-from .run import RealSource, RunConfig, run
-from .skeletons import get_skeleton
+from ..evaluation import PCK, predict
+from ..train.fit import make_data
+from ..metrics import pck
+from ..metrics.pck import normalizer
+from ..evaluation.real import evaluate_crops, predict_crops
+from ..train.run import RealSource, RunConfig, run
+from ..skeletons import get_skeleton
 
 __all__ = ["RealCrops", "open_crops", "per_crop_pck", "sides_check", "score", "colour_cue", "finetune"]
 
@@ -39,7 +39,7 @@ class RealCrops:
 
 
 def open_crops(fmt: str, root, lecture) -> RealCrops:
-    """The held-out person crops of ``root`` (a ``fmt`` folder, :class:`~posecourse.run.RealSource`) at
+    """The held-out person crops of ``root`` (a ``fmt`` folder, :class:`~posecourse.train.run.RealSource`) at
     the lecture's input size, for a model in the lecture's layout (COCO-17 data, MPII-16 model: joints are
     converted by name)."""
     src = RealSource(fmt, root, lecture, (lecture.data.image_size,) * 2)
@@ -77,7 +77,7 @@ def sides_check(pred, gt, visible, skeleton, alpha: float = 0.2) -> dict:
 
 def score(model, lecture, real: RealCrops, alpha: float = 0.2) -> dict:
     """``model`` on the crops, scored in the photo's pixels (no flip test): ``pck`` (the lecture's PCK@0.2 of
-    the torso, :func:`posecourse.realeval.evaluate_crops`), ``oks_ap`` (COCO files: OKS AP on the annotated
+    the torso, :func:`posecourse.evaluation.real.evaluate_crops`), ``oks_ap`` (COCO files: OKS AP on the annotated
     boxes, else None), ``per_crop`` ``(N,)``, ``sides`` (:func:`sides_check`) and the predictions
     (``pred``, ``gt`` ``(N, K, 2)``, ``visible`` ``(N, K)``, ``meta``) for overlays."""
     lec = lecture.replace(metric=PCK(alpha, real.skel.name))
@@ -111,7 +111,7 @@ def colour_cue(model, lecture, n: int = 64) -> dict:
 def finetune(lecture, real: RealCrops, steps: int, out=None, *, init=None, batch_size: int | None = None,
              device=None, seed: int = 0, lr: float | None = None):
     """Train ``lecture``'s model on the crops' folder for ``steps`` steps of ``batch_size`` (default: every
-    crop) with :func:`posecourse.run.run` (augmented crops, flips that swap sides), from ``init`` (a
+    crop) with :func:`posecourse.train.run.run` (augmented crops, flips that swap sides), from ``init`` (a
     checkpoint path: fine-tuning) or from scratch. ``out``: a new folder for its checkpoint and metrics, or
     None (nothing written). Returns ``(model in eval mode on device, the run's info: what metrics.json
     holds)``."""

@@ -5,9 +5,9 @@
     python -m posecourse.train --lecture 03_hourglass --data coco --data-root PATH --steps N --out DIR
     torchrun --nproc_per_node=K -m posecourse.train --lecture 05_hrnet --data synthetic --steps N --out DIR
 
-The options are the fields of :class:`posecourse.run.RunConfig` (``--batch-size`` is ``batch_size``, the
+The options are the fields of :class:`posecourse.train.run.RunConfig` (``--batch-size`` is ``batch_size``, the
 **global** batch; ``--no-progress`` is ``progress=False``); the command checks them into one, calls
-:func:`posecourse.run.run` and prints the result. Errors name the option (``--out: ...``).
+:func:`posecourse.train.run.run` and prints the result. Errors name the option (``--out: ...``).
 Training writes ``DIR/checkpoint.pt`` and ``DIR/metrics.json``, an evaluation (``--weights``, ``--steps 0``)
 only ``DIR/eval_metrics.json`` (``docs/training.md``).
 """

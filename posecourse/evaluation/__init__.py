@@ -20,9 +20,9 @@ from typing import ClassVar
 import numpy as np
 import torch
 
-from . import metrics
-from .codecs import Poses
-from .skeletons import convert_keypoints, get_skeleton
+from .. import metrics
+from ..targets.codecs import Poses
+from ..skeletons import convert_keypoints, get_skeleton
 
 __all__ = ["PCK", "PCKh", "PDJ", "OKSAP", "predict", "evaluate", "evaluate_cascade", "predict_flip", "coco_format",
            "coco_detections", "per_image_error"]
@@ -38,7 +38,7 @@ def _result(name: str, r) -> dict:
 
 @dataclass(frozen=True)
 class _SinglePerson:
-    """A metric of person 0's joints, called on one-person-per-image :class:`~posecourse.codecs.Poses` and a batch;
+    """A metric of person 0's joints, called on one-person-per-image :class:`~posecourse.targets.codecs.Poses` and a batch;
     a subclass names its ``label`` and its :mod:`posecourse.metrics` function ``measure``."""
 
     alpha: float
@@ -84,7 +84,7 @@ class PDJ(_SinglePerson):
 
 @dataclass(frozen=True)
 class OKSAP:
-    """COCO's keypoint AP over OKS thresholds .50:.05:.95, on every person of :class:`~posecourse.codecs.Poses`."""
+    """COCO's keypoint AP over OKS thresholds .50:.05:.95, on every person of :class:`~posecourse.targets.codecs.Poses`."""
 
     skeleton: str = "coco18"
     name: str = "OKS AP"
@@ -155,7 +155,7 @@ def per_image_error(pred: torch.Tensor, batch: dict) -> torch.Tensor:
 
 
 def coco_format(batch: dict, poses: Poses | None = None, skeleton: str = "coco18"):
-    """Ground truth of a collated multi-person batch (and optional predicted :class:`~posecourse.codecs.Poses`,
+    """Ground truth of a collated multi-person batch (and optional predicted :class:`~posecourse.targets.codecs.Poses`,
     :func:`coco_detections`) as COCO dicts, image ``i`` with id ``i + 1``.
 
     Joints are converted to COCO-17 (OpenPose's neck is dropped). GT ``area`` is the person box area

@@ -14,7 +14,7 @@ codec                  ``encode(batch)`` -> loss kw  ``decode(output)`` -> :clas
 =====================  ===========================  ======================================================
 
 Every codec is a :class:`Codec`: ``encode`` returns keyword arguments of the lecture's loss
-(:mod:`posecourse.losses`), so a training step is ``loss(outputs, **codec.encode(batch))`` for every
+(:mod:`posecourse.models.losses`), so a training step is ``loss(outputs, **codec.encode(batch))`` for every
 family, and ``decode`` returns :class:`Poses` for every family (the rest: :class:`Codec`).
 A batch is a dict as from :func:`posecourse.data.collate`: ``keypoints (B, P, K, 2)`` image px,
 ``visibility (B, P, K)``, ``image (B, 3, H, W)``.
@@ -29,11 +29,11 @@ from typing import ClassVar, NamedTuple
 import numpy as np
 import torch
 
-from .geometry import denormalize, normalize
-from .params import one_of
-from .skeletons import get_skeleton
-from .targets import heatmap, paf, regression
-from .targets.heatmap import _check_positive
+from ..geometry import denormalize, normalize
+from ..params import one_of
+from ..skeletons import get_skeleton
+from . import heatmap, paf, regression
+from .heatmap import _check_positive
 
 __all__ = ["Codec", "Poses", "RegressionCodec", "HeatmapCodec", "PAFCodec", "dark_kernel_for"]
 
@@ -170,7 +170,7 @@ class RegressionCodec(Codec):
 
     def encode(self, batch: dict) -> dict:
         """``{"target": N(y; b) (B, K, 2), "visibility": (B, K)}`` of person 0 (kwargs of
-        :func:`posecourse.losses.coordinate_loss`)."""
+        :func:`posecourse.models.losses.coordinate_loss`)."""
         kp = batch["keypoints"][:, 0]
         target = normalize(kp, regression.image_box(self.input_size, len(kp), kp.device))
         return {"target": target, "visibility": batch["visibility"][:, 0]}
@@ -237,7 +237,7 @@ class HeatmapCodec(Codec):
         return dark_kernel_for(self.sigma)
 
     def encode(self, batch: dict) -> dict:
-        """``{"target": (B, K[+1], h, w), "weight": (B, K[+1])}`` (kwargs of :func:`posecourse.losses.heatmap_loss`)."""
+        """``{"target": (B, K[+1], h, w), "weight": (B, K[+1])}`` (kwargs of :func:`posecourse.models.losses.heatmap_loss`)."""
         target, weight = heatmap.encode(batch["keypoints"], batch["visibility"], heatmap_size=self.heatmap_size,
                                         stride=self.stride, sigma=self.sigma, convention=self.convention,
                                         background=self.background)
@@ -292,7 +292,7 @@ class PAFCodec(Codec):
         return replace(self, input_size=input_size, heatmap_size=tuple(last["heatmaps"].shape[-2:]))
 
     def encode(self, batch: dict) -> dict:
-        """Kwargs of :func:`posecourse.losses.openpose_loss`: ``heatmap_target (B, K + 1, h, w)``,
+        """Kwargs of :func:`posecourse.models.losses.openpose_loss`: ``heatmap_target (B, K + 1, h, w)``,
         ``paf_target (B, 2L, h, w)`` and the masks ``W(p)`` (None: every synthetic person is annotated)."""
         sk = get_skeleton(self.skeleton)
         hm, _ = heatmap.encode(batch["keypoints"], batch["visibility"], heatmap_size=self.heatmap_size,

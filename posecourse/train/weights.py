@@ -13,6 +13,9 @@ from pathlib import Path
 
 import torch
 
+from ..models import load_official
+from .checkpoint import _check_layout, _check_model, read_checkpoint
+
 __all__ = ["NORMS", "load_weights", "input_norm"]
 
 #: input normalizations ``(channel order, mean, std)`` on RGB in [0, 1]: ``imagenet`` is HRNet's
@@ -29,9 +32,6 @@ def load_weights(model, path: Path, what: str = "--weights/--init"):
     entry -- its input normalization, lecture, ... -- or None). Every failure is a ``ValueError`` naming
     ``what`` and the file: missing, empty, truncated or not a checkpoint, or weights of another lecture or
     model (named when the checkpoint records it). The model is unchanged when loading fails."""
-    from .models import load_official
-    from .train_checkpoint import _check_layout, _check_model, read_checkpoint
-
     path = Path(path)
     if not path.is_file() and not path.is_dir():
         raise FileNotFoundError(f"{what}: no file at {path}")

@@ -13,11 +13,11 @@ from pathlib import Path
 
 import torch
 
-from .evaluation import evaluate
-from .fit import fit
-from .lectures import get_lecture
-from .train import History
-from .utils import resolve_device
+from ..evaluation import evaluate
+from ..train.fit import fit
+from . import get_lecture
+from ..train import History
+from ..utils import resolve_device
 
 __all__ = ["checkpoint_dir", "checkpoint_path", "load_trained", "checkpoint_meta", "shipped_checkpoint",
            "train_or_load", "ShippedHistory"]
@@ -91,7 +91,7 @@ def train_or_load(run, data, *, progress: bool = True):
 
     ``run``: :meth:`posecourse.lectures.Lecture.settings` (seed, steps, device, ``use_shipped``). Returns
     ``(model, history)`` in both cases, so every later cell has the same variables: live, those of
-    :func:`posecourse.fit.fit` for ``run.steps`` steps; with ``use_shipped``, the shipped model in eval mode
+    :func:`posecourse.train.fit.fit` for ``run.steps`` steps; with ``use_shipped``, the shipped model in eval mode
     and a :class:`ShippedHistory` (its steps, images and training seconds). A missing checkpoint is an
     error that says how to make it."""
     lec = run.lecture

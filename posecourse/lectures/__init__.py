@@ -20,13 +20,13 @@ from functools import cache
 from pathlib import Path
 from typing import Any, Callable
 
-from . import losses
-from .codecs import HeatmapCodec, PAFCodec, RegressionCodec
-from .data.recipe import DataRecipe
-from .evaluation import OKSAP, PCK, PDJ, PCKh
-from .models import create_model
-from .params import as_bool, as_device, as_optional_int, as_seed
-from .skeletons import get_skeleton
+from ..models import losses
+from ..targets.codecs import HeatmapCodec, PAFCodec, RegressionCodec
+from ..data.recipe import DataRecipe
+from ..evaluation import OKSAP, PCK, PDJ, PCKh
+from ..models import create_model
+from ..params import as_bool, as_device, as_optional_int, as_seed
+from ..skeletons import get_skeleton
 
 __all__ = ["Lecture", "RunSettings", "LECTURES", "get_lecture", "COMPARE_IMAGES", "OPTIMIZER", "SPREAD_FILE"]
 
@@ -34,7 +34,7 @@ __all__ = ["Lecture", "RunSettings", "LECTURES", "get_lecture", "COMPARE_IMAGES"
 #: checkpoint run saves a snapshot after this many images.
 COMPARE_IMAGES = 32_000
 #: each lecture's live-run metric per seed, measured by ``python -m posecourse_tools.spread`` (package data)
-SPREAD_FILE = Path(__file__).parent / "checkpoints" / "spread.json"
+SPREAD_FILE = Path(__file__).parents[1] / "checkpoints" / "spread.json"
 SPREAD_SEEDS = 5  #: the seeds a spread needs before it sets a minimum
 
 
@@ -63,7 +63,7 @@ class Lecture:
     paper: str
     model: str  #: a :func:`posecourse.models.create_model` name
     paper_model: str  #: the paper's config, what ``--preset paper`` trains (at its card's input size)
-    codec: Any  #: a :mod:`posecourse.codecs` object
+    codec: Any  #: a :mod:`posecourse.targets.codecs` object
     loss: Callable  #: ``loss(outputs, **codec.encode(batch)) -> scalar``
     metric: Any  #: a :mod:`posecourse.evaluation` metric object
     floor: float  #: the least ``minimum`` whatever the spread
@@ -105,7 +105,7 @@ class Lecture:
         them: ``train_steps=None`` is this lecture's ``steps`` (``smoke_steps`` in smoke mode).
 
         ``use_shipped=True`` (the slow-laptop mode) skips the live training: the run's model is the shipped
-        checkpoint (:func:`posecourse.shipped.train_or_load`), and ``steps`` is the record's
+        checkpoint (:func:`posecourse.lectures.shipped.train_or_load`), and ``steps`` is the record's
         ``checkpoint_steps``, the steps that model was trained for. It cannot be combined with
         ``train_steps``; ``smoke`` then only shortens the lecture's side experiments."""
         smoke = as_bool("smoke", smoke)
@@ -122,7 +122,7 @@ class Lecture:
 
     @property
     def optimizer(self) -> str:
-        """The optimizer every run of this lecture uses, as text: :func:`posecourse.fit.fit` gives
+        """The optimizer every run of this lecture uses, as text: :func:`posecourse.train.fit.fit` gives
         :func:`posecourse.train.train` only ``lr``, so train builds its default ``torch.optim.Adam(lr=lr)``
         (PyTorch's defaults for the rest, read here from the class; a test checks fit's optimizer)."""
         return _describe_optimizer(OPTIMIZER, self.lr)

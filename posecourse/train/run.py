@@ -22,18 +22,19 @@ import torch
 import torch.distributed as dist
 from torch.utils.data import DataLoader, DistributedSampler
 
-from . import realeval
-from .data import collate
-from .data.recipe import VAL_SEED, Collate, make_data
-from .data.topdown import TopDown, WholeImages, open_source, skeleton_of
-from .data.transforms import layout
+from ..evaluation.real import annotate_checkpoint, evaluate_real, gather_run
+from ..data import collate
+from ..data.recipe import VAL_SEED, Collate, make_data
+from ..data.topdown import TopDown, WholeImages, open_source, skeleton_of
+from ..data.transforms import layout
 from .fit import loss_function
-from .lectures import get_lecture
-from .models import model_card
-from .params import as_bool, as_device, as_float, as_int, as_optional_int, as_path, as_seed, one_of
-from .skeletons import SKELETONS, get_skeleton
-from .train import check_lr, train
-from .train_checkpoint import History, read_checkpoint, to_plain, writable_folder
+from ..lectures import get_lecture
+from ..models import model_card
+from ..params import as_bool, as_device, as_float, as_int, as_optional_int, as_path, as_seed, one_of
+from ..skeletons import SKELETONS, get_skeleton
+from . import check_lr, train
+from .checkpoint import History, read_checkpoint, writable_folder
+from ..utils import to_plain
 from .weights import NORMS, input_norm, load_weights
 
 __all__ = ["RunConfig", "RunResult", "run", "SyntheticSource", "RealSource", "EpochSampler", "REAL"]
@@ -355,14 +356,14 @@ def run(cfg: RunConfig) -> RunResult:
                         seed=cfg.seed, checkpoint_extra={"run": {**(resumed or {}), **keep}})
     else:
         model.to(as_device("device", cfg.device))
-    record = realeval.gather_run(history, seen, n_train, world)
+    record = gather_run(history, seen, n_train, world)
     info = file = None
     if rank == 0:
         flip = lec.codec.flip_test and (cfg.flip_test or cfg.weights is not None)
         note = ("on" if flip else "off") + ("" if lec.codec.flip_test else
                                             f" ({type(lec.codec).__name__} has no flip test)")
-        result = realeval.evaluate(model.eval(), lecture, source.held_out, skel, flip=flip, official=official,
-                                   collate_fn=collate_fn, model_skeleton=mskel)
+        result = evaluate_real(model.eval(), lecture, source.held_out, skel, flip=flip, official=official,
+                               collate_fn=collate_fn, model_skeleton=mskel)
         info = {"lecture": lec.name, "data": cfg.data, "model": lec.model, "input_size": list(size),
                 "skeleton": skel.name, "model_skeleton": mskel.name, "num_joints": mskel.num_joints,
                 "world_size": world, "global_batch": batch, "batch_per_process": batch // world,
@@ -375,7 +376,7 @@ def run(cfg: RunConfig) -> RunResult:
             info[f"{what}_file"] = str(given)
         if cfg.out is not None:
             if history is not None:
-                realeval.annotate_checkpoint(ckpt, info)
+                annotate_checkpoint(ckpt, info)
                 info["checkpoint"] = str(ckpt)
             # an evaluation (no training step: weights, or steps=0) never overwrites a training run's outputs
             file = cfg.out / ("metrics.json" if history is not None else "eval_metrics.json")

@@ -1,4 +1,4 @@
-"""What the command (:mod:`posecourse.command`) reports: the run's loss curve and sample split gathered
+"""What the command (:mod:`posecourse.train.command`) reports: the run's loss curve and sample split gathered
 from every process, and the lecture's metric on held-out synthetic images or on real person crops.
 
 Real crops are scored where the annotations live, in the photo's pixels: predictions in crop pixels go
@@ -18,15 +18,15 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
-from . import data, evaluation, metrics
-from .codecs import Poses
-from .data.topdown import batch_to_original, to_original
-from .evaluation import coco_detections, oks_ap, predict, predict_flip
-from .models import model_card
-from .skeletons import SKELETONS, convert_keypoints
-from .train_checkpoint import to_plain
+from .. import data, evaluation, metrics
+from ..targets.codecs import Poses
+from ..data.topdown import batch_to_original, to_original
+from . import coco_detections, oks_ap, predict, predict_flip
+from ..models import model_card
+from ..skeletons import SKELETONS, convert_keypoints
+from ..utils import to_plain
 
-__all__ = ["gather_run", "evaluate", "predict_crops", "evaluate_crops", "evaluate_images", "annotate_checkpoint"]
+__all__ = ["gather_run", "evaluate_real", "predict_crops", "evaluate_crops", "evaluate_images", "annotate_checkpoint"]
 
 
 def gather_run(history, seen, dataset_size: int, world: int) -> dict:
@@ -133,8 +133,8 @@ def evaluate_images(model, lecture, photos, collate_fn, chunk: int = 16) -> dict
     return {**oks_ap(str(photos.source.ann_file), dt), "images": len(photos), "people_found": len(dt)}
 
 
-def evaluate(model, lecture, held, skel, flip: bool = False, official: bool = False, collate_fn=None,
-             model_skeleton=None) -> dict:
+def evaluate_real(model, lecture, held, skel, flip: bool = False, official: bool = False, collate_fn=None,
+                  model_skeleton=None) -> dict:
     """Held-out synthetic batch (a dict) -> :func:`posecourse.evaluation.evaluate` (flip test without the
     left/right swap: the synthetic people's side is a colour); real photos -> :func:`evaluate_images` for a
     bottom-up codec, else the crops -> :func:`evaluate_crops`."""

@@ -14,7 +14,8 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 from torch.utils.data import DataLoader, TensorDataset
 
-from posecourse.train import History, load_checkpoint, save_checkpoint, to_plain, train
+from posecourse.train import History, load_checkpoint, save_checkpoint, train
+from posecourse.utils import to_plain
 
 
 def _setup(n=64, seed=0):

@@ -9,7 +9,7 @@ A checkpoint file holds one dict::
     scheduler           the learning-rate scheduler's state dict and class (scheduler_type), or None
     scaler              the fp16 GradScaler's state, or None
     history, step       :class:`~posecourse.train.History` as a plain dict; the optimizer steps done
-    ...                 any ``**extra`` metadata, converted to plain Python by :func:`to_plain`
+    ...                 any ``**extra`` metadata, converted to plain Python by :func:`~posecourse.utils.to_plain`
 
 Resuming checks, before anything is loaded or trained, that the model's keys and shapes, the optimizer's
 class, settings and parameter groups, and the learning-rate schedule's class and settings are those of the
@@ -20,20 +20,18 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-import enum
 import math
 import os
 from collections.abc import Mapping
-from pathlib import Path, PurePath
-from typing import Any
+from pathlib import Path
 
-import numpy as np
 import torch
 import torch.nn as nn
 
-from .params import as_path
+from ..params import as_path
+from ..utils import _type_name, to_plain
 
-__all__ = ["History", "to_plain", "save_checkpoint", "load_checkpoint", "read_checkpoint", "check_checkpoint_path"]
+__all__ = ["History", "save_checkpoint", "load_checkpoint", "read_checkpoint", "check_checkpoint_path"]
 
 RESERVED = ("model", "optimizer", "optimizer_type", "optimizer_defaults", "scheduler", "scheduler_type", "scaler",
             "history", "step")
@@ -79,57 +77,6 @@ class History:
 
 def _unwrap(model: nn.Module) -> nn.Module:
     return model.module if isinstance(model, nn.parallel.DistributedDataParallel) else model
-
-
-def _type_name(obj) -> str:
-    t = type(obj)
-    return f"{t.__module__}.{t.__qualname__}"
-
-
-def to_plain(value: Any, where: str = "value") -> Any:
-    """``value`` as data ``torch.load(weights_only=True)`` reads back: NumPy and torch scalars -> ``int`` /
-    ``float`` / ``bool`` / ``str``; NumPy arrays -> nested lists; tuples and sets -> lists; paths, enums,
-    ``torch.dtype`` / ``torch.device`` -> ``str``; dataclasses and mappings -> ``dict`` (keys must become
-    str/int/float/bool/None); tensors with a dimension stay tensors (detached, on the CPU). Anything else is a
-    ``ValueError`` naming ``where`` (``extra['meta']['x']``)."""
-    if value is None or type(value) in (bool, int, float, str):
-        return value
-    if isinstance(value, (bool, np.bool_)):
-        return bool(value)
-    if isinstance(value, enum.Enum):
-        return to_plain(value.value, where)
-    if isinstance(value, (int, np.integer)):
-        return int(value)
-    if isinstance(value, (float, np.floating)):
-        return float(value)
-    if isinstance(value, (str, np.str_)):
-        return str(value)
-    if isinstance(value, np.ndarray):
-        return to_plain(value.tolist(), where)
-    if isinstance(value, torch.Tensor):
-        return value.item() if value.dim() == 0 else value.detach().cpu()
-    if isinstance(value, (PurePath, torch.dtype, torch.device)):
-        return str(value)
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        value = {f.name: getattr(value, f.name) for f in dataclasses.fields(value)}
-    if isinstance(value, Mapping):
-        out = {}
-        for k, v in value.items():
-            key = to_plain(k, f"{where} key {k!r}")
-            if not (key is None or isinstance(key, (bool, int, float, str))):
-                raise ValueError(f"save_checkpoint: {where} has the key {k!r}; keys must be str, int, float or bool")
-            out[key] = to_plain(v, f"{where}[{k!r}]")
-        return out
-    if isinstance(value, (list, tuple, set, frozenset)):
-        items = list(value)
-        if isinstance(value, (set, frozenset)):
-            try:
-                items = sorted(items)
-            except TypeError:
-                pass
-        return [to_plain(v, f"{where}[{i}]") for i, v in enumerate(items)]
-    raise ValueError(f"save_checkpoint: {where} is a {_type_name(value)}, which torch.load(weights_only=True) "
-                     f"cannot read back; convert it to int/float/str/bool, a list or dict of them, or a tensor")
 
 
 def save_checkpoint(path, model: nn.Module, optimizer: torch.optim.Optimizer | None = None, history=None,

@@ -8,6 +8,12 @@ from pathlib import Path
 
 import torch
 
+from ..models import create_model, model_card
+from ..evaluation import PCK, evaluate, predict
+from ..train.fit import make_data
+from . import COMPARE_IMAGES, LECTURES
+from .shipped import checkpoint_path, load_trained
+
 __all__ = ["write_results", "count_parameters", "param_table", "format_table", "live_vs_shipped",
            "comparison_table", "training_line"]
 
@@ -30,8 +36,6 @@ def count_parameters(model: torch.nn.Module) -> int:
 
 def param_table(names, **kw) -> list[dict]:
     """``[{"model", "params", "official"}]`` for paper configs (built on the meta device: no memory)."""
-    from .models import create_model, model_card
-
     rows = []
     for name in names:
         with torch.device("meta"):
@@ -60,7 +64,7 @@ def format_table(rows: list[dict], columns: list[str] | None = None) -> str:
 
 def training_line(history) -> str:
     """One line about a run's training: steps, seconds and first -> last loss; for a model loaded with
-    ``use_shipped=True`` (:class:`posecourse.shipped.ShippedHistory`, no losses stored), where it came from."""
+    ``use_shipped=True`` (:class:`posecourse.lectures.shipped.ShippedHistory`, no losses stored), where it came from."""
     if not history.losses:
         return (f"no training here (use_shipped=True): the shipped checkpoint's {history.steps:,} steps took "
                 f"{history.seconds:.0f} s on the machine that trained it; its loss curve is not stored")
@@ -69,9 +73,9 @@ def training_line(history) -> str:
 
 
 def live_vs_shipped(history, result: dict, shipped: dict | None) -> str:
-    """Two lines: this notebook's run (``history`` of :func:`posecourse.fit.fit`, or of
-    :func:`posecourse.shipped.train_or_load`, and its ``result``) and the shipped checkpoint
-    (:func:`posecourse.shipped.shipped_checkpoint`)."""
+    """Two lines: this notebook's run (``history`` of :func:`posecourse.train.fit.fit`, or of
+    :func:`posecourse.lectures.shipped.train_or_load`, and its ``result``) and the shipped checkpoint
+    (:func:`posecourse.lectures.shipped.shipped_checkpoint`)."""
     if shipped is None:
         return "no shipped checkpoint here: `python -m posecourse_tools.checkpoints` trains it"
 
@@ -93,11 +97,6 @@ def comparison_table(lectures=None, device=None, images: int | None = None) -> l
     metric); multi-person models get their own metric on their own held-out set. Missing checkpoints are
     listed as such.
     """
-    from .evaluation import PCK, evaluate, predict
-    from .fit import make_data
-    from .lectures import COMPARE_IMAGES, LECTURES
-    from .shipped import checkpoint_path, load_trained
-
     images = images or COMPARE_IMAGES
     rows, common, pck = [], None, PCK(0.2)
     for name in lectures or LECTURES:
