@@ -145,7 +145,7 @@ def main(argv=None) -> dict:
     ap.add_argument("--model-kw", type=json.loads, default=None,
                     help='model config changes as JSON, e.g. \'{"stages": [[1, 1, [24, 48]], [1, 1, [24, 48, 96]]]}\'')
     ap.add_argument("--threads", type=int, default=1, help="torch threads (default 1: the machine is shared)")
-    ap.add_argument("--device", default=None, help="default: CUDA if present, else CPU")
+    ap.add_argument("--device", default=None, help="default: CUDA if present, else Apple MPS, else CPU")
     ap.add_argument("--out", type=Path, default=DEFAULT_OUT)
     args = ap.parse_args(argv)
     if args.threads < 1:

@@ -39,7 +39,7 @@ def _read(path: Path, device) -> dict:
 
 def load_trained(lecture: str, device=None, images: int | None = None, with_meta: bool = False):
     """The shipped model of ``lecture`` (with ``images``: its snapshot after that many training
-    images) on ``device`` (None: CUDA if present, else CPU), in eval mode; None if the file is absent.
+    images) on ``device`` (None: CUDA if present, else Apple MPS, else CPU), in eval mode; None if the file is absent.
     ``with_meta=True``: ``(model, meta)`` (``(None, {})`` if absent) from one read of the file."""
     lec = get_lecture(lecture)
     path = checkpoint_path(lec.name, images)

@@ -147,7 +147,7 @@ def train(model: nn.Module, loader, loss_fn: Callable[[Any, Any], torch.Tensor],
     Evaluation is the caller's, after (or between) calls: :func:`posecourse.train.run.run` scores a held-out set.
 
     Args:
-        model: any ``nn.Module``; moved to ``device`` (``None``/``"auto"``: CUDA if present, else CPU).
+        model: any ``nn.Module``; moved to ``device`` (``None``/``"auto"``: CUDA, else Apple MPS, else CPU).
         loader: an iterable of batches (a ``DataLoader``). Under ``torchrun`` each process must draw its own
             share: a ``DataLoader`` without a ``DistributedSampler`` is a ``ValueError`` (it is never rebuilt
             behind your back; :class:`posecourse.train.run.EpochSampler` is one); a sampler with ``set_epoch`` is

@@ -54,7 +54,7 @@ def parse_args(argv=None) -> RunConfig:
                    help="auto: the official code's for official weights, else none (RGB in [0, 1])")
     p.add_argument("--input-mean", type=float, nargs=3, metavar=("R", "G", "B"), help="subtract this RGB mean")
     p.add_argument("--input-std", type=float, nargs=3, metavar=("R", "G", "B"), help="divide by this RGB std")
-    p.add_argument("--device", default=None, help="auto (CUDA if present, else CPU), cpu, cuda, cuda:N")
+    p.add_argument("--device", default=None, help="auto (CUDA if present, else Apple MPS, else CPU), cpu, cuda, cuda:N, mps")
     p.add_argument("--amp", choices=tuple(AMP), default="auto")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--workers", type=int, default=0, help="DataLoader worker processes per training process")
