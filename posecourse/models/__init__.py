@@ -6,6 +6,7 @@ them. Each model file registers its configs, each with its card, with :func:`reg
 :func:`register_configs`: adding a config is one entry in one file.
 
 Output convention (what ``model(images)`` returns for ``images (B, 3, H, W)``):
+
 - heatmap models (cpm, hourglass, hrnet): ``list[Tensor]``, one ``(B, C, H', W')`` per
   stage / stack (HRNet: a list of one), intermediate supervision sums over the list;
 - openpose: ``list[dict]``, one ``{"paf": (B, 2L, H', W'), "heatmaps": (B, C, H', W')}`` per stage;

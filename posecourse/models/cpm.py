@@ -10,14 +10,16 @@ A sequence of ``T`` stages, each predicting ``P + 1`` belief maps (P joints and 
 
 Paper / official MPII model (``convolutional-pose-machines-release``, ``pose_deploy_resize.prototxt``)
 facts followed by the ``cpm`` config and tested in tests/models/test_models_deeppose_cpm.py:
+
 - input 368 x 368, output stride 8 (46 x 46 belief maps), ``T = 6`` stages;
-- stage 1: conv 9x9x128 - pool - conv 9x9x128 - pool - conv 9x9x128 - pool - conv 5x5x32 - conv 9x9x512
-  - conv 1x1x512 - conv 1x1x(P+1); max pools 3x3 stride 2 (Caffe rounds up: 368 -> 184 -> 92 -> 46);
+- stage 1: conv 9x9x128 - pool - conv 9x9x128 - pool - conv 9x9x128 - pool - conv 5x5x32 - conv 9x9x512 -
+  conv 1x1x512 - conv 1x1x(P+1); max pools 3x3 stride 2 (Caffe rounds up: 368 -> 184 -> 92 -> 46);
 - stage 2's image features ``x'``: the same three conv-pool blocks (separate weights) then conv 5x5x32;
   stages 3..T reuse stage 2's third pooled features with their own conv 5x5x32;
 - centre map pooled to the belief resolution with a 9x9 stride-8 average pool;
 - stage t > 1: concat(32 + (P+1) + 1) - 3 x conv 11x11x128 - conv 1x1x128 - conv 1x1x(P+1);
   ReLU after every conv but the last of each stage; no normalization layers.
+
 The official MPII model predicts 14 joints + background (15 maps); here ``num_joints`` is free
 (default 16, the course's MPII-16 layout).
 """

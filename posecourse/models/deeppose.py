@@ -8,15 +8,17 @@ Cascade (Sec. 3.2): stage ``s >= 2`` looks at a sub-image around each joint's pr
 the sub-box ``b_i^s = (y_i^{s-1}, sigma diam(y^{s-1}), sigma diam(y^{s-1}))`` where ``diam`` is the
 distance between two opposing torso joints, and regresses the displacement of that joint
 *normalized by the sub-box*: ``y_i^s = y_i^{s-1} + (b_w, b_h) psi_s(x_b; theta_s)``, trained on the
-target ``(y_i - y_i^{s-1}) / (b_w, b_h)``. One
-network per stage, shared by all joints (each sub-image is one sample with 2 outputs).
+target ``(y_i - y_i^{s-1}) / (b_w, b_h)``. One network per stage, shared by all joints (each
+sub-image is one sample with 2 outputs).
 
 Paper facts followed by :func:`deeppose_alexnet` (Sec. 3.1, tested in tests/models/test_models_deeppose_cpm.py):
+
 - input 220 x 220;
-- ``C(55x55x96) - LRN - P - C(27x27x256) - LRN - P - C(13x13x384) - C(13x13x384) - C(13x13x256) - P
-  - F(4096) - F(4096)`` then a linear layer with ``2K`` outputs; ReLU after every learned layer but the
+- ``C(55x55x96) - LRN - P - C(27x27x256) - LRN - P - C(13x13x384) - C(13x13x384) - C(13x13x256) - P -
+  F(4096) - F(4096)`` then a linear layer with ``2K`` outputs; ReLU after every learned layer but the
   last; first conv 11 x 11 stride 4 (the AlexNet filters the paper reuses), 5 x 5 then 3 x 3;
 - dropout on the fully connected layers (the paper uses p = 0.6).
+
 Measured here: 58.4 M parameters for K = 16 (ungrouped convolutions; 4096 x 4096 and 9216 x 4096
 dominate). Not from the paper: conv1 padding 4 (floor((220 + 2p - 11) / 4) + 1 = 55 for p = 4
 and p = 5; 4 is the smaller, the paper gives none), LRN constants and pooling 3 x 3 stride 2 as in AlexNet, ungrouped convolutions.

@@ -1,6 +1,7 @@
 """Load the papers' official checkpoints into the course models.
 
 ``load_official(model, state_dict_or_path)`` accepts:
+
 - HRNet (leoxiaobin/deep-high-resolution-net.pytorch, ``pose_hrnet_w32_256x192.pth`` etc.): the
   pretrained COCO/MPII models are linked from that repo's README (Google Drive / OneDrive folder
   ``pose_coco``); keys load by name into :class:`~.hrnet.HRNet` (``hrnet_w32``, ``hrnet_w48``);

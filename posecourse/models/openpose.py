@@ -3,6 +3,7 @@
 
 Image features ``F`` (VGG-19's first 10 conv layers + conv4_3_CPM / conv4_4_CPM, stride 8), then
 ``T`` stages of two branches (Sec. 2.1, Fig. 3):
+
 - branch 1, ``L`` (``phi``): part affinity fields, ``2 x num_limbs`` channels (38 for COCO-18);
 - branch 2, ``S`` (``rho``): confidence maps, ``num_joints + 1`` channels (19: 18 parts + background);
 - stage 1: ``S^1 = rho^1(F)``, ``L^1 = phi^1(F)`` (3x3 convs);

@@ -5,13 +5,13 @@ the model's output back into poses in image pixels (``decode``), with the same s
 Gaussian widths both ways, so they can't drift apart. The paper-named functions they call live in
 :mod:`posecourse.targets` (``heatmap.encode``, ``paf.line_integral``, ``paf.assemble``, ...).
 
-=====================  ===========================  ======================================================
-codec                  ``encode(batch)`` -> loss kw  ``decode(output)`` -> :class:`Poses`
-=====================  ===========================  ======================================================
-:class:`RegressionCodec`  ``N(y; b)`` (DeepPose)     ``N^{-1}``, one person per image
-:class:`HeatmapCodec`  Gaussian belief maps          argmax + sub-pixel, one person per image
-:class:`PAFCodec`      belief maps + PAFs (OpenPose)  peaks + line integral + assembly: people per image
-=====================  ===========================  ======================================================
+========================  =============================  ==================================================
+codec                     ``encode(batch)`` -> loss kw   ``decode(output)`` -> :class:`Poses`
+========================  =============================  ==================================================
+:class:`RegressionCodec`  ``N(y; b)`` (DeepPose)         ``N^{-1}``, one person per image
+:class:`HeatmapCodec`     Gaussian belief maps           argmax + sub-pixel, one person per image
+:class:`PAFCodec`         belief maps + PAFs (OpenPose)  peaks + line integral + assembly: people per image
+========================  =============================  ==================================================
 
 Every codec is a :class:`Codec`: ``encode`` returns keyword arguments of the lecture's loss
 (:mod:`posecourse.models.losses`), so a training step is ``loss(outputs, **codec.encode(batch))`` for every

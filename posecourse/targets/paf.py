@@ -1,6 +1,7 @@
 """OpenPose Part Affinity Fields: encoding, line-integral scoring, matching and person assembly.
 
 Cao et al., "Realtime Multi-Person 2D Pose Estimation using Part Affinity Fields", CVPR 2017:
+
 - PAF ``L*_c,k(p) = v`` (unit vector from joint ``j1`` to ``j2``) when ``0 <= v.(p - x_j1) <= l`` and
   ``|v_perp.(p - x_j1)| <= sigma_l``; ``L*_c(p)`` averages over the ``n_c(p)`` people non-zero at ``p`` (Eq. 8-9).
 - Connection score ``E = integral L_c(p(u)) . (d_j2 - d_j1)/|d_j2 - d_j1| du`` sampled at ``num_samples``

@@ -1,11 +1,13 @@
 """DeepPose regression targets: normalized pose vectors and cascade displacements.
 
 Toshev & Szegedy, "DeepPose: Human Pose Estimation via Deep Neural Networks", CVPR 2014:
+
 - Stage 1 regresses ``N(y; b) = (y - b_c) / (b_w, b_h)`` for the person box ``b`` (Sec. 3).
 - Stage ``s >= 2`` crops a sub-box around each joint's previous prediction,
   ``b_i^(s-1) = (y_i^(s-1), sigma * diam(y^(s-1)), sigma * diam(y^(s-1)))`` where ``diam(y)`` is the
   distance between opposing torso joints (e.g. left shoulder and right hip), and regresses the
   displacement ``y_i - y_i^(s-1)`` normalized by that sub-box (Sec. 3.2, Eq. 6-7).
+
 Boxes are ``(x0, y0, w, h)`` in image px; coordinates follow :mod:`posecourse.geometry`.
 """
 from __future__ import annotations
