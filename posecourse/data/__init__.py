@@ -22,20 +22,16 @@ from __future__ import annotations
 
 import torch
 
+from .coco import CocoKeypoints
+from .crowdpose import CrowdPoseKeypoints
+from .flic import FlicExamples
+from .lsp import LspJoints
+from .mpii import MpiiJson, MpiiMat
+from .synthetic import SyntheticPoseDataset
+from .topdown import TopDown, WholeImages, open_source
+
 __all__ = ["collate", "SyntheticPoseDataset", "CocoKeypoints", "CrowdPoseKeypoints", "MpiiJson", "MpiiMat",
            "LspJoints", "FlicExamples", "TopDown", "WholeImages", "open_source"]
-
-_LAZY = {"SyntheticPoseDataset": "synthetic", "CocoKeypoints": "coco", "CrowdPoseKeypoints": "crowdpose",
-         "MpiiJson": "mpii", "MpiiMat": "mpii", "LspJoints": "lsp", "FlicExamples": "flic",
-         "TopDown": "topdown", "WholeImages": "topdown", "open_source": "topdown"}
-
-
-def __getattr__(name):  # the datasets import on first use (keeps ``import posecourse.data`` light)
-    if name in _LAZY:
-        import importlib
-
-        return getattr(importlib.import_module(f"{__name__}.{_LAZY[name]}"), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def collate(samples: list[dict]) -> dict:

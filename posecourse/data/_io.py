@@ -13,6 +13,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from PIL import Image
+from scipy.io import loadmat
 
 MATLAB_OFFSET = -1.0  # 1-based MATLAB pixel indices -> 0-based pixel centres
 #: Labelled joints of formats whose people may be cut by the frame (MPII, LSP, FLIC) may lie outside the
@@ -46,7 +48,6 @@ def read_json(path) -> object:
 
 def read_mat(path) -> dict:
     """Load a MATLAB ``.mat`` (v5) file with structs as attribute objects and singleton dims squeezed."""
-    from scipy.io import loadmat
 
     path = Path(path)
     if not path.is_file():
@@ -178,7 +179,6 @@ def load_image(path, expected_hw: tuple[int, int] | None = None, where: str = ""
     not a readable image (truncated, corrupt, not an image) or its size differs from ``expected_hw =
     (H, W)`` stated by the annotation file.
     """
-    from PIL import Image
 
     path = Path(path)
     prefix = where + ": " if where else ""

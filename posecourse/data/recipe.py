@@ -10,8 +10,10 @@ from dataclasses import dataclass, field
 
 import torch
 
+from ..params import as_int, as_optional_int
 from ..skeletons import convert_keypoints
 from . import collate
+from .synthetic import SyntheticPoseDataset
 
 __all__ = ["DataRecipe", "Data", "VAL_SEED", "make_data", "Collate"]
 
@@ -70,9 +72,6 @@ MAX_VAL = 100_000
 def make_data(recipe: DataRecipe, batch_size: int, seed: int = 0, n_val: int | None = None,
               train_length: int = 10_000_000) -> Data:
     """Training stream (seeded by ``seed``, batches of ``batch_size``) and held-out set (:data:`VAL_SEED`)."""
-    from ..params import as_int, as_optional_int
-    from .synthetic import SyntheticPoseDataset
-
     train_length = as_int("train_length", train_length, minimum=1)
     batch_size = as_int("batch_size", batch_size, minimum=1, maximum=train_length)
     # 0 is refused, never read as "the recipe's"; the held-out set is rendered into memory at once

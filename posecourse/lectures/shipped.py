@@ -76,7 +76,7 @@ class ShippedHistory(History):
     label = "shipped (use_shipped)"  #: how report.live_vs_shipped names this run
 
     def plot(self, ax=None, smooth: int = 10):
-        import matplotlib.pyplot as plt
+        import matplotlib.pyplot as plt  # here: pyplot takes ~0.8 s to import (measured), runs need no plot
 
         ax = ax or plt.subplots(figsize=(5, 3))[1]
         ax.text(0.5, 0.5, f"use_shipped=True: no training here\n(the checkpoint's {self.steps:,} steps\n"

@@ -28,7 +28,7 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
-from . import ModelCard, check_images, register_configs
+from .registry import ModelCard, check_images, register_configs
 
 __all__ = ["CPM", "CONFIGS", "CARDS", "center_map"]
 

@@ -31,7 +31,7 @@ import torch.nn.functional as F
 
 from ..geometry import denormalize, normalize
 from ..targets.regression import cascade_boxes, decode_displacement, encode_displacement, image_box
-from . import ModelCard, check_images, register_model
+from .registry import ModelCard, check_images, register_model
 
 __all__ = ["DeepPoseRegressor", "DeepPoseCascade", "deeppose_alexnet", "deeppose_tiny", "sub_boxes", "crop_sub_images"]
 

@@ -19,7 +19,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from . import ModelCard, check_images, register_configs
+from .registry import ModelCard, check_images, register_configs
 
 __all__ = ["Residual", "Hourglass", "StackedHourglass", "CONFIGS", "CARDS"]
 

@@ -22,7 +22,7 @@ from collections import OrderedDict
 import torch
 import torch.nn as nn
 
-from . import ModelCard, check_images, register_configs
+from .registry import ModelCard, check_images, register_configs
 
 __all__ = ["OpenPose", "CONFIGS", "CARDS"]
 

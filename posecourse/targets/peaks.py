@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 import torch
+from scipy import ndimage
 
 __all__ = ["find_peaks", "MAX_PEAKS"]
 
@@ -61,7 +62,6 @@ def _plateaus(hm: np.ndarray, idx: np.ndarray, subpixel: bool) -> tuple[np.ndarr
     K, H, W = hm.shape
     if len(idx) == 0:
         return idx, {}
-    from scipy import ndimage
 
     m = hm.reshape(-1)
     p = idx % (H * W)

@@ -9,6 +9,11 @@ from __future__ import annotations
 
 import dataclasses
 
+import matplotlib.pyplot as plt
+from matplotlib.lines import Line2D
+from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
+from matplotlib.path import Path as MplPath
+
 from .architecture_blocks import PATH_KINDS
 
 __all__ = ["draw_architecture", "BLOCK_COLORS", "PATH_STYLES"]
@@ -59,11 +64,6 @@ def draw_architecture(arch, ax=None, title: str | None = None, max_stage: int | 
     beside it). Returns the ``Figure``. Block boxes are ``ax.patches`` in ``arch.blocks`` order,
     followed by one arrow per path (in ``arch.paths`` order). ``max_stage``: draw only the stem and
     stages (stacks, cascade stages) up to this one, e.g. 2 of the paper's 8 hourglasses."""
-    import matplotlib.pyplot as plt
-    from matplotlib.lines import Line2D
-    from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
-    from matplotlib.path import Path as MplPath
-
     shown = ""
     if max_stage is not None:
         last = max(b.stage for b in arch.blocks)
