@@ -231,18 +231,24 @@ _DDP_SCRIPT = textwrap.dedent("""
 """)
 
 
-@pytest.mark.slow
-def test_ddp_two_cpu_ranks_end_identical(tmp_path, repo_root):
+def _torchrun(tmp_path, repo_root, script_text: str, *args: str, hung: str = "torchrun did not finish in 90 s"):
+    """Run ``script_text`` under ``torchrun --nproc_per_node=2`` (CPU, gloo) with ``tmp_path`` and ``args`` as its
+    arguments; fails the test with ``hung`` after 90 s or with the output's tail on a non-zero exit."""
     script = tmp_path / "ddp_script.py"
-    script.write_text(_DDP_SCRIPT)
+    script.write_text(script_text)
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(repo_root)}
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
-           str(script), str(tmp_path)]
+           str(script), str(tmp_path), *args]
     try:
         proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=90, cwd=tmp_path)
     except subprocess.TimeoutExpired:
-        pytest.fail("torchrun did not finish in 90 s")
+        pytest.fail(hung)
     assert proc.returncode == 0, (proc.stdout + proc.stderr)[-3000:]
+
+
+@pytest.mark.slow
+def test_ddp_two_cpu_ranks_end_identical(tmp_path, repo_root):
+    _torchrun(tmp_path, repo_root, _DDP_SCRIPT)
     r0, r1 = (torch.load(tmp_path / f"rank{r}.pt") for r in (0, 1))
     assert r0["steps"] == r1["steps"] == 8  # 64 samples / 2 ranks / batch 8, 2 epochs
     e0, e1 = set(r0["seen"][:32]), set(r1["seen"][:32])  # epoch 1: the DistributedSampler split the 64 samples
@@ -372,16 +378,8 @@ _DDP_NAN_SCRIPT = textwrap.dedent("""
 
 @pytest.mark.slow
 def test_ddp_a_nan_in_one_process_stops_every_process_at_that_step(tmp_path, repo_root):
-    script = tmp_path / "ddp_nan.py"
-    script.write_text(_DDP_NAN_SCRIPT)
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(repo_root)}
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
-           str(script), str(tmp_path), "37"]
-    try:
-        proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=90, cwd=tmp_path)
-    except subprocess.TimeoutExpired:
-        pytest.fail("a NaN in one process hung the other (torchrun did not finish in 90 s)")
-    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-3000:]
+    _torchrun(tmp_path, repo_root, _DDP_NAN_SCRIPT, "37",
+              hung="a NaN in one process hung the other (torchrun did not finish in 90 s)")
     msgs = [(tmp_path / f"rank{r}.txt").read_text() for r in (0, 1)]
     steps = {m.split(" at step ")[1].split(" ")[0] for m in msgs}
     assert len(steps) == 1, msgs  # the same step in both
