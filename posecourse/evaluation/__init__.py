@@ -186,10 +186,10 @@ def coco_detections(poses: Poses, skeleton, image_ids) -> list[dict]:
     ``b`` with id ``image_ids[b]``. A detection's score is the mean score of its found joints (score > 0) times
     the fraction of joints found; a person with none found (padding) is left out."""
     B, P, K = poses.scores.shape
-    xy, s = convert_keypoints(np.nan_to_num(poses.keypoints.cpu().numpy()).reshape(B * P, K, 2),
+    xy, s = convert_keypoints(poses.keypoints.cpu().numpy().reshape(B * P, K, 2),
                               poses.scores.cpu().numpy().reshape(B * P, K), skeleton, "coco17")
     dt = []
-    for n, (xy17, s17) in enumerate(zip(np.asarray(xy), np.asarray(s))):
+    for n, (xy17, s17) in enumerate(zip(xy, s)):
         ok = s17 > 0
         if ok.any():
             flat = np.concatenate([np.nan_to_num(xy17), np.where(ok, 1.0, 0.0)[:, None]], 1)

@@ -18,10 +18,10 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
-from .. import data, evaluation, metrics
+from .. import data, metrics
 from ..targets.codecs import Poses
 from ..data.topdown import batch_to_original, to_original
-from . import coco_detections, oks_ap, predict, predict_flip
+from . import coco_detections, evaluate, oks_ap, predict, predict_flip
 from ..models import model_card
 from ..skeletons import SKELETONS, convert_keypoints
 from ..utils import to_plain
@@ -140,9 +140,9 @@ def evaluate_real(model, lecture, held, skel, flip: bool = False, official: bool
     bottom-up codec, else the crops -> :func:`evaluate_crops`."""
     if isinstance(held, dict):
         if flip and lecture.codec.flip_test:
-            pred = evaluation.predict_flip(model, held["image"], lecture.codec, lecture.skeleton, swap=False)
+            pred = predict_flip(model, held["image"], lecture.codec, lecture.skeleton, swap=False)
             return {**lecture.metric(pred, held), "flip_test": True}
-        return evaluation.evaluate(model, lecture, SimpleNamespace(val=held))
+        return evaluate(model, lecture, SimpleNamespace(val=held))
     if lecture.codec.bottom_up:
         return evaluate_images(model, lecture, held, collate_fn)
     return evaluate_crops(model, lecture, held, skel, flip=flip, official=official, model_skeleton=model_skeleton)
