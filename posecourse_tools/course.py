@@ -26,6 +26,8 @@ from pathlib import Path
 
 from posecourse.lectures import LECTURES
 
+from .markers import replace_between
+
 ROOT = Path(__file__).resolve().parents[1]
 CELL_TIMEOUT = 1800  #: seconds one cell may run before the lecture counts as failed (no run hangs for ever)
 
@@ -192,11 +194,7 @@ def readme_table(rows: list[dict]) -> str:
 def update_readme(root: Path, rows: list[dict]) -> None:
     """Replace the README's table between the results markers with :func:`readme_table`."""
     path = root / "README.md"
-    text = path.read_text()
-    if _START not in text or _END not in text:
-        raise ValueError(f"{path}: no {_START} ... {_END} markers around the results table")
-    head, rest = text.split(_START, 1)
-    path.write_text(head + _START + "\n" + readme_table(rows) + "\n" + _END + rest.split(_END, 1)[1])
+    path.write_text(replace_between(path.read_text(), _START, _END, readme_table(rows), f"{path}: the results table"))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -21,6 +21,8 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from .markers import replace_between
+
 ROOT = Path(__file__).resolve().parents[1]
 
 #: Paths (relative to the repository root) that hold answers, hidden tests or grading: never released.
@@ -127,11 +129,7 @@ def start_table(root: Path = ROOT) -> str:
 
 
 def _replace_block(text: str, block: str, path: Path) -> str:
-    if START_BEGIN not in text or START_END not in text:
-        raise ValueError(f"{path}: the markers {START_BEGIN} ... {START_END} are missing")
-    head, rest = text.split(START_BEGIN, 1)
-    _, tail = rest.split(START_END, 1)
-    return f"{head}{START_BEGIN}\n{block}\n{START_END}{tail}"
+    return replace_between(text, START_BEGIN, START_END, block, f"{path}: the lecture table")
 
 
 def update_start(root: Path = ROOT, check: bool = False) -> bool:

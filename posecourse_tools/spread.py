@@ -24,7 +24,7 @@ import argparse
 import datetime
 import json
 import platform
-import re
+import statistics
 import time
 from pathlib import Path
 
@@ -35,6 +35,8 @@ from posecourse import evaluation as E
 from posecourse.train import fit as F
 from posecourse.lectures import shipped
 from posecourse.lectures import LECTURES, SPREAD_FILE, get_lecture
+
+from .markers import replace_between
 
 ROOT = Path(__file__).resolve().parents[1]
 KEY = ("lecture", "seed")
@@ -106,6 +108,11 @@ def compare_seed0(row: dict, root: Path = ROOT) -> str:
             + ("identical" if same else f"DIFFERS by {row['value'] - stored['value']:+.6f}"))
 
 
+def _stats(values: tuple) -> tuple[float, float]:
+    """Mean and sample standard deviation (n - 1), as :attr:`Lecture.minimum`'s rule computes them."""
+    return statistics.fmean(values), statistics.stdev(values)
+
+
 def summary(rows: list[dict]) -> str:
     """A table of the rows per lecture, with each record's floor, spread rule and resulting minimum."""
     lines = [f"{'lecture':<14} {'metric':<10} {'seeds':>5} {'mean':>6} {'sd':>6} {'worst':>6} {'best':>6} "
@@ -116,9 +123,9 @@ def summary(rows: list[dict]) -> str:
             lines.append(f"{name:<14} {lec.metric.name:<10} {'-':>5} {'(no spread of the current recipe: floor)':>41} "
                          f"{lec.floor:>7.2f}")
             continue
-        t = torch.tensor(values, dtype=torch.float64)
-        lines.append(f"{name:<14} {lec.metric.name:<10} {len(values):>5} {t.mean():6.3f} {t.std():6.3f} "
-                     f"{t.min():6.3f} {t.max():6.3f} {lec.floor:6.2f} {lec.minimum_of(rows):7.2f}")
+        mean, sd = _stats(values)
+        lines.append(f"{name:<14} {lec.metric.name:<10} {len(values):>5} {mean:6.3f} {sd:6.3f} "
+                     f"{min(values):6.3f} {max(values):6.3f} {lec.floor:6.2f} {lec.minimum_of(rows):7.2f}")
     return "\n".join(lines)
 
 
@@ -134,20 +141,16 @@ def readme_table(rows: list[dict]) -> str:
         if values is None:
             lines.append(f"| {name} | {lec.metric.name} | - | not measured yet | - | {lec.floor:.2f} | {lec.floor:.2f} (floor) |")
             continue
-        t = torch.tensor(values, dtype=torch.float64)
-        cpus |= {r["cpu"] for r in rows if r["lecture"] == name}
+        mean, sd = _stats(values)
+        cpus |= {r["cpu"] for r in lec.spread_rows(rows)}
         lines.append(f"| {name} | {lec.metric.name} | {len(values)} | {', '.join(f'{v:.3f}' for v in values)} | "
-                     f"{t.mean():.3f} ± {t.std():.3f} | {lec.floor:.2f} | {lec.minimum_of(rows):.2f} |")
+                     f"{mean:.3f} ± {sd:.3f} | {lec.floor:.2f} | {lec.minimum_of(rows):.2f} |")
     return "\n".join(lines) + (f"\n\nMeasured on: {'; '.join(sorted(cpus))}." if cpus else "")
 
 
 def update_readme(rows: list[dict], path: Path = ROOT / "README.md") -> None:
     """Replace the README's table between the spread markers with :func:`readme_table`."""
-    marked = re.compile(re.escape(_START) + ".*?" + re.escape(_END), re.S)
-    text, found = marked.subn(lambda _: f"{_START}\n{readme_table(rows)}\n{_END}", path.read_text(), count=1)
-    if not found:
-        raise ValueError(f"{path}: no {_START} ... {_END} markers around the spread table")
-    path.write_text(text)
+    path.write_text(replace_between(path.read_text(), _START, _END, readme_table(rows), f"{path}: the spread table"))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -164,7 +167,8 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     seeds = [int(s) for s in args.seeds.split(",") if s] if "," in args.seeds else list(range(int(args.seeds)))
     out = args.out or SPREAD_FILE
-    if args.steps is not None and Path(out).resolve() == Path(SPREAD_FILE).resolve():
+    shipped_file = Path(out).resolve() == Path(SPREAD_FILE).resolve()
+    if args.steps is not None and shipped_file:
         p.error("--steps: a run with another budget must not go into the shipped spread file; give --out")
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -179,14 +183,16 @@ def main(argv: list[str] | None = None) -> int:
                 print(compare_seed0(row), flush=True)
     for path in args.merge:
         rows = load(path)
-        other = [r for r in rows if r["steps"] != get_lecture(r["lecture"]).settings().steps]
-        if other and Path(out).resolve() == Path(SPREAD_FILE).resolve():
-            p.error(f"--merge: {path} holds rows of another step budget (e.g. {other[0]['lecture']} seed "
-                    f"{other[0]['seed']}: {other[0]['steps']} steps); they must not replace the shipped spread")
+        other = [r for r in rows if not get_lecture(r["lecture"]).spread_rows([r])]
+        if other and shipped_file:
+            p.error(f"--merge: {path} holds rows of another recipe than the record's (e.g. {other[0]['lecture']} "
+                    f"seed {other[0]['seed']}: {other[0]['steps']} steps, batch {other[0]['batch_size']}, lr "
+                    f"{other[0]['lr']}); they must not replace the shipped spread")
         store(out, rows)
-    print(summary(load(out)))
-    if Path(out).resolve() == Path(SPREAD_FILE).resolve():
-        update_readme(load(out))
+    rows = load(out)
+    print(summary(rows))
+    if shipped_file:
+        update_readme(rows)
     return 0
 
 
