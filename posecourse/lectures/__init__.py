@@ -127,12 +127,14 @@ class Lecture:
         (PyTorch's defaults for the rest, read here from the class; a test checks fit's optimizer)."""
         return _describe_optimizer(OPTIMIZER, self.lr)
 
-    def spread_of(self, rows: list[dict]) -> tuple | None:
-        """The values of ``rows`` (see :data:`SPREAD_FILE`) measured with this record's steps, batch and lr, by
-        seed; None with fewer than :data:`SPREAD_SEEDS` seeds."""
+    def spread_rows(self, rows: list[dict]) -> list[dict]:
+        """The rows (see :data:`SPREAD_FILE`) of this lecture measured with this record's steps, batch and lr."""
         recipe = (self.name, self.steps, self.batch_size, self.lr)
-        by_seed = {r["seed"]: r["value"] for r in rows
-                   if (r["lecture"], r["steps"], r["batch_size"], r["lr"]) == recipe}
+        return [r for r in rows if (r["lecture"], r["steps"], r["batch_size"], r["lr"]) == recipe]
+
+    def spread_of(self, rows: list[dict]) -> tuple | None:
+        """The values of :meth:`spread_rows` by seed; None with fewer than :data:`SPREAD_SEEDS` seeds."""
+        by_seed = {r["seed"]: r["value"] for r in self.spread_rows(rows)}
         return tuple(by_seed[s] for s in sorted(by_seed)) if len(by_seed) >= SPREAD_SEEDS else None
 
     def minimum_of(self, rows: list[dict]) -> float:
