@@ -9,7 +9,6 @@ people (:class:`RealSource`), in one process or under ``torchrun``, scores it on
 """
 from __future__ import annotations
 
-import dataclasses
 import json
 import math
 import os
@@ -25,7 +24,7 @@ from torch.utils.data import DataLoader, DistributedSampler
 from ..evaluation.real import annotate_checkpoint, evaluate_real, gather_run
 from ..data import collate
 from ..data.recipe import VAL_SEED, Collate, make_data
-from ..data.topdown import TopDown, WholeImages, open_source, skeleton_of
+from ..data.topdown import FORMATS, TopDown, WholeImages, open_source, skeleton_of
 from ..data.transforms import layout
 from .fit import loss_function
 from ..lectures import get_lecture
@@ -39,7 +38,7 @@ from .weights import NORMS, input_norm, load_weights
 
 __all__ = ["RunConfig", "RunResult", "run", "SyntheticSource", "RealSource", "EpochSampler", "REAL"]
 
-REAL = ("coco", "crowdpose", "mpii", "lsp", "flic")
+REAL = FORMATS  #: the real formats open_source reads
 AMP = {"auto": "auto", "off": False, "on": True, "bf16": "bf16", "fp16": "fp16"}
 
 
@@ -371,7 +370,7 @@ def run(cfg: RunConfig) -> RunResult:
                 "train_seconds": round(history.seconds, 3) if history else 0.0,
                 "seconds": round(time.perf_counter() - t0, 3), "flip_test": flip, "flip_test_note": note,
                 "official_weights": official, "input_norm": norm, **record, "eval": result,
-                "eval_on": source.describe(), "config": to_plain(dataclasses.asdict(cfg), "config")}
+                "eval_on": source.describe(), "config": to_plain(cfg, "config")}
         if given is not None:
             info[f"{what}_file"] = str(given)
         if cfg.out is not None:
