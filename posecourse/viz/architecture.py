@@ -12,7 +12,8 @@ branches and every ``a(X_i, k)`` of its exchange units. :func:`draw_architecture
 The walk reads module structure from outside (the attributes each model file documents: ``stage1``,
 ``features``, ``x_heads``, ``stages`` of :class:`~posecourse.models.cpm.CPM`, ``hg``/``res``/``fc``/
 ``score``/``fc_``/``score_`` of the hourglass, ``L``/``S`` of OpenPose, ``stage{s}``/``transition{s}``
-of HRNet, ``features``/``regressor`` of DeepPose); one describer per model class, see :data:`DESCRIBERS`.
+of HRNet, ``features``/``regressor`` of DeepPose); one describer per model file (the family: where the
+model's class lives), see :data:`DESCRIBERS`.
 
 Layout: every block has a ``col`` (position along the forward pass) and a ``row``. Rows are
 resolution levels (``log2`` of the stride) for DeepPose, the hourglass and HRNet, and lanes (one per
@@ -39,18 +40,18 @@ def describe(model: nn.Module, input_size) -> Architecture:
     input_size = tuple(int(v) for v in (input_size if isinstance(input_size, (tuple, list)) else (input_size,) * 2))
     if len(input_size) != 2 or min(input_size) < 1:
         raise ValueError(f"input_size: expected (H, W) of positive ints, got {input_size}")
-    for cls, fn in DESCRIBERS.items():
-        if isinstance(model, cls):
-            b = _Builder(_record(model, input_size, RUNNERS.get(cls)), input_size)
-            b.add("input", "input", "image", (3, *input_size), 0, 0.0)
-            family, row_labels, extras = fn(model, b)
-            extras["parameters"] = sum(p.numel() for p in model.parameters())
-            for p in b.paths:
-                if p.src not in b.names or p.dst not in b.names:
-                    raise RuntimeError(f"path {p} names an unknown block")
-            return Architecture(family, input_size, b.blocks, b.paths, row_labels, extras)
-    raise ValueError(f"model: no describer for {type(model).__name__}; "
-                     f"known: {', '.join(c.__name__ for c in DESCRIBERS)}")
+    family = type(model).__module__.removeprefix("posecourse.models.")
+    if family not in DESCRIBERS:
+        raise ValueError(f"model: no describer for {type(model).__name__}; known: the models of posecourse.models."
+                         f"{{{', '.join(DESCRIBERS)}}}")
+    b = _Builder(_record(model, input_size, RUNNERS.get(family)), input_size)
+    b.add("input", "input", "image", (3, *input_size), 0, 0.0)
+    row_labels, extras = DESCRIBERS[family](model, b)
+    extras["parameters"] = sum(p.numel() for p in model.parameters())
+    for p in b.paths:
+        if p.src not in b.names or p.dst not in b.names:
+            raise RuntimeError(f"path {p} names an unknown block")
+    return Architecture(family, input_size, b.blocks, b.paths, row_labels, extras)
 
 
 def describe_model(name: str, input_size=None, device: str | torch.device = "meta", **kw) -> Architecture:

@@ -1,15 +1,11 @@
-"""One describer per model family for :func:`posecourse.viz.architecture.describe`.
+"""One describer per model file of :mod:`posecourse.models` (the family) for :func:`posecourse.viz.architecture.describe`.
 
-Each ``fn(model, builder) -> (family, row_labels, extras)`` adds the model's blocks and paths to the
-builder (shapes come from the builder's recorded forward pass, keyed by qualified module name).
+Each ``fn(model, builder) -> (row_labels, extras)`` adds the model's blocks and paths to the builder
+(shapes come from the builder's recorded forward pass, keyed by qualified module name).
 """
 from __future__ import annotations
 
-from ..models.cpm import CPM
-from ..models.deeppose import DeepPoseCascade, DeepPoseRegressor
-from ..models.hourglass import StackedHourglass
-from ..models.hrnet import HRNet
-from ..models.openpose import OpenPose
+from ..models.deeppose import DeepPoseCascade
 from .architecture_blocks import _layers
 
 __all__ = ["DESCRIBERS", "RUNNERS"]
@@ -19,9 +15,13 @@ def _res_labels(b) -> dict[float, str]:
     return {blk.row: f"1/{2 ** int(blk.row)}" if blk.row else "full" for blk in b.blocks if blk.resolution}
 
 
+def _stages(model) -> list:
+    return list(model.stages) if isinstance(model, DeepPoseCascade) else [model]
+
+
 def _deeppose(model, b):
-    cascade = isinstance(model, DeepPoseCascade)
-    stages = list(model.stages) if cascade else [model]
+    stages = _stages(model)
+    cascade = stages[0] is not model
     K = stages[0].num_joints
     estimate, labels, lane = None, {}, 0.0
     for s, reg in enumerate(stages):  # one lane of rows per stage: its resolution levels, then its vector outputs
@@ -51,14 +51,15 @@ def _deeppose(model, b):
         b.block(out).type, estimate = "head", out
         lane = vec_row + 1
     labels.setdefault(0.0, "full")
-    return "deeppose", labels, {"num_stages": len(stages), "num_joints": K}
+    return labels, {"num_stages": len(stages), "num_joints": K}
 
 
-def _run_cascade(model, x):
-    """The cascade's stages one by one: stage 1 on the image, stage s > 1 on one ``(3, crop, crop)`` sub-image
+def _run_deeppose(model, x):
+    """A cascade's stages one by one: stage 1 on the image, stage s > 1 on one ``(3, crop, crop)`` sub-image
     (the shapes of ``forward``; the sub-box geometry needs real values, which the meta device has not)."""
-    model.stages[0](x)
-    for stage in model.stages[1:]:
+    first, *later = _stages(model)
+    first(x)
+    for stage in later:
         stage(x.new_zeros(1, 3, model.crop_size, model.crop_size))
 
 
@@ -90,7 +91,7 @@ def _cpm(model, b):
         blk = b.block(name)
         blk.type, blk.label = "head", f"b_{t} ({blk.channels} maps)"
     labels = {0.0: "stage 1", 1.0: "x' trunk, centre", **{float(t): f"stage {t}" for t in range(2, T + 1)}}
-    return "cpm", labels, {"num_stages": T, "stride": model.stride, "receptive_field": model.receptive_fields(),
+    return labels, {"num_stages": T, "stride": model.stride, "receptive_field": model.receptive_fields(),
                            "beliefs": beliefs}
 
 
@@ -142,7 +143,7 @@ def _hourglass(model, b):
             b.link(s_, merge, "reinject")
             b.link(prev, merge, "skip")
             prev, c0 = merge, a + 6
-    return "hourglass", _res_labels(b), {"num_stacks": S, "depth": model.hg[0].depth, "heads": heads}
+    return _res_labels(b), {"num_stacks": S, "depth": model.hg[0].depth, "heads": heads}
 
 
 def _openpose(model, b):
@@ -167,7 +168,7 @@ def _openpose(model, b):
             b.link(src, names[-1], "features" if t == 1 else "flow")
         prev = names
     labels = {0.0: "branch 1: PAFs L", 1.0: "features F", 2.0: "branch 2: conf. maps S"}
-    return "openpose", labels, {"num_stages": len(model.L)}
+    return labels, {"num_stages": len(model.L)}
 
 
 def _hrnet(model, b):
@@ -207,9 +208,9 @@ def _hrnet(model, b):
     head = b.add("final_layer", "head", f"heatmaps ({b.out('final_layer')[0]})", b.out("final_layer"), col,
                  module="final_layer", stage=model.num_stages + 1)
     b.link(cur[0], head)
-    return "hrnet", _res_labels(b), {"units": units, "num_units": len(units)}
+    return _res_labels(b), {"units": units, "num_units": len(units)}
 
 
-DESCRIBERS = {DeepPoseRegressor: _deeppose, DeepPoseCascade: _deeppose, CPM: _cpm, StackedHourglass: _hourglass,
-              OpenPose: _openpose, HRNet: _hrnet}
-RUNNERS = {DeepPoseCascade: _run_cascade}
+#: model file (family) -> describer; the family of a model is the file its class lives in
+DESCRIBERS = {"deeppose": _deeppose, "cpm": _cpm, "hourglass": _hourglass, "openpose": _openpose, "hrnet": _hrnet}
+RUNNERS = {"deeppose": _run_deeppose}
