@@ -23,7 +23,7 @@ import torch
 
 from .utils import resolve_device
 
-__all__ = ["as_bool", "as_int", "as_optional_int", "as_float", "as_path", "one_of", "as_device", "as_seed"]
+__all__ = ["as_bool", "as_int", "as_optional_int", "as_float", "as_pair", "as_path", "one_of", "as_device", "as_seed"]
 
 _TRUE = {"true", "1", "yes"}
 _FALSE = {"false", "0", "no"}
@@ -61,31 +61,24 @@ def _check_range(name: str, value, minimum, maximum):
     return value
 
 
-def as_int(name: str, value: Any, minimum: int | None = None, maximum: int | None = None) -> int:
+def as_int(name: str, value: Any, minimum: int | None = None, maximum: int | None = None, *,
+           exact: bool = False) -> int:
     """An integer: Python/NumPy ints, floats with no fractional part (``300.0``, ``1e3``), or strings of
-    either (``"300"``, ``" -2 "``, ``"1e3"``). Bools, fractions (``2.5``), NaN/inf and other strings raise, as
-    does a value below ``minimum`` or above ``maximum``."""
-    if isinstance(value, (bool, np.bool_)):
+    either (``"300"``, ``" -2 "``, ``"1e3"``); with ``exact`` (a dataset's argument), ints only. Bools,
+    fractions (``2.5``), NaN/inf and other strings raise, as does a value below ``minimum`` or above ``maximum``."""
+    v = value
+    if isinstance(v, str) and not exact:
+        s = v.strip().replace("_", "")
+        try:
+            v = int(s) if _INT.fullmatch(s) else float(s)
+        except ValueError:
+            pass
+    if isinstance(v, (bool, np.bool_)):
         raise ValueError(f"{name}: expected an integer, {_got(value)} (a boolean is not a count)")
-    out = None
-    if isinstance(value, numbers.Integral):
-        out = int(value)
-    elif isinstance(value, numbers.Real) and math.isfinite(value) and float(value).is_integer():
-        out = int(value)
-    elif isinstance(value, str):
-        s = value.strip().replace("_", "")
-        if _INT.fullmatch(s):
-            out = int(s)
-        else:
-            try:
-                f = float(s)
-            except ValueError:
-                f = math.nan
-            if math.isfinite(f) and f.is_integer():
-                out = int(f)
-    if out is None:
+    if not (isinstance(v, numbers.Integral)
+            or not exact and isinstance(v, numbers.Real) and math.isfinite(v) and float(v).is_integer()):
         raise ValueError(f"{name}: expected an integer, {_got(value)}")
-    return _check_range(name, out, minimum, maximum)
+    return _check_range(name, int(v), minimum, maximum)
 
 
 def as_optional_int(name: str, value: Any, minimum: int | None = None, maximum: int | None = None) -> int | None:
@@ -96,24 +89,29 @@ def as_optional_int(name: str, value: Any, minimum: int | None = None, maximum: 
 
 
 def as_float(name: str, value: Any, minimum: float | None = None, maximum: float | None = None,
-             finite: bool = True) -> float:
-    """A real number: ints, floats, NumPy scalars or numeric strings (``"3e-4"``). Bools raise, and so do
-    NaN and +-inf unless ``finite=False``, and values outside ``[minimum, maximum]``."""
-    if isinstance(value, (bool, np.bool_)):
-        raise ValueError(f"{name}: expected a number, {_got(value)}")
-    out = None
-    if isinstance(value, numbers.Real):
-        out = float(value)
-    elif isinstance(value, str):
+             finite: bool = True, *, exact: bool = False) -> float:
+    """A real number: ints, floats, NumPy scalars or (unless ``exact``) numeric strings (``"3e-4"``). Bools
+    raise, and so do NaN and +-inf unless ``finite=False``, and values outside ``[minimum, maximum]``."""
+    v = value
+    if isinstance(v, str) and not exact:
         try:
-            out = float(value.strip())
+            v = float(v.strip())
         except ValueError:
-            out = None
-    if out is None:
+            pass
+    if isinstance(v, (bool, np.bool_)) or not isinstance(v, numbers.Real):
         raise ValueError(f"{name}: expected a number, {_got(value)}")
-    if finite and not math.isfinite(out):
+    if finite and not math.isfinite(v):
         raise ValueError(f"{name}: expected a finite number, {_got(value)}")
-    return _check_range(name, out, minimum, maximum)
+    return _check_range(name, float(v), minimum, maximum)
+
+
+def as_pair(name: str, value: Any, check) -> tuple:
+    """A scalar ``v`` -> ``(v, v)``, or a 2-element tuple / list; each element through ``check(name, v)``
+    (e.g. ``lambda n, v: as_int(n, v, 1)``)."""
+    pair = value if isinstance(value, (tuple, list)) else (value, value)
+    if len(pair) != 2:
+        raise ValueError(f"{name}: expected one value or a pair, got {len(pair)} values {value!r}")
+    return tuple(check(name, v) for v in pair)
 
 
 def as_path(name: str, value: Any, must_exist: bool = False) -> Path:

@@ -12,8 +12,9 @@ Every dataset yields the same **sample** structure (a ``dict``)::
     meta        dict, source-specific extras (file name, image id, MPII center/scale,
                 head box, ...); always has "source" and "index"
 
-What each loader accepts, rejects (``ValueError`` naming the file, the record and the field) and
-marks unlabelled is written down in docs/loaders.md.
+What each loader accepts, rejects (``ValueError`` naming the file, the record and the field: a labelled
+joint not finite or more than one image size outside the image, an undefined visibility code, a duplicate
+id, ...) and marks unlabelled is written down in docs/loaders.md.
 
 ``P`` is the number of people (1 for single-person data). :func:`collate` pads ``P``
 across a batch with visibility 0.

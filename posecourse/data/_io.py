@@ -32,26 +32,27 @@ def check_index(index, length: int) -> int:
     return int(index) % length
 
 
-def read_json(path) -> object:
-    """Parse a JSON file; ``ValueError`` naming the file for unreadable or invalid JSON."""
+def _annotation_file(path) -> Path:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: annotation file not found")
+    return path
+
+
+def read_json(path) -> object:
+    """Parse a JSON file; ``FileNotFoundError`` / ``ValueError`` naming the file if missing or not valid JSON."""
+    path = _annotation_file(path)
     try:
         with open(path, encoding="utf-8") as f:
             return json.load(f)
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise ValueError(f"{path.name}: invalid JSON ({e})") from None
-    except RecursionError:
-        raise ValueError(f"{path.name}: invalid JSON (nested too deeply)") from None
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as e:
+        why = "nested too deeply" if isinstance(e, RecursionError) else e
+        raise ValueError(f"{path.name}: invalid JSON ({why})") from None
 
 
 def read_mat(path) -> dict:
     """Load a MATLAB ``.mat`` (v5) file with structs as attribute objects and singleton dims squeezed."""
-
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: annotation file not found")
+    path = _annotation_file(path)
     try:
         return loadmat(path, squeeze_me=True, struct_as_record=False)
     except Exception as e:  # scipy raises several types for corrupt files
@@ -75,6 +76,14 @@ def field(obj, name: str, where: str):
     elif hasattr(obj, name):
         return getattr(obj, name)
     raise ValueError(f"{where}: missing field {name!r}")
+
+
+def file_field(obj, name: str, where: str) -> str:
+    """:func:`field` that must be a non-empty file name string."""
+    value = field(obj, name, where)
+    if not isinstance(value, str) or not value:
+        raise ValueError(f"{where}: {name!r} is {_short(value)}, expected a file name")
+    return value
 
 
 _NUMBER_TYPES = (int, float, np.integer, np.floating, np.bool_, type(None))
@@ -215,7 +224,7 @@ def make_sample(image, keypoints, visibility, boxes, skeleton: str, meta: dict, 
 
     Unlabelled joints (visibility 0) get coordinates 0 so that no NaN leaks into batches. A labelled
     joint must be finite and, unless ``margin`` is None, inside the image widened by ``margin`` image
-    sizes (:data:`FRAME_MARGIN`); else ``ValueError`` naming ``where``.
+    sizes (:data:`FRAME_MARGIN`), and boxes finite in float32; else ``ValueError`` naming ``where``.
     """
     kp = np.asarray(keypoints, dtype=np.float64)
     vis = np.asarray(visibility, dtype=np.float64)
@@ -223,12 +232,8 @@ def make_sample(image, keypoints, visibility, boxes, skeleton: str, meta: dict, 
     lo, hi = frame_bounds(image.shape[-2], image.shape[-1], margin) if margin is not None else (None, None)
     check_joints(kp, labelled, lambda p: f"{where} (person {p})" if len(kp) > 1 else where, "keypoints",
                  names, lo, hi)
-    kp = np.where(labelled[..., None], kp, 0.0)
-    return {
-        "image": image,
-        "keypoints": torch.as_tensor(kp, dtype=torch.float32),
-        "visibility": torch.as_tensor(vis, dtype=torch.float32),
-        "boxes": torch.as_tensor(np.asarray(boxes, dtype=np.float64).reshape(-1, 4), dtype=torch.float32),
-        "skeleton": skeleton,
-        "meta": meta,
-    }
+    boxes = torch.as_tensor(np.asarray(boxes, dtype=np.float64).reshape(-1, 4), dtype=torch.float32)
+    if not torch.isfinite(boxes).all():
+        raise ValueError(f"{where}: person box {boxes.tolist()} is beyond the float32 range (a far centre or huge scale)")
+    return {"image": image, "keypoints": torch.as_tensor(np.where(labelled[..., None], kp, 0.0), dtype=torch.float32),
+            "visibility": torch.as_tensor(vis, dtype=torch.float32), "boxes": boxes, "skeleton": skeleton, "meta": meta}

@@ -23,9 +23,10 @@ from pathlib import Path
 import numpy as np
 from torch.utils.data import Dataset
 
+from ..params import as_int
 from ..skeletons import SKELETONS
-from ._io import _short, check_flags, check_index, check_joints, field, frame_bounds, load_image, make_sample, numeric, read_json
-from ._params import integer
+from ._io import (_short, check_flags, check_index, check_joints, field, file_field, frame_bounds, load_image,
+                  make_sample, numeric, read_json)
 
 __all__ = ["CocoKeypoints", "COCO_BOX_OFFSET", "COCO_PAD"]
 
@@ -44,6 +45,19 @@ def _layout(names) -> tuple[str, tuple[str, ...] | None]:
 
 def _is_id(v) -> bool:
     return isinstance(v, (int, str)) and not isinstance(v, bool)
+
+
+def _positions(recs: list, what: str, name: str, why: str = "") -> dict:
+    """``{id: position}`` of ``recs``; each ``'id'`` an int or a str, and unique, else ``ValueError``."""
+    pos = {}
+    for i, rec in enumerate(recs):
+        rec_id = field(rec, "id", f"{name}: {what} {i}")
+        if not _is_id(rec_id):
+            raise ValueError(f"{name}: {what} {i}: 'id' is {_short(rec_id)}, expected an integer or a string")
+        if rec_id in pos:
+            raise ValueError(f"{name}: {what} {i}: duplicate 'id' {rec_id!r} (also {what} {pos[rec_id]}){why}")
+        pos[rec_id] = i
+    return pos
 
 
 def _records(data: dict, key: str, name: str) -> list:
@@ -103,7 +117,7 @@ class CocoKeypoints(Dataset):
                  per_person: bool = False, skip_empty: bool = False):
         self.ann_file, self.img_dir = Path(ann_file), Path(img_dir)
         self.per_person = per_person
-        min_keypoints = integer("min_keypoints", min_keypoints, 0)
+        min_keypoints = as_int("min_keypoints", min_keypoints, 0, exact=True)
         name = self.ann_file.name
         data = read_json(self.ann_file)
         if not isinstance(data, dict):
@@ -125,35 +139,20 @@ class CocoKeypoints(Dataset):
         self.num_joints = K
         self.skeleton, self.joint_names = _layout(names)
 
+        pos = _positions(images, "image", name, ": its annotations would be attached to the wrong image")
         self.images = []
-        pos = {}
         for i, im in enumerate(images):
             where = f"{name}: image {i}"
-            image_id, file_name = field(im, "id", where), field(im, "file_name", where)
-            if not _is_id(image_id):
-                raise ValueError(f"{where}: 'id' is {_short(image_id)}, expected an integer or a string")
-            if image_id in pos:
-                raise ValueError(f"{where}: duplicate 'id' {image_id!r} (also image {pos[image_id]}): "
-                                 "its annotations would be attached to the wrong image")
-            if not isinstance(file_name, str) or not file_name:
-                raise ValueError(f"{where}: 'file_name' is {_short(file_name)}, expected a file name")
-            rec = {"id": image_id, "file_name": file_name, "height": _size(im, "height", where),
-                   "width": _size(im, "width", where)}
-            rec.update({k: im.get(k) for k in self._image_fields})
-            pos[image_id] = len(self.images)
-            self.images.append(rec)
+            self.images.append({"id": im["id"], "file_name": file_field(im, "file_name", where),
+                                "height": _size(im, "height", where), "width": _size(im, "width", where),
+                                **{k: im.get(k) for k in self._image_fields}})
 
         # cheap per-annotation checks in the loop; conversion and value checks vectorized below
-        kps, boxes, owner, ids, areas, crowd = [], [], [], [], [], []
-        seen = {}
+        ids = list(_positions(anns, "annotation", name))
+        kps, boxes, owner, areas, crowd = [], [], [], [], []
         for a_i, ann in enumerate(anns):
             where = f"{name}: annotation {a_i}"
-            ann_id, image_id = field(ann, "id", where), field(ann, "image_id", where)
-            if not _is_id(ann_id):
-                raise ValueError(f"{where}: 'id' is {_short(ann_id)}, expected an integer or a string")
-            if ann_id in seen:
-                raise ValueError(f"{where}: duplicate 'id' {ann_id!r} (also annotation {seen[ann_id]})")
-            seen[ann_id] = a_i
+            image_id = field(ann, "image_id", where)
             if not _is_id(image_id) or image_id not in pos:
                 raise ValueError(f"{where}: 'image_id' {_short(image_id)} is not in 'images'")
             is_crowd = ann.get("iscrowd", 0)
@@ -169,7 +168,6 @@ class CocoKeypoints(Dataset):
             kps.append(raw_kp)
             boxes.append(box)
             owner.append(pos[image_id])
-            ids.append(ann_id)
             areas.append(ann.get("area", 0.0))
             crowd.append(int(is_crowd))
         record = lambda n: f"{name}: annotation {n}"

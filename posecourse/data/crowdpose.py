@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import math
 
+from ..params import one_of
 from ._io import _short
 from .coco import CocoKeypoints
 
@@ -50,8 +51,7 @@ class CrowdPoseKeypoints(CocoKeypoints):
     _image_fields = ("crowdIndex",)
 
     def __init__(self, ann_file, img_dir, *, crowd_level: str | None = None, **kwargs):
-        if crowd_level is not None and crowd_level not in CROWD_LEVELS:
-            raise ValueError(f"crowd_level: expected one of {sorted(CROWD_LEVELS)} or None, got {crowd_level!r}")
+        one_of("crowd_level", crowd_level, (*CROWD_LEVELS, None))
         super().__init__(ann_file, img_dir, **kwargs)
         name = self.ann_file.name
         if self.num_joints != len(CROWDPOSE14) or self.joint_names not in (None, CROWDPOSE14):

@@ -17,11 +17,6 @@ slots (eyes, nose) have no MPII counterpart: they go to ``meta["face"]`` ``(3, 2
 Coordinates are MATLAB 1-based; we return 0-based (``- 1``), the torso box too
 (``meta["torso_box"]`` as ``(x0, y0, w, h)``). The sample box is the tight box around the
 labelled body joints.
-
-Checks: a bad value (a labelled joint that is not a finite number or lies more than one image size
-outside the image, a visibility code the format does not define, a duplicate joint id, ...) is a
-``ValueError`` naming the file, the record and the field; the full list per loader is in
-docs/loaders.md.
 """
 from __future__ import annotations
 
@@ -30,8 +25,9 @@ from pathlib import Path
 import numpy as np
 from torch.utils.data import Dataset
 
+from ..params import one_of
 from ..skeletons import MPII16
-from ._io import (MATLAB_OFFSET, _short, as_list, check_index, field, finite, keypoint_boxes, load_image, make_sample,
+from ._io import (MATLAB_OFFSET, as_list, check_index, field, file_field, finite, keypoint_boxes, load_image, make_sample,
                   read_mat, to_array)
 
 __all__ = ["FlicExamples", "FLIC_TO_MPII", "FLIC_FACE"]
@@ -63,8 +59,7 @@ class FlicExamples(Dataset):
     """
 
     def __init__(self, mat_file, img_dir, *, split: str = "all"):
-        if split not in ("all", "train", "test"):
-            raise ValueError(f"split: expected 'all', 'train' or 'test', got {split!r}")
+        one_of("split", split, ("all", "train", "test"))
         self.mat_file, self.img_dir = Path(mat_file), Path(img_dir)
         name = self.mat_file.name
         examples = as_list(field(read_mat(self.mat_file), "examples", name))
@@ -79,10 +74,7 @@ class FlicExamples(Dataset):
                                  "two finite numbers (labelled) or two NaN (unlabelled)")
             coords.append(xy)
             torso.append(finite(to_array(field(ex, "torsobox", where), (4,), where, "torsobox"), where, "torsobox"))
-            path = field(ex, "filepath", where)
-            if not isinstance(path, str) or not path:
-                raise ValueError(f"{where}: 'filepath' is {_short(path)}, expected a file name")
-            files.append(path)
+            files.append(file_field(ex, "filepath", where))
             raw_dims = getattr(ex, "imgdims", None)
             dims.append(np.zeros(0) if raw_dims is None else to_array(np.ravel(raw_dims), (-1,), where, "imgdims"))
             if split == "all":

@@ -13,11 +13,6 @@ it with ``flag_means``. Mapping: LSP flag 0 -> 2, 1 -> 1; LSP-extended flag 1 ->
 Coordinates are MATLAB 1-based pixel positions; we return 0-based (``- 1``). The box is the tight
 box around the labelled joints. ``split="train"/"test"`` applies LSP's protocol (first / last
 1000 images); LSP-extended is all training data.
-
-Checks: a bad value (a labelled joint that is not a finite number or lies more than one image size
-outside the image, a visibility code the format does not define, a duplicate joint id, ...) is a
-``ValueError`` naming the file, the record and the field; the full list per loader is in
-docs/loaders.md.
 """
 from __future__ import annotations
 
@@ -26,8 +21,10 @@ from pathlib import Path
 import numpy as np
 from torch.utils.data import Dataset
 
+from ..params import one_of
 from ..skeletons import LSP14
-from ._io import MATLAB_OFFSET, check_flags, check_index, check_joints, field, keypoint_boxes, load_image, make_sample, numeric, read_mat
+from ._io import (MATLAB_OFFSET, check_flags, check_index, check_joints, field, keypoint_boxes, load_image, make_sample,
+                  numeric, read_mat)
 
 __all__ = ["LspJoints"]
 
@@ -50,6 +47,7 @@ class LspJoints(Dataset):
 
     def __init__(self, mat_file, img_dir, *, split: str = "all", flag_means: str | None = None,
                  name_format: str | None = None):
+        one_of("split", split, ("all", "train", "test"))
         self.mat_file, self.img_dir = Path(mat_file), Path(img_dir)
         name = self.mat_file.name
         joints = numeric(field(read_mat(self.mat_file), "joints", name), name, "joints")
@@ -58,24 +56,16 @@ class LspJoints(Dataset):
         if joints.ndim != 3 or joints.shape[:2] not in ((3, K), (K, 3)):
             raise ValueError(f"{name}: 'joints' has shape {'x'.join(map(str, joints.shape))}, "
                              f"expected 3x{K}xN (LSP) or {K}x3xN (LSP-extended)")
-        extended = joints.shape[:2] == (K, 3)
-        self.extended = extended
+        self.extended = extended = joints.shape[:2] == (K, 3)
         arr = joints.transpose(2, 0, 1) if extended else joints.transpose(2, 1, 0)  # (N, K, 3)
-        if flag_means is None:
-            flag_means = "visible" if extended else "occluded"
-        if flag_means not in ("visible", "occluded"):
-            raise ValueError(f"flag_means: expected 'visible' or 'occluded', got {flag_means!r}")
+        flag_means = one_of("flag_means", ("visible" if extended else "occluded") if flag_means is None else flag_means,
+                            ("visible", "occluded"))
         flag = arr[..., 2]
         record = lambda n: f"{name}: image {n + 1}"
         check_flags(flag, (0, 1), record, "joints", LSP14.joints)
-        if flag_means == "occluded":
-            vis = np.where(flag > 0, 1.0, 2.0)
-        else:
-            vis = np.where(flag > 0, 2.0, 0.0)
+        vis = np.where(flag > 0, 1.0, 2.0) if flag_means == "occluded" else np.where(flag > 0, 2.0, 0.0)
         check_joints(arr[..., :2], vis > 0, record, "joints", LSP14.joints)
         numbers = np.arange(1, arr.shape[0] + 1)
-        if split not in ("all", "train", "test"):
-            raise ValueError(f"split: expected 'all', 'train' or 'test', got {split!r}")
         if split != "all":
             if extended:
                 raise ValueError("split: LSP-extended has no train/test split; use split='all'")

@@ -19,11 +19,6 @@ Release layout (``mpii_human_pose_v1_u12_1.mat``, documented on the MPII site): 
 with ``annolist(i).image.name``; ``annolist(i).annorect(r)`` with head box ``x1, y1, x2, y2``,
 ``objpos.x/.y``, ``scale`` and ``annopoints.point(j)`` (``id``, ``x``, ``y``, ``is_visible``);
 ``img_train(i)`` (1 = train); ``single_person{i}`` (1-based rect indices).
-
-Checks: a bad value (a labelled joint that is not a finite number or lies more than one image size
-outside the image, a visibility code the format does not define, a duplicate joint id, ...) is a
-``ValueError`` naming the file, the record and the field; the full list per loader is in
-docs/loaders.md.
 """
 from __future__ import annotations
 
@@ -32,9 +27,10 @@ from pathlib import Path
 import numpy as np
 from torch.utils.data import Dataset
 
+from ..params import one_of
 from ..skeletons import MPII16
-from ._io import (MATLAB_OFFSET, _short, as_list, check_flags, check_index, check_joints, field, finite, keypoint_boxes,
-                  load_image, make_sample, read_json, read_mat, to_array)
+from ._io import (MATLAB_OFFSET, _short, as_list, check_flags, check_index, check_joints, field, file_field, finite,
+                  keypoint_boxes, load_image, make_sample, read_json, read_mat, to_array)
 
 __all__ = ["MpiiJson", "MpiiMat", "MPII_PIXELS_PER_SCALE", "HEAD_SIZE_FACTOR", "mpii_box"]
 
@@ -79,10 +75,7 @@ class MpiiJson(Dataset):
             vis.append(v)
             centers.append(finite(to_array(field(a, "center", where), (2,), where, "center"), where, "center"))
             scales.append(float(finite(to_array(field(a, "scale", where), (), where, "scale"), where, "scale", True)))
-            image = field(a, "image", where)
-            if not isinstance(image, str) or not image:
-                raise ValueError(f"{where}: 'image' must be a file name string, got {_short(image)}")
-            files.append(image)
+            files.append(file_field(a, "image", where))
         self.files = files
         joints = np.stack(joints) if joints else np.zeros((0, K, 2))  # (N, K, 2) 1-based
         vis = np.stack(vis) if vis else np.zeros((0, K))
@@ -154,8 +147,7 @@ class MpiiMat(Dataset):
 
     def __init__(self, mat_file, img_dir, *, subset: str = "train", per_person: bool = False,
                  single_person: bool = False):
-        if subset not in ("train", "test", "all"):
-            raise ValueError(f"subset: expected 'train', 'test' or 'all', got {subset!r}")
+        one_of("subset", subset, ("train", "test", "all"))
         self.mat_file, self.img_dir = Path(mat_file), Path(img_dir)
         name = self.mat_file.name
         mat = read_mat(self.mat_file)
@@ -177,9 +169,7 @@ class MpiiMat(Dataset):
             if subset != "all" and (img_train[i] == 1) != (subset == "train"):
                 continue
             where = f"{name}: annolist({i + 1})"
-            file_name = field(field(anno, "image", where), "name", f"{where}.image")
-            if not isinstance(file_name, str) or not file_name:
-                raise ValueError(f"{where}.image: 'name' is {_short(file_name)}, expected a file name")
+            file_name = file_field(field(anno, "image", where), "name", f"{where}.image")
             rects = as_list(getattr(anno, "annorect", None))
             allowed = None
             if single_person:

@@ -31,9 +31,9 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from ..params import as_float, as_int, as_pair
 from ..skeletons import get_skeleton
 from ._io import check_index
-from ._params import integer, number, pair
 from ._raster import _draw_capsules, _texture_bank
 
 __all__ = ["SyntheticPoseDataset", "LEFT_COLOR", "RIGHT_COLOR", "JOINTS", "render_sample"]
@@ -275,9 +275,9 @@ class SyntheticPoseDataset(Dataset):
     def __init__(self, length: int, image_size=64, num_people=1, skeleton: str = "mpii16", seed: int = 0,
                  scale_range=None, rotation_deg: float = 25.0, pose_range: float = 1.0, back_prob: float = 0.25,
                  clutter: float = 0.7, distractors: float = 2.0, occlusion: float = 0.15, bank_size: int = 16):
-        length = integer("length", length, 0)
-        size = pair("image_size", image_size, lambda n, v: integer(n, v, 32, 1024))
-        lo, hi = pair("num_people", num_people, lambda n, v: integer(n, v, 1, MAX_PEOPLE))
+        length, seed = (as_int(n, v, 0, exact=True) for n, v in (("length", length), ("seed", seed)))
+        size = as_pair("image_size", image_size, lambda n, v: as_int(n, v, 32, 1024, exact=True))
+        lo, hi = as_pair("num_people", num_people, lambda n, v: as_int(n, v, 1, MAX_PEOPLE, exact=True))
         if lo > hi:
             raise ValueError(f"num_people: expected low <= high, got {num_people!r}")
         if not isinstance(skeleton, str):
@@ -288,17 +288,18 @@ class SyntheticPoseDataset(Dataset):
                              "convert others with posecourse.skeletons.convert_keypoints")
         if scale_range is None:
             scale_range = (0.6, 0.8) if hi == 1 else (0.3, 0.55)
-        scale_range = pair("scale_range", scale_range, lambda n, v: number(n, v, 0.0, MAX_SCALE, open_low=True))
-        if scale_range[0] > scale_range[1]:
+        scale_range = as_pair("scale_range", scale_range, lambda n, v: as_float(n, v, 0.0, MAX_SCALE, exact=True))
+        if not 0 < scale_range[0] <= scale_range[1]:
             raise ValueError(f"scale_range: expected 0 < low <= high, got {scale_range!r}")
-        unit = {k: number(k, v, 0.0, 1.0) for k, v in (("pose_range", pose_range), ("back_prob", back_prob),
-                                                     ("clutter", clutter), ("occlusion", occlusion))}
-        self.length, self.size, self.people, self.skeleton = length, size, (lo, hi), skel
-        self.seed = integer("seed", seed, 0)
-        self.kw = dict(scale_range=scale_range, rotation_deg=number("rotation_deg", rotation_deg, 0.0, 180.0),
-                       pose_range=unit["pose_range"], back_prob=unit["back_prob"], occlusion=unit["occlusion"])
-        self.clutter, self.distractors = unit["clutter"], number("distractors", distractors, 0.0, MAX_DISTRACTORS)
-        self.bank_size = integer("bank_size", bank_size, 1, 1024)
+        real = {k: as_float(k, v, 0.0, top, exact=True) for k, v, top in (
+            ("pose_range", pose_range, 1.0), ("back_prob", back_prob, 1.0), ("clutter", clutter, 1.0),
+            ("occlusion", occlusion, 1.0), ("rotation_deg", rotation_deg, 180.0),
+            ("distractors", distractors, MAX_DISTRACTORS))}
+        self.length, self.size, self.people, self.skeleton, self.seed = length, size, (lo, hi), skel, seed
+        self.kw = dict(scale_range=scale_range, **{k: real[k] for k in ("rotation_deg", "pose_range", "back_prob",
+                                                                         "occlusion")})
+        self.clutter, self.distractors = real["clutter"], real["distractors"]
+        self.bank_size = as_int("bank_size", bank_size, 1, 1024, exact=True)
         side = max(size) + max(size) // 2
         if self.bank_size * 3 * side * side * 4 > MAX_BANK_BYTES:
             raise ValueError(f"bank_size: {self.bank_size} textures of {side}x{side} px (for image_size {size}) "

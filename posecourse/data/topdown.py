@@ -24,8 +24,6 @@ can say ``--data coco --data-root PATH``.
 """
 from __future__ import annotations
 
-import math
-import numbers
 from functools import partial
 from pathlib import Path
 
@@ -33,8 +31,8 @@ import torch
 from torch.utils.data import Dataset
 
 from ..geometry import compose, crop_affine, expand_boxes, invert_affine, random_affine, warp_points
-from ..params import as_seed
-from ._io import read_json
+from ..params import as_float, as_int, as_pair, as_seed
+from ._io import check_index, read_json
 from .coco import CocoKeypoints
 from .crowdpose import CrowdPoseKeypoints
 from .flic import FlicExamples
@@ -43,17 +41,6 @@ from .mpii import MpiiJson, MpiiMat
 from .transforms import RandomFlip, apply_affine, layout
 
 __all__ = ["TopDown", "WholeImages", "to_original", "batch_to_original", "open_source", "skeleton_of", "FORMATS"]
-
-
-def _size(input_size) -> tuple[int, int]:
-    try:
-        h, w = (input_size, input_size) if isinstance(input_size, int) else tuple(input_size)
-    except (TypeError, ValueError):
-        h = w = None
-    if not (isinstance(h, int) and isinstance(w, int) and not isinstance(h, bool) and not isinstance(w, bool)
-            and h > 0 and w > 0):
-        raise ValueError(f"input_size: expected an int or (H, W) of positive ints, got {input_size!r}")
-    return h, w
 
 
 class TopDown(Dataset):
@@ -80,14 +67,13 @@ class TopDown(Dataset):
                  scale_range=(0.65, 1.35), rot_deg: float = 45.0, rot_p: float = 0.6, flip_p: float = 0.5,
                  seed: int = 0, people_per_sample=None):
         self.source = source
-        self.input_size = _size(input_size)
-        if isinstance(padding, bool) or not isinstance(padding, numbers.Real) or not 0 < padding < math.inf:
+        self.input_size = as_pair("input_size", input_size, lambda n, v: as_int(n, v, 1, exact=True))  # (H, W)
+        self.padding = as_float("padding", padding, exact=True)
+        if not self.padding > 0:
             raise ValueError(f"padding: expected a finite factor > 0, got {padding!r}")
-        for name, p in (("rot_p", rot_p), ("flip_p", flip_p)):
-            if isinstance(p, bool) or not isinstance(p, numbers.Real) or not 0 <= p <= 1:
-                raise ValueError(f"{name}: expected a probability in [0, 1], got {p!r}")
+        rot_p, flip_p = (as_float(n, p, 0.0, 1.0, exact=True) for n, p in (("rot_p", rot_p), ("flip_p", flip_p)))
         random_affine(0, self.input_size, scale_range, rot_deg)  # validates the ranges
-        self.padding, self.augment = float(padding), bool(augment)
+        self.augment = bool(augment)
         self.scale_range, self.rot_deg, self.rot_p, self.flip_p = tuple(scale_range), float(rot_deg), rot_p, flip_p
         self.seed, self.epoch = as_seed("seed", seed), 0
         self._flip = RandomFlip(p=flip_p)
@@ -124,9 +110,7 @@ class TopDown(Dataset):
         return M
 
     def __getitem__(self, index: int) -> dict:
-        if not -len(self) <= index < len(self):
-            raise IndexError(f"index {index} out of range for {len(self)} person crops")
-        index = int(index) % len(self)
+        index = check_index(index, len(self))
         src_i, person = self._items[index]
         sample = self.source[src_i]
         P = int(sample["keypoints"].shape[0])

@@ -434,7 +434,7 @@ _ENTRY = {"image": "a.jpg", "joints": [[5.0, 6.0]] * 16, "joints_vis": [1] * 16,
     ({"scale": float("nan")}, r"annotation 0: 'scale' is nan"),
     ({"center": [float("inf"), 1.0]}, r"annotation 0: 'center' is \[inf, 1.0\], expected finite"),
     ({"joints": [["5", 6.0]] * 16}, r"annotation 0: 'joints' is not numeric"),
-    ({"image": ""}, r"annotation 0: 'image' must be a file name string"),
+    ({"image": ""}, r"annotation 0: 'image' is '', expected a file name"),
 ])
 def test_mpii_json_bad_values_raise(tmp_path, change, message):
     (tmp_path / "m.json").write_text(json.dumps([dict(_ENTRY, **change)]))
