@@ -145,10 +145,9 @@ _DEVICE = re.compile(r"(cpu|mps|cuda(:\d+)?)")
 
 
 def as_device(name: str, value: Any) -> torch.device:
-    """``None`` or ``"auto"`` -> CUDA if present, else Apple MPS if present, else CPU; ``"cpu"``,
-    ``"cuda"``, ``"cuda:N"``, ``"mps"`` (any case) or a ``torch.device`` -> that device, which must be
-    present. Anything else raises. The choice and the presence checks are
-    :func:`posecourse.utils.resolve_device`'s; this checks the value's form."""
+    """``None``/``"auto"``, ``"cpu"``, ``"cuda"``, ``"cuda:N"``, ``"mps"`` (any case) or a ``torch.device``, as
+    the device :func:`posecourse.utils.resolve_device` chooses (auto: CUDA, else MPS, else CPU) and checks is
+    present; any other form raises."""
     spec = str(value) if isinstance(value, torch.device) else "auto" if value is None else value
     spec = spec.strip().lower() if isinstance(spec, str) else None
     if spec is None or spec != "auto" and not _DEVICE.fullmatch(spec):

@@ -60,18 +60,13 @@ def to_plain(value: Any, where: str = "value") -> Any:
     ``ValueError`` naming ``where`` (``extra['meta']['x']``)."""
     if value is None or type(value) in (bool, int, float, str):
         return value
-    if isinstance(value, (bool, np.bool_)):
-        return bool(value)
     if isinstance(value, enum.Enum):
         return to_plain(value.value, where)
-    if isinstance(value, (int, np.integer)):
-        return int(value)
-    if isinstance(value, (float, np.floating)):
-        return float(value)
-    if isinstance(value, (str, np.str_)):
-        return str(value)
-    if isinstance(value, np.ndarray):
-        return to_plain(value.tolist(), where)
+    if isinstance(value, (np.bool_, np.integer, np.floating, np.str_, np.ndarray)):
+        return to_plain(value.tolist(), where)  # Python scalars / nested lists
+    for plain in (int, float, str):  # subclasses (bool cannot be subclassed)
+        if isinstance(value, plain):
+            return plain(value)
     if isinstance(value, torch.Tensor):
         return value.item() if value.dim() == 0 else value.detach().cpu()
     if isinstance(value, (PurePath, torch.dtype, torch.device)):
@@ -91,7 +86,7 @@ def to_plain(value: Any, where: str = "value") -> Any:
         if isinstance(value, (set, frozenset)):
             try:
                 items = sorted(items)
-            except TypeError:
+            except TypeError:  # unorderable members: iteration order
                 pass
         return [to_plain(v, f"{where}[{i}]") for i, v in enumerate(items)]
     raise ValueError(f"save_checkpoint: {where} is a {_type_name(value)}, which torch.load(weights_only=True) "
