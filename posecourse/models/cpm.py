@@ -155,5 +155,6 @@ class CPM(nn.Module):
 # sees a 37 px patch and the later stages the whole image (the paper's receptive-field growth at our scale)
 CONFIGS = {"cpm": {}, "cpm_tiny": dict(num_stages=3, widths=(32, 16, 32, 64), k_feat=3, k_stage=7, num_pools=2,
                                        batch_norm=True)}
-CARDS = {"cpm": ModelCard((368, 368), "heatmaps", paper=True), "cpm_tiny": ModelCard((64, 64), "heatmaps")}
+CARDS = {"cpm": ModelCard((368, 368), "heatmaps", paper=True, min_size=8, multiple=8),
+         "cpm_tiny": ModelCard((64, 64), "heatmaps", min_size=4, multiple=4)}
 register_configs(CPM, CONFIGS, CARDS)

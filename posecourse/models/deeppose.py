@@ -202,7 +202,7 @@ def _stages(regressor, num_joints: int, num_stages: int, diam_joints, sigma: flo
     return stages[0] if num_stages == 1 else DeepPoseCascade(stages, diam_joints, sigma)
 
 
-@register_model("deeppose_alexnet", ModelCard((220, 220), "coordinates", paper=True))
+@register_model("deeppose_alexnet", ModelCard((220, 220), "coordinates", paper=True, fixed_size=True))
 def deeppose_alexnet(num_joints: int = 16, num_stages: int = 1, diam_joints: tuple[int, int] = (13, 2),
                      sigma: float = 1.0, dropout: float = 0.6) -> nn.Module:
     """The paper's regressor on 220 x 220 crops (``num_stages=1``) or the cascade (the paper uses 3
@@ -210,7 +210,7 @@ def deeppose_alexnet(num_joints: int = 16, num_stages: int = 1, diam_joints: tup
     return _stages(lambda k: _alexnet_regressor(k, dropout), num_joints, num_stages, diam_joints, sigma)
 
 
-@register_model("deeppose_tiny", ModelCard((64, 64), "coordinates"))
+@register_model("deeppose_tiny", ModelCard((64, 64), "coordinates", fixed_size=True))
 def deeppose_tiny(num_joints: int = 16, image_size: int = 64, width: int = 16, num_stages: int = 1,
                   diam_joints: tuple[int, int] = (13, 2), sigma: float = 1.0) -> nn.Module:
     """CPU-sized DeepPose: 8 conv-BN-ReLU layers (/16) and one linear layer; learns on 64-96 px in minutes."""

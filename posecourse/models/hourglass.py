@@ -30,10 +30,11 @@ CONFIGS = {
     "hourglass_tiny": dict(num_stacks=2, num_blocks=1, inplanes=8, num_feats=24, depth=3),
 }
 # official counts: bearpaw/pytorch-pose hg(num_stacks=S, num_blocks=1, num_classes=16)
-_PAPER = dict(input_size=(256, 256), output="heatmaps", paper=True, source="bearpaw/pytorch-pose")
+_PAPER = dict(input_size=(256, 256), output="heatmaps", paper=True, source="bearpaw/pytorch-pose", min_size=64,
+              multiple=64)
 CARDS = {"hourglass_2": ModelCard(official_params=6_730_912, **_PAPER),
          "hourglass_8": ModelCard(official_params=25_594_624, **_PAPER),
-         "hourglass_tiny": ModelCard((64, 64), "heatmaps")}
+         "hourglass_tiny": ModelCard((64, 64), "heatmaps", min_size=32, multiple=32)}
 
 
 class Residual(nn.Module):

@@ -43,10 +43,10 @@ CONFIGS = {
 }
 # official weights: ImageNet-normalized RGB, integer-centred targets (see ModelCard); counts for 17 joints
 _OFFICIAL = dict(input_size=(256, 192), output="heatmaps", paper=True, input_norm="imagenet", integer_centred=True,
-                 source="leoxiaobin/deep-high-resolution-net.pytorch")
+                 source="leoxiaobin/deep-high-resolution-net.pytorch", min_size=32, multiple=32)
 CARDS = {"hrnet_w32": ModelCard(official_params=28_536_113, **_OFFICIAL),  # w32_256x192
          "hrnet_w48": ModelCard(official_params=63_595_745, **_OFFICIAL),  # w48_256x192
-         "hrnet_tiny": ModelCard((64, 64), "heatmaps")}
+         "hrnet_tiny": ModelCard((64, 64), "heatmaps", min_size=32, multiple=32)}
 
 
 def _bn(c):

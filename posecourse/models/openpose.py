@@ -38,8 +38,8 @@ CONFIGS = {
 }
 # official: CMU's COCO body model as converted for PyTorch (BGR uint8 / 256 - 0.5 input)
 CARDS = {"openpose_vgg19": ModelCard((368, 368), "paf+heatmaps", paper=True, official_params=52_311_446,
-                                     source="Hzzone/pytorch-openpose", input_norm="openpose"),
-         "openpose_tiny": ModelCard((64, 64), "paf+heatmaps")}
+                                     source="Hzzone/pytorch-openpose", input_norm="openpose", min_size=8),
+         "openpose_tiny": ModelCard((64, 64), "paf+heatmaps", min_size=4)}
 
 
 def _branch(layers, c_in: int) -> nn.Sequential:

@@ -22,7 +22,8 @@ class ModelCard:
     ``official_params`` (measured; repo, commit, config in ``../shared/reference/official_models.json``),
     ``source``, ``input_norm`` (the :data:`posecourse.train.weights.NORMS` entry its weights expect) and
     ``integer_centred``: its targets centre at heatmap px ``int(x / s + 0.5)``, so a flip test shifts 1 px and
-    heatmap px ``j`` is crop px ``j * s`` (the course's codecs: ``(j + 0.5) s - 0.5``)."""
+    heatmap px ``j`` is crop px ``j * s`` (the course's codecs: ``(j + 0.5) s - 0.5``). The sizes ``forward``
+    takes (:func:`check_images`): ``H, W >= min_size``, divisible by ``multiple``; only ``input_size`` if ``fixed_size``."""
 
     input_size: tuple[int, int]
     output: str  #: "coordinates" (B, K, 2) | "heatmaps" list[(B, C, H', W')] | "paf+heatmaps" list[dict]
@@ -31,6 +32,9 @@ class ModelCard:
     source: str | None = None
     input_norm: str | None = None
     integer_centred: bool = False
+    min_size: int = 1
+    multiple: int = 1
+    fixed_size: bool = False
 
 
 _REGISTRY: dict[str, tuple[Callable[..., nn.Module], ModelCard]] = {}

@@ -8,24 +8,10 @@ import torch
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from posecourse.models import create_model, list_models
+from posecourse.models import create_model, list_models, model_card
 
-# name -> (a valid input size (H, W), required divisor, minimum side, exact size or None)
-RULES = {
-    "deeppose_alexnet": ((220, 220), 1, 1, (220, 220)),
-    "deeppose_tiny": ((64, 64), 1, 1, (64, 64)),
-    "cpm": ((368, 368), 8, 8, None),
-    "cpm_tiny": ((64, 48), 4, 4, None),
-    "hourglass_2": ((256, 256), 64, 64, None),
-    "hourglass_8": ((256, 256), 64, 64, None),
-    "hourglass_tiny": ((64, 96), 32, 32, None),
-    "hrnet_w32": ((256, 192), 32, 32, None),
-    "hrnet_w48": ((256, 192), 32, 32, None),
-    "hrnet_tiny": ((64, 64), 32, 32, None),
-    "openpose_vgg19": ((368, 368), 1, 8, None),
-    "openpose_tiny": ((96, 96), 1, 4, None),
-}
-TINY = sorted(n for n in RULES if n.endswith("_tiny"))
+# the input rule of each config is on its card (min_size, multiple, fixed_size); its input_size is valid
+TINY = sorted(n for n in list_models() if not model_card(n).paper)
 
 
 def _meta(name, **kw):
@@ -33,20 +19,17 @@ def _meta(name, **kw):
         return create_model(name, **kw)
 
 
-def test_every_registered_model_has_a_rule():
-    assert set(list_models()) == set(RULES)
-
-
 def _accepts(name, h, w):
-    _, multiple, minimum, exact = RULES[name]
-    if exact is not None:
-        return (h, w) == exact
-    return min(h, w) >= minimum and h % multiple == 0 and w % multiple == 0
+    card = model_card(name)
+    if card.fixed_size:
+        return (h, w) == card.input_size
+    return min(h, w) >= card.min_size and h % card.multiple == 0 and w % card.multiple == 0
 
 
-@pytest.mark.parametrize("name", sorted(RULES))
+@pytest.mark.parametrize("name", list_models())
 def test_valid_input_runs_on_the_meta_device(name):
-    (h, w), *_ = RULES[name]
+    h, w = model_card(name).input_size
+    assert _accepts(name, h, w)
     with torch.device("meta"):
         model = create_model(name)
         out = model(torch.empty(2, 3, h, w))
@@ -54,9 +37,9 @@ def test_valid_input_runs_on_the_meta_device(name):
     assert heads and all(t.device.type == "meta" and t.shape[0] == 2 for t in heads)
 
 
-@pytest.mark.parametrize("name", sorted(RULES))
+@pytest.mark.parametrize("name", list_models())
 def test_wrong_channels_rank_and_dtype_name_the_model(name):
-    (h, w), *_ = RULES[name]
+    h, w = model_card(name).input_size
     model = _meta(name)
     bad = {"channels": torch.empty(1, 1, h, w, device="meta"), "rank": torch.empty(3, h, w, device="meta"),
            "dtype": torch.empty(1, 3, h, w, dtype=torch.uint8, device="meta")}
@@ -131,7 +114,7 @@ def _tiny_cache(name):
     return _CACHE[name]
 
 
-@pytest.mark.parametrize("name", sorted(set(RULES) - set(TINY)))
+@pytest.mark.parametrize("name", sorted(set(list_models()) - set(TINY)))
 @settings(max_examples=8, deadline=None)
 @given(h=st.one_of(st.integers(1, 400), st.sampled_from([64, 192, 220, 256, 368])),
        w=st.one_of(st.integers(1, 400), st.sampled_from([64, 192, 220, 256, 368])))
@@ -167,7 +150,7 @@ def test_num_joints_must_be_a_positive_int(name, value):
 @pytest.mark.parametrize("name", TINY)
 @pytest.mark.parametrize("dtype", [torch.float16, torch.float64, torch.bfloat16])
 def test_half_or_double_input_into_a_float_model_is_named(name, dtype):
-    (h, w), *_ = RULES[name]
+    h, w = model_card(name).input_size
     model = _tiny_cache(name)
     with pytest.raises(ValueError, match=rf"^{name} \(\w+\): images: {dtype}, but the model's weights are "
                                          r"torch.float32"):
