@@ -72,10 +72,24 @@ class Architecture:
         return [p for p in self.paths if p.kind == kind]
 
 
+def forward_hooked(model: nn.Module, x: torch.Tensor, hooks=(), run=None):
+    """``run(model, x)`` (default ``model(x)``) in eval mode without gradients, with the forward ``hooks``
+    ``[(module, fn)]`` attached; restores the mode, removes the hooks and returns the output."""
+    handles = [m.register_forward_hook(fn) for m, fn in hooks]
+    was_training = model.training
+    try:
+        model.eval()
+        with torch.no_grad():
+            return (run or (lambda m, x: m(x)))(model, x)
+    finally:
+        model.train(was_training)
+        for h in handles:
+            h.remove()
+
+
 def _record(model: nn.Module, input_size, run=None) -> dict[str, dict]:
-    """Output and first-input shapes (without the batch dim) of every named module, from one forward
-    pass ``run(model, x)`` (default ``model(x)``) of a ``(1, 3, H, W)`` zero image on the model's device
-    (meta works), in eval mode."""
+    """Output and first-input shapes (without the batch dim) of every named module, from one
+    :func:`forward_hooked` pass of a ``(1, 3, H, W)`` zero image on the model's device (meta works)."""
     shapes: dict[str, dict] = {}
 
     def shape(x):
@@ -88,18 +102,9 @@ def _record(model: nn.Module, input_size, run=None) -> dict[str, dict]:
     def hook(name):
         return lambda _m, inp, out: shapes.__setitem__(name, {"out": shape(out), "in": shape(inp[0]) if inp else None})
 
-    handles = [m.register_forward_hook(hook(n)) for n, m in model.named_modules() if n]
     p = next(model.parameters(), None)
-    device = p.device if p is not None else torch.device("cpu")
-    was_training = model.training
-    try:
-        model.eval()
-        with torch.no_grad():
-            (run or (lambda m, x: m(x)))(model, torch.zeros(1, 3, *input_size, device=device))
-    finally:
-        model.train(was_training)
-        for h in handles:
-            h.remove()
+    x = torch.zeros(1, 3, *input_size, device=p.device if p is not None else "cpu")
+    forward_hooked(model, x, [(m, hook(n)) for n, m in model.named_modules() if n], run)
     return shapes
 
 

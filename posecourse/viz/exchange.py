@@ -22,6 +22,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
+from .architecture_blocks import forward_hooked
 from .explorer import Explorer, dropdown, slider
 from .plots import image_hwc, to_numpy
 
@@ -40,23 +41,6 @@ def _units(model) -> list:
     if not units:
         raise ValueError("model: has no exchange units")
     return units
-
-
-def _run(model, image: torch.Tensor, hooks: list) -> None:
-    """One eval-mode forward of ``image (3, H, W)`` with ``hooks`` = [(module, fn)]; restores the mode."""
-    if not isinstance(image, torch.Tensor) or image.dim() != 3 or image.shape[0] != 3:
-        raise ValueError(f"image: expected a (3, H, W) tensor, got {getattr(image, 'shape', type(image))}")
-    handles = [m.register_forward_hook(fn) for m, fn in hooks]
-    was_training = model.training
-    param = next(model.parameters())
-    try:
-        model.eval()
-        with torch.no_grad():
-            model(image[None].to(param.device, param.dtype))
-    finally:
-        model.train(was_training)
-        for h in handles:
-            h.remove()
 
 
 def _describe_op(i: int, k: int) -> str:
@@ -90,6 +74,8 @@ def exchange_terms(model, image: torch.Tensor, unit: int = 0, k: int = 0, channe
         ``maps``: ``{"inputs": [(h_i, w_i)] mean of X_i over its channels, "terms": [(h_k, w_k)], "fused", "output"}``;
         ``image`` ``(3, H, W)``, ``unit``, ``k``, ``num_units``, ``num_outputs`` (of this unit).
     """
+    if not isinstance(image, torch.Tensor) or image.dim() != 3 or image.shape[0] != 3:
+        raise ValueError(f"image: expected a (3, H, W) tensor, got {getattr(image, 'shape', type(image))}")
     units = _units(model)
     if not -len(units) <= unit < len(units):
         raise ValueError(f"unit: {unit} not in [-{len(units)}, {len(units)})")
@@ -105,7 +91,8 @@ def exchange_terms(model, image: torch.Tensor, unit: int = 0, k: int = 0, channe
     hooks = [(b, grab(xs, i)) for i, b in enumerate(mod.branches)]
     hooks += [(a, grab(terms, i)) for i, a in enumerate(mod.fuse_layers[k]) if a is not None]
     hooks.append((mod, lambda _m, _i, out: outputs.extend(y[0].detach().float().cpu() for y in out)))
-    _run(model, image, hooks)
+    param = next(model.parameters())
+    forward_hooked(model, image[None].to(param.device, param.dtype), hooks)
     for i, a in enumerate(mod.fuse_layers[k]):
         if a is None:  # the identity term is X_k itself
             terms[i] = xs[i]
