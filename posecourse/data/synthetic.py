@@ -13,11 +13,10 @@ another person, or a face point on the far side of the head), 0 = outside the im
 
 Left/right cue: the person's left limbs are drawn in a warm colour family
 (:data:`LEFT_COLOR`), the right limbs in a cool one (:data:`RIGHT_COLOR`), so "left" is
-learnable even for a figure seen from the back. Consequence (DESIGN.md): **do not
-flip-augment synthetic images with the left/right label swap** -- a mirrored image keeps
-the warm limbs labelled "right". The pose distribution is already mirror-symmetric, so
-nothing is lost; :class:`posecourse.data.transforms.RandomFlip` refuses synthetic samples
-unless told otherwise.
+learnable even for a figure seen from the back. Consequence (DESIGN.md): **do not flip-augment
+synthetic images with the left/right label swap** -- a mirror keeps the warm limbs labelled "right".
+The poses are already mirror-symmetric, so nothing is lost; :class:`~posecourse.data.transforms.RandomFlip`
+refuses synthetic samples unless told otherwise.
 
 Rendering is vectorized numpy: one distance-to-segment field per capsule over the pixel
 window of its figure. Sample ``i`` is a pure function of ``(seed, i)``.
@@ -131,10 +130,7 @@ def _sample_figure(rng: np.random.Generator, height: float, center: complex, rot
 
     # colours: jittered cue families, lower limbs lighter; torso and skin from palettes
     jit = 0.85 + 0.25 * u[17]
-    def tone(col, g, o):
-        r, gr, b = col[0] * g + o, col[1] * g + o, col[2] * g + o
-        return (min(max(r, 0.0), 1.0), min(max(gr, 0.0), 1.0), min(max(b, 0.0), 1.0))
-
+    tone = lambda col, g, o: tuple(min(max(v * g + o, 0.0), 1.0) for v in col)  # gain, offset, clipped
     lcol = tone(LEFT_COLOR, jit, 0.06 * (u[18] - 0.5))
     rcol = tone(RIGHT_COLOR, jit, 0.06 * (u[19] - 0.5))
     torso = tone(TORSO_COLORS[int(u[20] * len(TORSO_COLORS))], 0.85 + 0.2 * u[21], 0.0)
@@ -158,8 +154,7 @@ def _sample_figure(rng: np.random.Generator, height: float, center: complex, rot
         for n in ("left_eye", "right_eye"):
             if not face_hidden[_FACE_NAMES.index(n)]:
                 head.append((J(n), J(n), max(0.2 * hr * H, 0.6), (0.1, 0.1, 0.1)))
-    near = "left" if s < 0 else "right"  # the side turned toward the camera
-    far = "right" if near == "left" else "left"
+    near, far = ("left", "right") if s < 0 else ("right", "left")  # near: the side turned toward the camera
     caps = limbs[far + "_leg"] + limbs[far + "_arm"] + body + limbs[near + "_leg"] + head + limbs[near + "_arm"]
     return zi, face_hidden, caps, (hci, hr * H)
 
@@ -167,10 +162,8 @@ def _sample_figure(rng: np.random.Generator, height: float, center: complex, rot
 def render_sample(rng: np.random.Generator, bank: np.ndarray, size: tuple[int, int], num_people: int,
                   scale_range: tuple[float, float], rotation_deg: float, pose_range: float, back_prob: float,
                   occlusion: float):
-    """Draw one image on a crop of a ``bank`` texture.
-
-    Returns ``(image (3, H, W) float32, z (P, 21) complex joints, vis (P, 21), boxes (P, 4))``.
-    """
+    """Draw one image on a crop of a ``bank`` texture: ``(image (3, H, W) float32, z (P, 21) complex joints,
+    vis (P, 21), boxes (P, 4))``."""
     H, W = size
     S = min(H, W)
     # background: random crop of a bank texture, random flips, colour gain and offset
@@ -186,19 +179,16 @@ def render_sample(rng: np.random.Generator, bank: np.ndarray, size: tuple[int, i
     img = bg * gain + np.float32(0.1 * (u[5] - 0.5))
     owner = np.full((H, W), -1, np.int16)
 
-    zs, hidden, heads = [], [], []
-    lo, hi = scale_range
+    figures = []  # (z, face_hidden, caps, head) per person
     for p in range(num_people):
-        h = S * rng.uniform(lo, hi)
+        h = S * rng.uniform(*scale_range)
         if num_people == 1:
             c = (W - 1) / 2 + 0.08 * W * (2 * rng.random() - 1) + 1j * ((H - 1) / 2 + 0.08 * H * (2 * rng.random() - 1))
         else:
             c = rng.uniform(0.12, 0.88) * W + 1j * rng.uniform(0.15, 0.85) * H
-        z, fh, caps, head = _sample_figure(rng, h, c, rotation_deg, pose_range, back_prob)
-        _draw_capsules(img, owner, caps, p)
-        zs.append(z)
-        hidden.append(fh)
-        heads.append(head)
+        figures.append(_sample_figure(rng, h, c, rotation_deg, pose_range, back_prob))
+        _draw_capsules(img, owner, figures[-1][2], p)
+    zs, hidden, _, heads = zip(*figures)
     z = np.stack(zs)
 
     # occluders: rectangles over part of a figure
@@ -227,8 +217,7 @@ def render_sample(rng: np.random.Generator, bank: np.ndarray, size: tuple[int, i
     vis[:, face_idx] = np.where(np.stack(hidden) & (vis[:, face_idx] > 0), 1, vis[:, face_idx])
 
     # boxes: around all joints and the head disc, padded by a limb radius
-    hc = np.array([hd[0] for hd in heads])
-    hr = np.array([hd[1] for hd in heads])
+    hc, hr = (np.array(v) for v in zip(*heads))  # head centres (complex), radii
     pad = _RAD["thigh"] * np.abs(z[:, _J["head_top"]] - z[:, _J["upper_neck"]]) / _LEN["head"]
     bx0 = np.minimum(x.min(1), hc.real - hr) - pad
     by0 = np.minimum(y.min(1), hc.imag - hr) - pad
@@ -248,8 +237,7 @@ class SyntheticPoseDataset(Dataset):
     Args:
         length: number of samples, an int >= 0.
         image_size: int or ``(H, W)``, sides in 32..1024; 64..256 px is the tested range.
-        num_people: an int in 1..``MAX_PEOPLE`` (64), or ``(low, high)`` for a count drawn per image
-            (inclusive).
+        num_people: an int in 1..``MAX_PEOPLE`` (64), or ``(low, high)``: a count drawn per image (inclusive).
         skeleton: ``"mpii16"`` (single person) or ``"coco17"``; other layouts via
             :func:`posecourse.skeletons.convert_keypoints` (e.g. COCO-18).
         seed: an int >= 0; sample ``i`` depends only on ``(seed, i)`` (not on workers or order).
@@ -260,16 +248,14 @@ class SyntheticPoseDataset(Dataset):
         pose_range: 0 = rest pose only, 1 = the full joint-angle limits.
         back_prob: probability a figure faces away from the camera, 0..1.
         clutter: background contrast, 0 (flat) .. 1 (full texture).
-        distractors: mean number of unattached limb-like capsules per image, 0..64 (part of the
-            background bank: random crops, flips and colour shifts of it make each image's background).
+        distractors: mean number of unattached limb-like capsules per image, 0..64 (drawn into the bank).
         occlusion: probability per person of a rectangle drawn over one of its joints, 0..1.
         bank_size: number of pre-generated background textures, 1..1024, and the bank (float32
             textures of 1.5x the image side) under 1 GiB.
 
     Items: ``image (3, H, W)`` float32 in [0, 1], ``keypoints (P, K, 2)``, ``visibility (P, K)`` in
     {0, 1, 2}, ``boxes (P, 4)`` (x0, y0, w, h; not clipped to the image), ``skeleton``, ``meta``
-    (``source="synthetic"``, ``index``, ``seed``). Do not flip-augment with the left/right swap (see the
-    module docstring).
+    (``source="synthetic"``, ``index``, ``seed``). Do not flip-augment with the left/right swap (module note).
     """
 
     def __init__(self, length: int, image_size=64, num_people=1, skeleton: str = "mpii16", seed: int = 0,
@@ -296,11 +282,10 @@ class SyntheticPoseDataset(Dataset):
             ("occlusion", occlusion, 1.0), ("rotation_deg", rotation_deg, 180.0),
             ("distractors", distractors, MAX_DISTRACTORS))}
         self.length, self.size, self.people, self.skeleton, self.seed = length, size, (lo, hi), skel, seed
-        self.kw = dict(scale_range=scale_range, **{k: real[k] for k in ("rotation_deg", "pose_range", "back_prob",
-                                                                         "occlusion")})
-        self.clutter, self.distractors = real["clutter"], real["distractors"]
+        self.clutter, self.distractors = real.pop("clutter"), real.pop("distractors")
+        self.kw = dict(scale_range=scale_range, **real)  # render_sample's keywords
         self.bank_size = as_int("bank_size", bank_size, 1, 1024, exact=True)
-        side = max(size) + max(size) // 2
+        self._side = side = max(size) + max(size) // 2  # texture side: room for random crops
         if self.bank_size * 3 * side * side * 4 > MAX_BANK_BYTES:
             raise ValueError(f"bank_size: {self.bank_size} textures of {side}x{side} px (for image_size {size}) "
                              f"would take {self.bank_size * 12 * side * side / 2**30:.1f} GiB, above 1 GiB; use fewer")
@@ -311,8 +296,7 @@ class SyntheticPoseDataset(Dataset):
     def bank(self) -> np.ndarray:
         """``(bank_size, 3, S, S)`` textures, made on first use from ``seed`` (identical in every worker)."""
         if self._bank is None:
-            side = max(self.size) + max(self.size) // 2
-            self._bank = _texture_bank(np.random.default_rng([self.seed, 2**31 - 1]), self.bank_size, side,
+            self._bank = _texture_bank(np.random.default_rng([self.seed, 2**31 - 1]), self.bank_size, self._side,
                                        min(self.size), self.clutter, self.distractors)
         return self._bank
 
@@ -327,14 +311,9 @@ class SyntheticPoseDataset(Dataset):
         img, z, vis, boxes = render_sample(rng, self.bank, self.size, P, **self.kw)
         z, vis = z[:, self._index], vis[:, self._index]
         kp = np.stack([z.real, z.imag], -1).astype(np.float32)
-        return {
-            "image": torch.from_numpy(img),
-            "keypoints": torch.from_numpy(kp),
-            "visibility": torch.from_numpy(np.ascontiguousarray(vis)),
-            "boxes": torch.from_numpy(boxes),
-            "skeleton": self.skeleton.name,
-            "meta": {"source": "synthetic", "index": index, "seed": self.seed},
-        }
+        return {"image": torch.from_numpy(img), "keypoints": torch.from_numpy(kp),
+                "visibility": torch.from_numpy(np.ascontiguousarray(vis)), "boxes": torch.from_numpy(boxes),
+                "skeleton": self.skeleton.name, "meta": {"source": "synthetic", "index": index, "seed": self.seed}}
 
     def __repr__(self) -> str:
         return (f"SyntheticPoseDataset(length={self.length}, image_size={self.size}, num_people={self.people}, "

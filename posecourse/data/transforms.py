@@ -1,18 +1,13 @@
 """Sample-level geometry: any affine (a crop, an augmentation, a resize) and a flip with left/right swap.
 
-Each maps a sample dict (see :mod:`posecourse.data`) to a new one, so real and synthetic samples go
-through the same code (:class:`posecourse.data.topdown.TopDown` builds its crops with them). Geometry comes from :mod:`posecourse.geometry`
-(pixel centres at integer coordinates). Every geometric step is one affine ``M``: the image
-is resampled, keypoints and boxes are mapped with ``M``, keypoints that leave the image get
-visibility 0, and ``meta["affine"]`` (a ``(2, 3)`` tensor) accumulates the map from the
-original image's pixels to the current ones, so predictions can be taken back with
-:func:`posecourse.geometry.invert_affine`. A flip also swaps the left/right labels, so label ``k`` then
-sits on the mirror image of another physical joint: ``meta["source_joints"]`` (a ``(K,)`` long tensor,
-accumulated like the affine) says which original joint's point label ``k`` marks, and a prediction
-``p`` of label ``k`` is original joint ``source_joints[k]`` at ``invert_affine(affine) p``
-(:func:`posecourse.data.topdown.to_original` does both).
-
-:class:`RandomFlip` draws from the ``generator`` passed to ``__call__`` (a ``torch.Generator``).
+Each maps a sample dict (:mod:`posecourse.data`) to a new one, so real and synthetic samples share the code
+(:class:`~posecourse.data.topdown.TopDown` builds its crops with it); pixel centres sit at integer coordinates
+(:mod:`posecourse.geometry`). A step is one affine ``M``: the image is resampled, keypoints and boxes are mapped,
+keypoints that leave the image get visibility 0, and ``meta["affine"]`` (``(2, 3)``) accumulates the map from the
+original pixels to the current ones. A flip also swaps the left/right labels, so ``meta["source_joints"]`` (``(K,)``
+long, accumulated alike) says which original joint label ``k`` marks: a prediction ``p`` of label ``k`` is original
+joint ``source_joints[k]`` at ``invert_affine(affine) p`` (:func:`~posecourse.data.topdown.to_original` does both).
+:class:`RandomFlip` draws from the ``torch.Generator`` passed to ``__call__``.
 """
 from __future__ import annotations
 
@@ -45,19 +40,18 @@ def layout(skeleton: str, joint_names=None) -> Skeleton:
         return Skeleton(name=str(skeleton), joints=tuple(joint_names), limbs=())
 
 
-def _with_affine(sample: dict, M: torch.Tensor) -> dict:
+def _boxes_and_meta(sample: dict, M: torch.Tensor) -> tuple[torch.Tensor, dict]:
+    """``sample``'s boxes ``(P, 4)`` mapped by ``M`` (the enclosing box of the mapped corners) and a copy of its
+    ``meta`` with ``M`` composed into ``meta["affine"]``."""
+    boxes = torch.as_tensor(sample["boxes"], dtype=torch.float32)
     meta = dict(sample.get("meta", {}))
-    prev = meta.get("affine")
-    meta["affine"] = M.clone() if prev is None else compose(M, prev)
-    return meta
+    meta["affine"] = M.clone() if meta.get("affine") is None else compose(M, meta["affine"])
+    return (warp_boxes(boxes, M.expand(len(boxes), 2, 3)) if len(boxes) else boxes.clone()), meta
 
 
 def apply_affine(sample: dict, M, out_size) -> dict:
-    """Warp a sample by the ``(2, 3)`` input-to-output pixel affine ``M`` into an ``out_size`` image.
-
-    Keypoints ``(P, K, 2)`` and boxes ``(P, 4)`` are mapped (boxes: the enclosing box of the mapped
-    corners); a keypoint landing outside the output gets visibility 0. Returns a new dict.
-    """
+    """A new sample: ``sample`` warped by the ``(2, 3)`` input-to-output pixel affine ``M`` into an ``out_size``
+    image, keypoints ``(P, K, 2)`` and boxes ``(P, 4)`` mapped; a keypoint landing outside gets visibility 0."""
     M = torch.as_tensor(M, dtype=torch.float32)
     if M.shape != (2, 3):
         raise ValueError(f"M: expected one (2, 3) affine, got {tuple(M.shape)}")
@@ -71,9 +65,7 @@ def apply_affine(sample: dict, M, out_size) -> dict:
     vis = torch.as_tensor(sample["visibility"], dtype=torch.float32)
     out["visibility"] = torch.where(inside_image(out["keypoints"], tuple(out["image"].shape[-2:])), vis,
                                     torch.zeros_like(vis))
-    boxes = torch.as_tensor(sample["boxes"], dtype=torch.float32)
-    out["boxes"] = warp_boxes(boxes, M.expand(P, 2, 3)) if P else boxes.clone()
-    out["meta"] = _with_affine(sample, M)
+    out["boxes"], out["meta"] = _boxes_and_meta(sample, M)
     return out
 
 
@@ -102,10 +94,7 @@ class RandomFlip:
         out["image"] = flip_images(sample["image"])
         skel = layout(sample["skeleton"], sample.get("meta", {}).get("joint_names"))
         out["keypoints"], out["visibility"] = flip_keypoints(sample["keypoints"], sample["visibility"], W, skel)
-        M = flip_matrix(W)
-        boxes = torch.as_tensor(sample["boxes"], dtype=torch.float32)
-        out["boxes"] = warp_boxes(boxes, M.expand(boxes.shape[0], 2, 3)) if boxes.shape[0] else boxes.clone()
-        meta = _with_affine(sample, M)
+        out["boxes"], meta = _boxes_and_meta(sample, flip_matrix(W))
         perm = torch.as_tensor(skel.flip_index, dtype=torch.long)
         prev = meta.get("source_joints")
         meta["source_joints"] = perm if prev is None else torch.as_tensor(prev, dtype=torch.long)[perm]
