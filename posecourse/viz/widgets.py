@@ -1,16 +1,10 @@
 """The lectures' interactive explorers: thin ipywidgets shells over pure functions.
 
-Every explorer here is split in two:
-
-- a **pure function** that computes what is shown (arrays, no drawing, no widgets), which the
-  tests call without a browser: :func:`receptive_fields_per_stage`, :func:`belief_maps_per_stage`,
-  :func:`paf_limb_explorer_data`, :func:`exchange_terms` (HRNet, in :mod:`.exchange`), :func:`cascade_view`;
-- a **figure function** that draws it with matplotlib and returns the ``Figure``;
-- a **widget** (core ipywidgets only, so it also works in Colab) that wires sliders/dropdowns to
-  the figure function and draws into an ``Output`` with ``clear_output(wait=True)``.
-
-Widgets are :class:`~.explorer.Explorer` boxes (see :mod:`.explorer`): besides the live widget view they
-carry a PNG of their current figure, so a front end that cannot render widgets shows a static figure.
+Every explorer is three functions: a **pure function** computing what is shown (arrays; the tests call
+it without a browser: :func:`receptive_fields_per_stage`, :func:`belief_maps_per_stage`,
+:func:`paf_limb_explorer_data`, :func:`exchange_terms` in :mod:`.exchange`, :func:`cascade_view`), a
+**figure function** drawing it (returns the ``Figure``) and a **widget**, an :class:`~.explorer.Explorer`
+wiring sliders and dropdowns to the figure function.
 """
 from __future__ import annotations
 
@@ -23,9 +17,11 @@ from ..models.deeppose import crop_sub_images
 from ..models.receptive_field import effective_rf, theoretical_rf
 from ..skeletons import get_skeleton
 from ..targets import paf as P
+from ..targets.heatmap import to_image
+from .architecture_blocks import forward_hooked
 from .exchange import exchange_figure, exchange_terms, hrnet_viewer
 from .explorer import Explorer, dropdown, figure_png, slider
-from .plots import PIXELS, draw_paf, draw_pose, image_hwc, to_numpy
+from .plots import PIXELS, draw_paf, draw_pose, image_hwc, show_heatmaps, to_numpy
 
 __all__ = [
     "Explorer", "figure_png",
@@ -52,19 +48,10 @@ def receptive_fields_per_stage(model: torch.nn.Module, image: torch.Tensor, loca
     """
     if image.dim() != 3:
         raise ValueError(f"image: expected (3, H, W), got {tuple(image.shape)}")
-    param = next(model.parameters())
-    with torch.no_grad():
-        n = len(model(image[None].to(param.device)))
-    stages = range(n) if stages is None else stages
-    out = []
-    for t in stages:
-        sel = (lambda o, t=t: o[t])
-        out.append({
-            "stage": t,
-            "theoretical": theoretical_rf(model, tuple(image.shape[-2:]), location, select=sel),
-            "effective": effective_rf(model, image.to(param.device), location, select=sel),
-        })
-    return out
+    image = image.to(next(model.parameters()).device)
+    stages = range(len(forward_hooked(model, image[None]))) if stages is None else stages
+    return [{"stage": t, "theoretical": theoretical_rf(model, tuple(image.shape[-2:]), location, select=lambda o, t=t: o[t]),
+             "effective": effective_rf(model, image, location, select=lambda o, t=t: o[t])} for t in stages]
 
 
 def rf_figure(rfs: list[dict], image: torch.Tensor, location: tuple[int, int], stride: float):
@@ -72,7 +59,7 @@ def rf_figure(rfs: list[dict], image: torch.Tensor, location: tuple[int, int], s
     n = len(rfs)
     fig, axes = plt.subplots(1, n, figsize=(2.6 * n, 2.8), squeeze=False)
     im = image_hwc(image)
-    cy, cx = (location[0] + 0.5) * stride - 0.5, (location[1] + 0.5) * stride - 0.5
+    cy, cx = to_image(np.asarray(location, float), stride)
     for ax, r in zip(axes[0], rfs):
         ax.imshow(im.mean(-1), cmap="gray", **PIXELS)
         ax.imshow(to_numpy(r["effective"].map), cmap="magma", alpha=0.65, **PIXELS)
@@ -87,9 +74,7 @@ def rf_figure(rfs: list[dict], image: torch.Tensor, location: tuple[int, int], s
 
 def rf_explorer(model, image: torch.Tensor, stride: int, title: str = "Receptive field per stage"):
     """Widget: pick an output location; see every stage's theoretical (cyan) and effective RF."""
-    param = next(model.parameters())
-    with torch.no_grad():
-        h, w = model(image[None].to(param.device))[0].shape[-2:]
+    h, w = forward_hooked(model, image[None].to(next(model.parameters()).device))[0].shape[-2:]
     controls = {"y": slider("row y", 0, h - 1, h // 2), "x": slider("col x", 0, w - 1, w // 2)}
 
     def render(y, x):
@@ -115,19 +100,13 @@ def belief_maps_per_stage(outputs, joint: int, index: int = 0) -> np.ndarray:
 def belief_figure(outputs, image, joint: int, skeleton, stride: float, index: int = 0, pred=None):
     """Row of belief maps of ``joint`` (one per stage), overlaid on the image, each with its peak."""
     maps = belief_maps_per_stage(outputs, joint, index)
-    T = len(maps)
-    sk = get_skeleton(skeleton)
-    im = image_hwc(image)
-    H, W = im.shape[:2]
+    T, sk = len(maps), get_skeleton(skeleton)
     fig, axes = plt.subplots(1, T + (pred is not None), figsize=(2.3 * (T + (pred is not None)), 2.6), squeeze=False)
+    show_heatmaps(maps, image=image, axes=axes[0][:T], vmax=max(float(maps.max()), 1e-6))
     for t, ax in enumerate(axes[0][:T]):
-        ax.imshow(im.mean(-1), cmap="gray", extent=(-0.5, W - 0.5, H - 0.5, -0.5), **PIXELS)
-        ax.imshow(maps[t], cmap="magma", alpha=0.7, extent=(-0.5, W - 0.5, H - 0.5, -0.5), vmin=0,
-                  vmax=max(float(maps.max()), 1e-6), **PIXELS)
-        py, px = np.unravel_index(np.argmax(maps[t]), maps[t].shape)
-        ax.plot([(px + 0.5) * stride - 0.5], [(py + 0.5) * stride - 0.5], "c+", ms=9)
+        peak = np.unravel_index(np.argmax(maps[t]), maps[t].shape)[::-1]  # (x, y)
+        ax.plot(*to_image(np.asarray(peak, float)[:, None], stride), "c+", ms=9)
         ax.set_title(f"stage {t + 1}: max {maps[t].max():.2f}", fontsize=8)
-        ax.set_axis_off()
     if pred is not None:
         draw_pose(axes[0][-1], pred, sk, image=image)
         axes[0][-1].set_title("final pose", fontsize=8)
@@ -137,13 +116,18 @@ def belief_figure(outputs, image, joint: int, skeleton, stride: float, index: in
     return fig
 
 
+def _joint_and_image(sk, images, extra=()) -> dict:
+    """The controls of a per-joint, per-image explorer: a joint (default the right wrist; ``extra``
+    ``(label, channel)`` entries after the joints) and an image of ``images``."""
+    names = [(n, i) for i, n in enumerate(sk.joints)] + list(extra)
+    return {"joint": dropdown("joint", names, sk.index("right_wrist") if "right_wrist" in sk.joints else 0),
+            "index": slider("image", 0, len(images) - 1, 0)}
+
+
 def belief_stepper(outputs, images, skeleton, stride: float, title: str = "Belief maps per stage"):
     """Widget: pick an image and a joint; see its belief map at every stage/stack."""
-    sk = get_skeleton(skeleton)
-    C = outputs[0].shape[1]
-    names = [(n, i) for i, n in enumerate(sk.joints)] + ([("background", C - 1)] if C > sk.num_joints else [])
-    controls = {"joint": dropdown("joint", names, sk.index("right_wrist") if "right_wrist" in sk.joints else 0),
-                "index": slider("image", 0, len(images) - 1, 0)}
+    sk, C = get_skeleton(skeleton), outputs[0].shape[1]
+    controls = _joint_and_image(sk, images, [("background", C - 1)] if C > sk.num_joints else [])
 
     def render(joint, index):
         return belief_figure(outputs, images[index], joint, sk, stride, index)
@@ -190,8 +174,7 @@ def paf_figure(data: dict, image, stride: float, pick: tuple[int, int] | None = 
     """Left: the limb's vector field and its matching; right: the ``E`` matrix of candidate pairs."""
     fig, (ax, ax2) = plt.subplots(1, 2, figsize=(7.5, 3.6), gridspec_kw={"width_ratios": [1.3, 1]})
     draw_paf(ax, data["field"], image=image, stride=stride, step=1)
-    s = lambda p: (np.asarray(p) + 0.5) * stride - 0.5  # heatmap px -> image px
-    a, b = s(data["a"]), s(data["b"])
+    a, b = to_image(np.asarray(data["a"]), stride), to_image(np.asarray(data["b"]), stride)
     ax.plot(a[:, 0], a[:, 1], "o", color="#e4572e", ms=6, mec="k", label=data["joints"][0])
     ax.plot(b[:, 0], b[:, 1], "s", color="#f2c14e", ms=6, mec="k", label=data["joints"][1])
     for i, j, e in data["matches"]:
@@ -277,9 +260,7 @@ def cascade_figure(view: dict, image, joint: int, skeleton, truth=None):
 def cascade_explorer(cascade, images, skeleton, truth=None, title: str = "DeepPose cascade"):
     """Widget: pick an image and a joint; see its sub-box, the sub-image and the refinement."""
     sk = get_skeleton(skeleton)
-    joints = [(n, i) for i, n in enumerate(sk.joints)]
-    controls = {"joint": dropdown("joint", joints, sk.index("right_wrist") if "right_wrist" in sk.joints else 0),
-                "index": slider("image", 0, len(images) - 1, 0)}
+    controls = _joint_and_image(sk, images)
 
     def render(joint, index):
         t = None if truth is None else truth[index]
