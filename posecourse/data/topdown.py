@@ -32,7 +32,7 @@ from torch.utils.data import Dataset
 
 from ..geometry import compose, crop_affine, expand_boxes, invert_affine, random_affine, warp_points
 from ..params import as_float, as_int, as_pair, as_seed
-from ._io import check_index, read_json
+from ._io import check_index
 from .coco import CocoKeypoints
 from .crowdpose import CrowdPoseKeypoints
 from .flic import FlicExamples
@@ -117,27 +117,22 @@ class TopDown(Dataset):
         if not person < P:
             raise ValueError(f"source sample {src_i}: has {P} people, the index expects person {person}")
         if self.whole:
-            one = sample
             _, h, w = sample["image"].shape
-            box = torch.tensor([-0.5, -0.5, float(w), float(h)])  # the whole photo (pixel edges)
+            one, box = sample, torch.tensor([-0.5, -0.5, float(w), float(h)])  # the whole photo (pixel edges)
         else:
-            one = {**sample, "keypoints": sample["keypoints"][person:person + 1],
-                   "visibility": sample["visibility"][person:person + 1], "boxes": sample["boxes"][person:person + 1]}
+            one = {**sample, **{k: sample[k][person:person + 1] for k in ("keypoints", "visibility", "boxes")}}
             box = one["boxes"][0]
         if not (torch.isfinite(box).all() and box[2] > 0 and box[3] > 0):
             where = sample.get("meta", {}).get("file_name", f"source sample {src_i}")
             raise ValueError(f"{where}: person {person} has no usable box {box.tolist()} (w, h must be > 0)")
         g = torch.Generator().manual_seed((self.seed * 1_000_003 + index) * 1_009 + self.epoch)
-        out = apply_affine(one, self.crop_matrix(box, g), self.input_size)
-        flipped = False
+        out = cropped = apply_affine(one, self.crop_matrix(box, g), self.input_size)
         if self.augment and self.flip_p > 0:
-            unflipped = out
             out = self._flip(out, g)  # RandomFlip returns its input unchanged when it does not flip
-            flipped = out is not unflipped
         H, W = self.input_size
         meta = dict(out["meta"])
         meta.setdefault("source_joints", torch.arange(out["keypoints"].shape[1]))
-        meta.update(index=index, source_index=src_i, person=person, flipped=flipped,
+        meta.update(index=index, source_index=src_i, person=person, flipped=out is not cropped,
                     crop_box=expand_boxes(box, self.padding, aspect=W / H),
                     original_keypoints=(one["keypoints"] if self.whole else one["keypoints"][0]).clone(),
                     original_visibility=(one["visibility"] if self.whole else one["visibility"][0]).clone())
@@ -212,19 +207,15 @@ def _one(root: Path, patterns, what: str, exclude=("_det_", "results")) -> Path:
     return found[0]
 
 
-def _image_dir(root: Path, first_file: str | None, ann_file: Path) -> Path:
+def _with_image_dir(loader, root: Path, ann_file: Path, first_file: str | None):
+    """``loader`` with ``img_dir`` set to the folder that holds its first image (the loader read the file once)."""
     stem = ann_file.stem.split("_")[-1]  # person_keypoints_val2017 -> val2017
     for d in (root / "images" / stem, root / stem, root / "images", root):
         if first_file is None or (d / first_file).is_file():
-            return d
+            loader.img_dir = d
+            return loader
     raise ValueError(f"{root}: no folder holds {first_file!r} (looked in images/{stem}, {stem}, images, .); "
                      "pass img_dir=... (--img-dir)")
-
-
-def _first(records, key: str) -> str | None:
-    """``records[0][key]`` where the annotation file has that shape (its loader checks the whole file)."""
-    first = records[0].get(key) if isinstance(records, list) and records and isinstance(records[0], dict) else None
-    return first if isinstance(first, str) else None
 
 
 def _images(root: Path) -> Path:
@@ -233,10 +224,8 @@ def _images(root: Path) -> Path:
 
 def _open_coco(loader, root: Path, ann_file, img_dir, per_image: bool):
     ann = Path(ann_file) if ann_file else _one(root, ("*.json", "annotations/*.json"), "keypoint JSON")
-    data = read_json(ann)
-    first = _first(data.get("images") if isinstance(data, dict) else None, "file_name")
-    return loader(ann, img_dir or _image_dir(root, first, ann), per_person=not per_image, min_keypoints=1,
-                  skip_empty=per_image)
+    ds = loader(ann, img_dir or root, per_person=not per_image, min_keypoints=1, skip_empty=per_image)
+    return ds if img_dir else _with_image_dir(ds, root, ann, ds.images[0]["file_name"] if ds.images else None)
 
 
 def _open_mpii(root: Path, ann_file, img_dir, per_image: bool):
@@ -244,7 +233,8 @@ def _open_mpii(root: Path, ann_file, img_dir, per_image: bool):
                                                 "MPII annotation file")
     if ann.suffix == ".mat":
         return MpiiMat(ann, img_dir or _images(root), per_person=True)
-    return MpiiJson(ann, img_dir or _image_dir(root, _first(read_json(ann), "image"), ann))
+    ds = MpiiJson(ann, img_dir or root)
+    return ds if img_dir else _with_image_dir(ds, root, ann, ds.files[0] if ds.files else None)
 
 
 def _open_mat(loader, pattern: str, what: str, root: Path, ann_file, img_dir, per_image: bool):
