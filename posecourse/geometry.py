@@ -20,12 +20,13 @@ import numbers
 import torch
 import torch.nn.functional as F
 
+from .params import as_int, as_pair
 from .skeletons import get_skeleton
 
 __all__ = [
     "box_center_size", "normalize", "denormalize", "expand_boxes",
     "crop_affine", "random_affine", "flip_matrix", "to_homogeneous", "compose", "invert_affine",
-    "warp_points", "warp_images", "warp_boxes", "flip_images", "flip_keypoints", "inside_image",
+    "warp_points", "warp_images", "warp_boxes", "flip_images", "flip_keypoints", "inside_image", "as_size",
 ]
 
 
@@ -94,17 +95,12 @@ def expand_boxes(boxes, factor: float = 1.0, aspect: float | None = None) -> tor
     return torch.cat([center - size / 2, size], -1)
 
 
+def as_size(value, name: str) -> tuple[int, int]:
+    """``(H, W)`` of positive ints from one side or a pair; else a ``ValueError`` naming ``name``."""
+    return as_pair(name, value, lambda n, v: as_int(n, v, 1, exact=True))
+
+
 # --------------------------------------------------------------------------- affine matrices
-def _size(out_size, name: str = "out_size") -> tuple[int, int]:
-    if isinstance(out_size, int):
-        out_size = (out_size, out_size)
-    try:
-        h, w = (int(v) for v in out_size)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name}: expected an int or (H, W), got {out_size!r}") from None
-    if h <= 0 or w <= 0:
-        raise ValueError(f"{name}: sizes must be > 0, got {(h, w)}")
-    return h, w
 
 
 def _check_matrix(M, name: str = "M") -> torch.Tensor:
@@ -153,7 +149,7 @@ def crop_affine(boxes, out_size) -> torch.Tensor:
     Returns:
         ``(B, 2, 3)`` (or ``(2, 3)``) input-to-output pixel affines.
     """
-    H, W = _size(out_size)
+    H, W = as_size(out_size, "out_size")
     b = _as_tensor(boxes, "boxes")
     if b.shape[-1:] != (4,):
         raise ValueError(f"boxes: expected shape (B, 4) as (x0, y0, w, h), got {tuple(b.shape)}")
@@ -184,7 +180,7 @@ def random_affine(batch_size: int, size, scale_range=(0.75, 1.25), rot_deg: floa
     """
     if not isinstance(batch_size, int) or batch_size < 0:
         raise ValueError(f"batch_size: expected an int >= 0, got {batch_size!r}")
-    H, W = _size(size, "size")
+    H, W = as_size(size, "size")
     try:
         lo, hi = (float(v) for v in scale_range)
     except (TypeError, ValueError):
@@ -249,7 +245,7 @@ def warp_images(images, M, out_size, mode: str = "bilinear", padding_mode: str =
         raise ValueError(f"images: expected shape (B, C, H, W), got {tuple(x.shape)}")
     if not torch.is_floating_point(x):
         x = x.float()
-    Ho, Wo = _size(out_size)
+    Ho, Wo = as_size(out_size, "out_size")
     A = _check_matrix(M).to(x)
     if A.dim() == 2:
         A = A.expand(x.shape[0], 2, 3)
@@ -277,7 +273,7 @@ def warp_boxes(boxes, M) -> torch.Tensor:
 
 def inside_image(points, size) -> torch.Tensor:
     """``(...)`` bool: the point lies on the image, ``-0.5 <= x < W - 0.5`` and the same for y."""
-    H, W = _size(size, "size")
+    H, W = as_size(size, "size")
     p = _as_tensor(points, "points")
     x, y = p[..., 0], p[..., 1]
     return (x >= -0.5) & (x < W - 0.5) & (y >= -0.5) & (y < H - 0.5)

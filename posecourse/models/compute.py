@@ -20,17 +20,12 @@ import copy
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
+from ..geometry import as_size
+
 __all__ = ["forward_macs", "forward_flops", "training_macs", "BACKWARD_FACTOR"]
 
 #: backward pass ~ this many forward passes (gradients w.r.t. activations + w.r.t. weights)
 BACKWARD_FACTOR = 2.0
-
-
-def _size(input_size) -> tuple[int, int]:
-    size = input_size if isinstance(input_size, (tuple, list)) else (input_size, input_size)
-    if len(size) != 2 or any(isinstance(v, bool) or not isinstance(v, int) or v < 1 for v in size):
-        raise ValueError(f"input_size: expected an int or (H, W) of positive ints, got {input_size!r}")
-    return int(size[0]), int(size[1])
 
 
 def forward_flops(model: torch.nn.Module, input_size) -> int:
@@ -41,7 +36,7 @@ def forward_flops(model: torch.nn.Module, input_size) -> int:
     """
     if not isinstance(model, torch.nn.Module):
         raise ValueError(f"model: expected a torch.nn.Module, got {type(model).__name__}")
-    h, w = _size(input_size)
+    h, w = as_size(input_size, "input_size")
     meta = copy.deepcopy(model).to("meta").eval()
     with FlopCounterMode(display=False) as counter, torch.no_grad():
         meta(torch.zeros(1, 3, h, w, device="meta"))

@@ -29,7 +29,7 @@ from typing import ClassVar, NamedTuple
 import numpy as np
 import torch
 
-from ..geometry import denormalize, normalize
+from ..geometry import as_size, denormalize, normalize
 from ..params import one_of
 from ..skeletons import get_skeleton
 from . import heatmap, paf, regression
@@ -45,16 +45,6 @@ def _stages(outputs) -> list:
         raise ValueError("outputs: an empty list of stages (expected the model's output: a tensor, or a list over "
                          "stages)")
     return stages
-
-
-def _size(value, name: str) -> tuple[int, int]:
-    try:
-        h, w = (value, value) if isinstance(value, (int, np.integer)) else tuple(value)
-    except (TypeError, ValueError):
-        h = w = None
-    if not all(isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_)) and v > 0 for v in (h, w)):
-        raise ValueError(f"{name}: expected a positive int or (H, W), got {value!r}")
-    return int(h), int(w)
 
 
 def _check_map(t: torch.Tensor, size: tuple[int, int], who: str) -> torch.Tensor:
@@ -162,7 +152,7 @@ class RegressionCodec(Codec):
     input_size: tuple[int, int]  #: ``(H, W)`` of the model's input
 
     def __post_init__(self):
-        object.__setattr__(self, "input_size", _size(self.input_size, "input_size"))
+        object.__setattr__(self, "input_size", as_size(self.input_size, "input_size"))
 
     def for_model(self, input_size, num_joints: int, output_of) -> "RegressionCodec":
         """This codec for a model at ``input_size`` (the box is the image: nothing else is needed)."""
@@ -206,8 +196,8 @@ class HeatmapCodec(Codec):
     methods: ClassVar[tuple[str, ...]] = ("argmax", "quarter", "dark", "soft_argmax")
 
     def __post_init__(self):
-        object.__setattr__(self, "input_size", _size(self.input_size, "input_size"))
-        object.__setattr__(self, "heatmap_size", _size(self.heatmap_size, "heatmap_size"))
+        object.__setattr__(self, "input_size", as_size(self.input_size, "input_size"))
+        object.__setattr__(self, "heatmap_size", as_size(self.heatmap_size, "heatmap_size"))
         if isinstance(self.num_joints, (bool, np.bool_)) or not isinstance(self.num_joints, (int, np.integer)) \
                 or self.num_joints < 1:
             raise ValueError(f"num_joints: expected a positive int, got {self.num_joints!r}")
@@ -275,8 +265,8 @@ class PAFCodec(Codec):
     bottom_up: ClassVar[bool] = True  # no flip test: mirroring would have to flip the PAF vectors too
 
     def __post_init__(self):
-        object.__setattr__(self, "input_size", _size(self.input_size, "input_size"))
-        object.__setattr__(self, "heatmap_size", _size(self.heatmap_size, "heatmap_size"))
+        object.__setattr__(self, "input_size", as_size(self.input_size, "input_size"))
+        object.__setattr__(self, "heatmap_size", as_size(self.heatmap_size, "heatmap_size"))
         _check_positive(self.sigma, "sigma")
         _check_positive(self.limb_width, "limb_width")
         one_of("convention", self.convention, ("hrnet", "cpm"))

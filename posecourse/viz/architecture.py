@@ -24,6 +24,7 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
+from ..geometry import as_size
 from ..models import create_model
 from .architecture_blocks import PATH_KINDS, Architecture, Block, Path, _Builder, _record
 from .architecture_families import DESCRIBERS, RUNNERS
@@ -37,9 +38,7 @@ def describe(model: nn.Module, input_size) -> Architecture:
     """Walk ``model`` (one of the course's five families, any config, any device incl. meta) with a
     forward pass of a ``(1, 3, *input_size)`` image (``input_size``: ``(H, W)`` or one side) and describe
     its blocks and paths."""
-    input_size = tuple(int(v) for v in (input_size if isinstance(input_size, (tuple, list)) else (input_size,) * 2))
-    if len(input_size) != 2 or min(input_size) < 1:
-        raise ValueError(f"input_size: expected (H, W) of positive ints, got {input_size}")
+    input_size = as_size(input_size, "input_size")
     family = type(model).__module__.removeprefix("posecourse.models.")
     if family not in DESCRIBERS:
         raise ValueError(f"model: no describer for {type(model).__name__}; known: the models of posecourse.models."
