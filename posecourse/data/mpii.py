@@ -22,6 +22,7 @@ with ``annolist(i).image.name``; ``annolist(i).annorect(r)`` with head box ``x1,
 """
 from __future__ import annotations
 
+from itertools import groupby
 from pathlib import Path
 
 import numpy as np
@@ -64,27 +65,19 @@ class MpiiJson(Dataset):
             where = f"{name}: annotation {i}"
             if not isinstance(a, dict):
                 raise ValueError(f"{where}: expected an object, got {type(a).__name__}")
-            raw = field(a, "joints", where)
-            if not isinstance(raw, list) or len(raw) != K:
-                rows = len(raw) if isinstance(raw, list) else type(raw).__name__
-                raise ValueError(f"{where}: 'joints' has {rows} rows, expected {K} (x, y) rows")
-            joints.append(to_array(raw, (K, 2), where, "joints"))
-            v = to_array(field(a, "joints_vis", where), (-1,), where, "joints_vis")
-            if v.shape[0] != K:
-                raise ValueError(f"{where}: 'joints_vis' has {v.shape[0]} values, expected {K}")
-            vis.append(v)
+            joints.append(to_array(field(a, "joints", where), (K, 2), where, "joints"))
+            vis.append(to_array(field(a, "joints_vis", where), (K,), where, "joints_vis"))
             centers.append(finite(to_array(field(a, "center", where), (2,), where, "center"), where, "center"))
             scales.append(float(finite(to_array(field(a, "scale", where), (), where, "scale"), where, "scale", True)))
             files.append(file_field(a, "image", where))
         self.files = files
-        joints = np.stack(joints) if joints else np.zeros((0, K, 2))  # (N, K, 2) 1-based
-        vis = np.stack(vis) if vis else np.zeros((0, K))
+        joints, vis = np.reshape(joints, (-1, K, 2)), np.reshape(vis, (-1, K))  # (N, K, 2) 1-based, (N, K)
         record = lambda n: f"{name}: annotation {n}"
         check_flags(vis, (0, 1), record, "joints_vis", MPII16.joints)
         check_joints(joints, vis > 0, record, "joints", MPII16.joints)
         self.joints = joints + MATLAB_OFFSET  # (N, K, 2) 0-based
         self.visibility = np.where(vis > 0, 2.0, 0.0)
-        self.center_raw = np.stack(centers) if centers else np.zeros((0, 2))
+        self.center_raw = np.reshape(centers, (-1, 2))
         self.center = self.center_raw + MATLAB_OFFSET
         self.scale = np.asarray(scales, dtype=np.float64)
         self.boxes = mpii_box(self.center, self.scale)  # (N, 4)
@@ -103,14 +96,15 @@ class MpiiJson(Dataset):
                            self.boxes[index][None], MPII16.name, meta, where=where, names=MPII16.joints)
 
 
-def _num(value, where: str, name: str) -> float:
-    """A MATLAB scalar as float; an empty ``[]`` (field left unset in a struct array) -> NaN."""
-    arr = np.asarray(value).ravel()
-    if arr.size == 0:
-        return float("nan")
-    if arr.dtype.kind not in "biuf":
-        raise ValueError(f"{where}: {name!r} is {_short(value)}, expected a number")
-    return float(arr[0])
+def _nums(obj, keys, where: str) -> np.ndarray:
+    """The MATLAB scalar fields ``keys`` of ``obj`` as floats; an empty ``[]`` (unset in a struct array) -> NaN."""
+    out = []
+    for key in keys:
+        arr = np.ravel(field(obj, key, where))
+        if arr.size and arr.dtype.kind not in "biuf":
+            raise ValueError(f"{where}: {key!r} is {_short(field(obj, key, where))}, expected a number")
+        out.append(float(arr[0]) if arr.size else np.nan)
+    return np.array(out)
 
 
 def _is_visible(p, where: str) -> float:
@@ -153,8 +147,8 @@ class MpiiMat(Dataset):
         mat = read_mat(self.mat_file)
         release = field(mat, "RELEASE", name)
         annolist = as_list(field(release, "annolist", f"{name}: RELEASE"))
-        img_train = to_array(np.atleast_1d(np.asarray(field(release, "img_train", f"{name}: RELEASE"))).ravel(),
-                             (-1,), f"{name}: RELEASE", "img_train")
+        img_train = to_array(np.ravel(field(release, "img_train", f"{name}: RELEASE")), (-1,), f"{name}: RELEASE",
+                             "img_train")
         if img_train.shape[0] != len(annolist):
             raise ValueError(f"{name}: RELEASE.img_train has {img_train.shape[0]} entries, "
                              f"annolist has {len(annolist)}")
@@ -173,8 +167,7 @@ class MpiiMat(Dataset):
             rects = as_list(getattr(anno, "annorect", None))
             allowed = None
             if single_person:
-                allowed = to_array(np.atleast_1d(np.asarray(singles[i])).ravel(), (-1,), f"{name}: RELEASE",
-                                   f"single_person({i + 1})")
+                allowed = to_array(np.ravel(singles[i]), (-1,), f"{name}: RELEASE", f"single_person({i + 1})")
                 if not np.isin(allowed, np.arange(1, len(rects) + 1)).all():
                     raise ValueError(f"{name}: RELEASE.single_person({i + 1}) lists rects {allowed.tolist()}, "
                                      f"{where} has rects 1..{len(rects)}")
@@ -189,12 +182,9 @@ class MpiiMat(Dataset):
                 people.append(self._person(rect, points, f"{where}.annorect({r + 1})", i, r, file_name, img_train[i]))
 
         self.people = people
-        if per_person:
-            self._items = [[p] for p in range(len(people))]
-        else:
-            img_of = np.asarray([p["image_index"] for p in people], dtype=np.int64)
-            starts = np.flatnonzero(np.r_[True, img_of[1:] != img_of[:-1]]) if len(img_of) else np.zeros(0, int)
-            self._items = [list(range(a, b)) for a, b in zip(starts, np.r_[starts[1:], len(img_of)])]
+        # items: the people (indices into self.people) of each sample; an image's people are consecutive
+        image_of = (lambda p: p) if per_person else (lambda p: people[p]["image_index"])
+        self._items = [list(ps) for _, ps in groupby(range(len(people)), key=image_of)]
 
     @staticmethod
     def _person(rect, points, where, i, r, file_name, is_train) -> dict:
@@ -202,7 +192,7 @@ class MpiiMat(Dataset):
         vis = np.zeros(K)
         for j, p in enumerate(points):
             pw = f"{where}.annopoints.point({j + 1})"
-            jid = _num(field(p, "id", pw), pw, "id")
+            jid = _nums(p, ("id",), pw)[0]
             if not np.isfinite(jid) or jid != int(jid):
                 raise ValueError(f"{pw}: 'id' must be an integer joint index, got {jid}")
             jid = int(jid)
@@ -210,16 +200,13 @@ class MpiiMat(Dataset):
                 raise ValueError(f"{pw}: 'id' {jid} outside 0..{K - 1}")
             if vis[jid] > 0:
                 raise ValueError(f"{pw}: duplicate joint 'id' {jid} ({MPII16.joints[jid]}) in this person")
-            xy = np.array([_num(field(p, c, pw), pw, c) for c in ("x", "y")])
-            kp[jid] = finite(xy, f"{pw} (joint {jid}, {MPII16.joints[jid]})", "x, y")
+            kp[jid] = finite(_nums(p, "xy", pw), f"{pw} (joint {jid}, {MPII16.joints[jid]})", "x, y")
             vis[jid] = _is_visible(p, pw)
-        head = np.array([_num(field(rect, k, where), where, k) for k in ("x1", "y1", "x2", "y2")])
-        head = finite(head, where, "x1, y1, x2, y2 (head box)") + MATLAB_OFFSET
+        head = finite(_nums(rect, ("x1", "y1", "x2", "y2"), where), where, "x1, y1, x2, y2 (head box)") + MATLAB_OFFSET
         objpos, scale = getattr(rect, "objpos", None), getattr(rect, "scale", None)
         if objpos is not None and not isinstance(objpos, np.ndarray) and np.size(scale) == 1:
-            center = np.array([_num(field(objpos, c, f"{where}.objpos"), f"{where}.objpos", c) for c in ("x", "y")])
-            center = finite(center, f"{where}.objpos", "x, y") + MATLAB_OFFSET
-            scale = float(finite(_num(scale, where, "scale"), where, "scale", positive=True))
+            center = finite(_nums(objpos, "xy", f"{where}.objpos"), f"{where}.objpos", "x, y") + MATLAB_OFFSET
+            scale = float(finite(_nums(rect, ("scale",), where)[0], where, "scale", positive=True))
         else:
             center, scale = np.full(2, np.nan), float("nan")
         return {"keypoints": kp + MATLAB_OFFSET * (vis > 0)[:, None], "visibility": vis,

@@ -260,7 +260,7 @@ def test_mpii_malformed(tmp_path):
     entry = {"image": "a.jpg", "joints": [[1.0, 2.0]] * 16, "joints_vis": [1] * 16, "center": [5.0, 5.0], "scale": 0.1}
     bad = [entry] * 3 + [dict(entry, joints=[[1.0, 2.0]] * 15)]
     (tmp_path / "test_mpii.json").write_text(json.dumps(bad))
-    with pytest.raises(ValueError, match=r"test_mpii.json: annotation 3: 'joints' has 15 rows, expected 16"):
+    with pytest.raises(ValueError, match=r"test_mpii.json: annotation 3: 'joints' has shape 15x2, expected 16x2"):
         MpiiJson(tmp_path / "test_mpii.json", tmp_path)
     (tmp_path / "test_mpii.json").write_text(json.dumps([{k: v for k, v in entry.items() if k != "scale"}]))
     with pytest.raises(ValueError, match=r"annotation 0: missing field 'scale'"):
