@@ -12,21 +12,21 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from types import SimpleNamespace
 
 import numpy as np
 import torch
 import torch.distributed as dist
+from torch.utils.data import DataLoader
 
 from .. import data, metrics
 from ..targets.codecs import Poses
 from ..data.topdown import batch_to_original, to_original
-from . import coco_detections, evaluate, oks_ap, predict, predict_flip
+from . import _result, coco_detections, oks_ap, predict, predict_flip
 from ..models import model_card
 from ..skeletons import SKELETONS, convert_keypoints
 from ..utils import to_plain
 
-__all__ = ["gather_run", "evaluate_real", "predict_crops", "evaluate_crops", "evaluate_images", "annotate_checkpoint"]
+__all__ = ["gather_run", "predict_crops", "evaluate_crops", "evaluate_images", "annotate_checkpoint"]
 
 
 def gather_run(history, seen, dataset_size: int, world: int) -> dict:
@@ -71,8 +71,7 @@ def predict_crops(model, lecture, crops, skel, flip: bool = False, official: boo
         _, has = convert_keypoints(np.zeros((mskel.num_joints, 2)), np.ones(mskel.num_joints), mskel, skel)
         lacking = torch.as_tensor(np.asarray(has) <= 0)
     preds, scores, gts, vis, metas = [], [], [], [], []
-    for start in range(0, len(crops), chunk):
-        batch = data.collate([crops[i] for i in range(start, min(start + chunk, len(crops)))])
+    for batch in DataLoader(crops, chunk, collate_fn=data.collate):
         coords, s = (predict_flip(model, batch["image"], lecture.codec, mskel, shift=int(integer)) if flip else
                      lecture.codec.decode(predict(model, batch["image"]))).single()
         if integer:  # course decode: (j + 0.5) s - 0.5; the official convention: j s
@@ -104,17 +103,14 @@ def evaluate_crops(model, lecture, crops, skel, flip: bool = False, official: bo
     if metric is not None:
         res = metric(Poses.one_each(pred, score), {"keypoints": gt[:, None], "visibility": v[:, None]})
     else:
-        r = metrics.pck(pred, gt, v, norm="bbox", alpha=0.2)
-        res = {"metric": "PCK@0.2 (joint extent)", "value": float(r.mean), "per_joint": [float(x) for x in r.per_joint]}
+        res = _result("PCK@0.2 (joint extent)", metrics.pck(pred, gt, v, norm="bbox", alpha=0.2))
     res["crops"] = len(crops)
     if out["integer_centred"]:
         res["conventions"] = "integer-centred heatmaps (HRNet code): flip shift 1 px, heatmap px j = crop px j * stride"
     source = getattr(crops, "source", None)
     if skel.name == "coco17" and getattr(source, "source", "coco") == "coco" and hasattr(source, "ann_file"):
         far = torch.nan_to_num(pred, nan=-1e6, posinf=-1e6, neginf=-1e6)  # a NaN joint: far off, a miss
-        dt = [{"image_id": m["image_id"], "category_id": 1, "score": float(torch.nan_to_num(s).mean()),
-               "keypoints": torch.cat([p, torch.nan_to_num(s)[:, None]], 1).flatten().tolist()}
-              for m, p, s in zip(out["meta"], far, score)]
+        dt = coco_detections(Poses.one_each(far, score), skel, [m["image_id"] for m in out["meta"]])
         res["oks_ap_gt_boxes"] = metrics.coco_keypoint_eval(str(source.ann_file), dt)
     return res
 
@@ -124,28 +120,12 @@ def evaluate_images(model, lecture, photos, collate_fn, chunk: int = 16) -> dict
     the people its codec assembles, mapped back to the photo's pixels and converted to COCO-17, against
     the file's annotations (``stats``: AP, AP50, ..., as pycocotools)."""
     dt = []
-    for start in range(0, len(photos), chunk):
-        batch = collate_fn([photos[i] for i in range(start, min(start + chunk, len(photos)))])
+    for batch in DataLoader(photos, chunk, collate_fn=collate_fn):
         kp, s = lecture.codec.decode(predict(model, batch["image"]))  # crop px -> the photo's, image by image
         A = torch.stack([torch.as_tensor(m["affine"], dtype=torch.float32) for m in batch["meta"]])
         back = to_original(kp.flatten(1, 2), A).view(kp.shape)
         dt += coco_detections(Poses(back, s), lecture.skeleton, [m["image_id"] for m in batch["meta"]])
     return {**oks_ap(str(photos.source.ann_file), dt), "images": len(photos), "people_found": len(dt)}
-
-
-def evaluate_real(model, lecture, held, skel, flip: bool = False, official: bool = False, collate_fn=None,
-                  model_skeleton=None) -> dict:
-    """Held-out synthetic batch (a dict) -> :func:`posecourse.evaluation.evaluate` (flip test without the
-    left/right swap: the synthetic people's side is a colour); real photos -> :func:`evaluate_images` for a
-    bottom-up codec, else the crops -> :func:`evaluate_crops`."""
-    if isinstance(held, dict):
-        if flip and lecture.codec.flip_test:
-            pred = predict_flip(model, held["image"], lecture.codec, lecture.skeleton, swap=False)
-            return {**lecture.metric(pred, held), "flip_test": True}
-        return evaluate(model, lecture, SimpleNamespace(val=held))
-    if lecture.codec.bottom_up:
-        return evaluate_images(model, lecture, held, collate_fn)
-    return evaluate_crops(model, lecture, held, skel, flip=flip, official=official, model_skeleton=model_skeleton)
 
 
 def annotate_checkpoint(path: Path, info: dict) -> None:

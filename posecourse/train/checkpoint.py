@@ -139,7 +139,7 @@ def check_checkpoint_path(path, what: str = "checkpoint") -> Path:
     writable. Returns the path."""
     path = as_path(what, path)
     if path.is_dir():
-        raise ValueError(f"{what}: {path} is a folder; give a file path inside it (e.g. {path / 'checkpoint.pt'})")
+        raise ValueError(f"{what}: {path} is a folder, so the checkpoint (a file) cannot be written there")
     writable_folder(path.parent, what)
     return path
 

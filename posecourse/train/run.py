@@ -16,12 +16,14 @@ import time
 from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
+from types import SimpleNamespace
 
 import torch
 import torch.distributed as dist
 from torch.utils.data import DataLoader, DistributedSampler
 
-from ..evaluation.real import annotate_checkpoint, evaluate_real, gather_run
+from ..evaluation import evaluate, predict_flip
+from ..evaluation.real import annotate_checkpoint, evaluate_crops, evaluate_images, gather_run
 from ..data import collate
 from ..data.recipe import VAL_SEED, Collate, make_data
 from ..data.topdown import FORMATS, TopDown, WholeImages, open_source, skeleton_of
@@ -32,7 +34,7 @@ from ..models import model_card
 from ..params import as_bool, as_device, as_float, as_int, as_optional_int, as_path, as_seed, one_of
 from ..skeletons import SKELETONS, get_skeleton
 from . import check_lr, train
-from .checkpoint import History, read_checkpoint, writable_folder
+from .checkpoint import History, check_checkpoint_path, read_checkpoint
 from ..utils import to_plain
 from .weights import NORMS, input_norm, load_weights
 
@@ -200,6 +202,14 @@ class SyntheticSource(_Source):
     def describe(self) -> str:
         return f"held-out synthetic images (seed {VAL_SEED}, {len(self.held_out['image'])} images)"
 
+    def evaluate(self, model, lecture, flip: bool, official: bool, model_skeleton) -> dict:
+        """The lecture's metric on ``held_out``; ``flip``: the flip test without the left/right swap (the
+        synthetic people's side is a colour, which a mirror does not swap)."""
+        if not flip:
+            return evaluate(model, lecture, SimpleNamespace(val=self.held_out))
+        pred = predict_flip(model, self.held_out["image"], lecture.codec, lecture.skeleton, swap=False)
+        return {**lecture.metric(pred, self.held_out), "flip_test": True}
+
 
 class RealSource(_Source):
     """The people of a ``fmt`` folder (:func:`~posecourse.data.topdown.open_source`) at ``size``, as person crops
@@ -231,6 +241,13 @@ class RealSource(_Source):
             return f"{self.eval_ann} (un-augmented, {n} samples)"
         return f"the training annotations, un-augmented ({n} samples; give eval_ann for a held-out set)"
 
+    def evaluate(self, model, lecture, flip: bool, official: bool, model_skeleton) -> dict:
+        """:func:`~posecourse.evaluation.real.evaluate_images` of whole photos (bottom-up), else
+        :func:`~posecourse.evaluation.real.evaluate_crops` of the crops."""
+        if self.held_out.whole:
+            return evaluate_images(model, lecture, self.held_out, self.collate)
+        return evaluate_crops(model, lecture, self.held_out, self.skeleton, flip, official,
+                              model_skeleton=model_skeleton)
 
 
 def _codec(lec, model, size, num_joints):
@@ -281,9 +298,7 @@ def _outputs(cfg: RunConfig, lec, steps: int):
         return None, None
     if cfg.out.exists() and not cfg.out.is_dir():
         raise ValueError(f"out: {cfg.out} is a file; expected a folder for checkpoint.pt and metrics.json")
-    ckpt = writable_folder(cfg.out, "out") / "checkpoint.pt"
-    if ckpt.is_dir():
-        raise ValueError(f"out: {ckpt} is a folder, so the checkpoint cannot be written; choose another out")
+    ckpt = check_checkpoint_path(cfg.out / "checkpoint.pt", "out")
     if steps and ckpt.exists() and not cfg.resume:
         raise ValueError(f"out: {ckpt} exists: resume it (resume, --resume) or choose another out")
     if steps and not cfg.resume and (cfg.out / "metrics.json").exists():
@@ -361,8 +376,7 @@ def run(cfg: RunConfig) -> RunResult:
         flip = lec.codec.flip_test and (cfg.flip_test or cfg.weights is not None)
         note = ("on" if flip else "off") + ("" if lec.codec.flip_test else
                                             f" ({type(lec.codec).__name__} has no flip test)")
-        result = evaluate_real(model.eval(), lecture, source.held_out, skel, flip=flip, official=official,
-                               collate_fn=collate_fn, model_skeleton=mskel)
+        result = source.evaluate(model.eval(), lecture, flip, official, mskel)
         info = {"lecture": lec.name, "data": cfg.data, "model": lec.model, "input_size": list(size),
                 "skeleton": skel.name, "model_skeleton": mskel.name, "num_joints": mskel.num_joints,
                 "world_size": world, "global_batch": batch, "batch_per_process": batch // world,
