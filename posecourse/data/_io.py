@@ -51,7 +51,8 @@ def read_json(path) -> object:
 
 
 def read_mat(path) -> dict:
-    """Load a MATLAB ``.mat`` (v5) file with structs as attribute objects and singleton dims squeezed."""
+    """Load a MATLAB ``.mat`` (v5) file with structs as attribute objects and singleton dims squeezed; errors
+    as :func:`read_json`'s."""
     path = _annotation_file(path)
     try:
         return loadmat(path, squeeze_me=True, struct_as_record=False)
@@ -63,9 +64,7 @@ def as_list(x) -> list:
     """A squeezed MATLAB struct array / cell as a Python list (a lone struct -> ``[struct]``, empty -> ``[]``)."""
     if x is None:
         return []
-    if isinstance(x, np.ndarray):
-        return list(x.ravel())
-    return [x]
+    return list(x.ravel()) if isinstance(x, np.ndarray) else [x]
 
 
 def field(obj, name: str, where: str):
@@ -158,8 +157,8 @@ def check_joints(keypoints: np.ndarray, labelled: np.ndarray, record, name: str,
     bounds (``None``: unbounded); ``record``: ``n -> str`` naming the n-th record. Unlabelled joints
     are not checked."""
     kp = np.asarray(keypoints, dtype=np.float64).reshape(np.shape(labelled) + (2,))
-    lo = np.broadcast_to(np.full(2, -np.inf) if lo is None else np.asarray(lo, np.float64).reshape(-1, 2), (len(kp), 2))
-    hi = np.broadcast_to(np.full(2, np.inf) if hi is None else np.asarray(hi, np.float64).reshape(-1, 2), (len(kp), 2))
+    lo = np.broadcast_to(np.asarray(-np.inf if lo is None else lo, np.float64), (len(kp), 2))
+    hi = np.broadcast_to(np.asarray(np.inf if hi is None else hi, np.float64), (len(kp), 2))
     lab = np.asarray(labelled, dtype=bool)[..., None]
     nonfinite = lab & ~np.isfinite(kp)
     outside = lab & ((kp < lo[:, None]) | (kp > hi[:, None]))
@@ -182,13 +181,9 @@ def frame_bounds(height, width, margin: float = FRAME_MARGIN, pad: float = 0.0) 
 
 
 def load_image(path, expected_hw: tuple[int, int] | None = None, where: str = "") -> torch.Tensor:
-    """Read an image with PIL as an RGB ``(3, H, W)`` float tensor in [0, 1].
-
-    ``FileNotFoundError`` names the path when it is missing; ``ValueError`` names it when the file is
-    not a readable image (truncated, corrupt, not an image) or its size differs from ``expected_hw =
-    (H, W)`` stated by the annotation file.
-    """
-
+    """Read an image with PIL as an RGB ``(3, H, W)`` float tensor in [0, 1]. ``FileNotFoundError`` if it is
+    missing, ``ValueError`` if it is not a readable image (truncated, corrupt) or its size differs from the
+    annotation's ``expected_hw = (H, W)``; each names the path."""
     path = Path(path)
     prefix = where + ": " if where else ""
     if not path.is_file():
@@ -206,10 +201,8 @@ def load_image(path, expected_hw: tuple[int, int] | None = None, where: str = ""
 
 
 def keypoint_boxes(keypoints: np.ndarray, visibility: np.ndarray) -> np.ndarray:
-    """Tight ``(P, 4)`` boxes ``(x0, y0, w, h)`` around each person's labelled joints (zeros if none).
-
-    ``keypoints (P, K, 2)``, ``visibility (P, K)``; vectorized over people and joints.
-    """
+    """Tight ``(P, 4)`` boxes ``(x0, y0, w, h)`` around each person's labelled joints (zeros if none), from
+    ``keypoints (P, K, 2)`` and ``visibility (P, K)``."""
     labelled = (visibility > 0)[..., None] & np.isfinite(keypoints)
     lo = np.where(labelled, keypoints, np.inf).min(axis=1)
     hi = np.where(labelled, keypoints, -np.inf).max(axis=1)

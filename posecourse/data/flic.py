@@ -77,21 +77,18 @@ class FlicExamples(Dataset):
             files.append(file_field(ex, "filepath", where))
             raw_dims = getattr(ex, "imgdims", None)
             dims.append(np.zeros(0) if raw_dims is None else to_array(np.ravel(raw_dims), (-1,), where, "imgdims"))
-            if split == "all":
-                keep.append(True)
-            else:
-                flag = to_array(np.ravel(field(ex, "is" + split, where)), (-1,), where, "is" + split)
-                keep.append(bool(flag[:1].sum() > 0))
+            key = "is" + split  # istrain / istest: its first value
+            keep.append(split == "all" or to_array(np.ravel(field(ex, key, where)), (-1,), where, key)[:1].sum() > 0)
         n = len(coords)
-        raw = np.stack(coords) if n else np.zeros((0, 2, NUM_SLOTS))  # (N, 2, 29)
+        raw = np.reshape(coords, (-1, 2, NUM_SLOTS))  # (N, 2, 29)
         pts = raw.transpose(0, 2, 1) + MATLAB_OFFSET  # (N, 29, 2) 0-based
         labelled = np.isfinite(pts).all(-1)  # (N, 29)
         kp = np.zeros((n, MPII16.num_joints, 2))
         vis = np.zeros((n, MPII16.num_joints))
         kp[:, _DST] = pts[:, _SRC]
         vis[:, _DST] = np.where(labelled[:, _SRC], 2.0, 0.0)
-        tb = (np.stack(torso) if n else np.zeros((0, 4))) + MATLAB_OFFSET
-        self._idx = np.flatnonzero(np.asarray(keep, dtype=bool))
+        tb = np.reshape(torso, (-1, 4)) + MATLAB_OFFSET
+        self._idx = np.flatnonzero(keep)
         self.keypoints, self.visibility = kp, vis
         self.boxes = keypoint_boxes(kp, vis)
         self.torso_box = np.concatenate([tb[:, :2], tb[:, 2:] - tb[:, :2]], axis=1)

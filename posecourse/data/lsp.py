@@ -79,9 +79,7 @@ class LspJoints(Dataset):
             raise ValueError(f"name_format: expected a format string with one number field such as "
                              f"'im{{:04d}}.jpg', got {name_format!r}") from None
         self.keypoints = arr[..., :2] + MATLAB_OFFSET  # (N, K, 2) 0-based
-        self.visibility = vis  # (N, K)
-        self.flag = flag
-        self.numbers = numbers
+        self.visibility, self.flag, self.numbers = vis, flag, numbers  # (N, K), (N, K) as stored, (N,) 1-based
         self.boxes = keypoint_boxes(self.keypoints, self.visibility)  # (N, 4)
 
     def __len__(self) -> int:
