@@ -1,23 +1,14 @@
 """Architecture figures drawn from the model object.
 
-:func:`describe` walks one of the course's models and returns an :class:`Architecture`: its blocks
-(name, type, output channels and resolution, measured by a forward pass with hooks on every module,
-on the meta device if the model lives there) and the paths between them, among which the ones each
-paper is about: DeepPose's cascade (sub-image crops, refinement added to the previous estimate),
-CPM's stage inputs (belief maps + image features + centre map), the hourglass skip connections and
-the re-injection of each stack's heatmaps, OpenPose's two branches per stage, HRNet's parallel
-branches and every ``a(X_i, k)`` of its exchange units. :func:`draw_architecture` draws it
-(:mod:`.architecture_figure`).
-
-The walk reads module structure from outside (the attributes each model file documents: ``stage1``,
-``features``, ``x_heads``, ``stages`` of :class:`~posecourse.models.cpm.CPM`, ``hg``/``res``/``fc``/
-``score``/``fc_``/``score_`` of the hourglass, ``L``/``S`` of OpenPose, ``stage{s}``/``transition{s}``
-of HRNet, ``features``/``regressor`` of DeepPose); one describer per model file (the family: where the
-model's class lives), see :data:`DESCRIBERS`.
-
-Layout: every block has a ``col`` (position along the forward pass) and a ``row``. Rows are
-resolution levels (``log2`` of the stride) for DeepPose, the hourglass and HRNet, and lanes (one per
-stage or branch) for CPM and OpenPose; ``row_labels`` names them.
+:func:`describe` walks one of the course's models and returns an :class:`Architecture`: its blocks (shapes
+measured by one forward pass with hooks, on the meta device if the model lives there) and the paths between
+them, among which the ones each paper is about: DeepPose's cascade (sub-image crops, refinement added to the
+previous estimate), CPM's stage inputs (belief maps + image features + centre map), the hourglass skips and
+re-injected heatmaps, OpenPose's two branches per stage, every ``a(X_i, k)`` of HRNet's exchange units.
+:func:`draw_architecture` draws it. The walk reads the attributes each model file documents, one describer
+per model file (:data:`DESCRIBERS`). Every block has a ``col`` (position along the forward pass) and a
+``row``: resolution level (``log2`` of the stride) for DeepPose, the hourglass and HRNet, a lane per stage
+or branch for CPM and OpenPose; ``row_labels`` names them.
 """
 from __future__ import annotations
 

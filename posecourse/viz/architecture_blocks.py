@@ -1,11 +1,6 @@
-"""The data of an architecture figure and the builder that fills it.
-
-An :class:`Architecture` is a list of :class:`Block` (one box: name, type, output channels and
-resolution, position) and :class:`Path` (one arrow, of a kind in :data:`PATH_KINDS`). :func:`_record`
-measures every module's output shape with one forward pass (hooks; the meta device works), and
-``_Builder`` turns those shapes into blocks and paths for the per-family describers
-(:mod:`.architecture_families`). :mod:`.architecture` is the public entry point.
-"""
+"""The data of an architecture figure (:class:`Architecture`: :class:`Block` boxes, :class:`Path` arrows) and
+``_Builder``, which turns the shapes :func:`_record` measures into blocks and paths for the describers
+(:mod:`.architecture_families`); :mod:`.architecture` is the public entry point."""
 from __future__ import annotations
 
 import math
@@ -125,6 +120,10 @@ class _Builder:
         self.names.add(name)
         return name
 
+    def mod(self, name, type_, label, col, row=None, stage=0) -> str:
+        """:meth:`add` the block of module ``name`` (its recorded output shape)."""
+        return self.add(name, type_, label, self.out(name), col, row, name, stage)
+
     def block(self, name: str) -> Block:
         return next(b for b in self.blocks if b.name == name)
 
@@ -164,5 +163,5 @@ def _layers(b: _Builder, seq: nn.Sequential, prefix: str, col, row=None, stage=0
             t, label = "norm", "LRN"
         else:
             continue
-        names.append(b.add(q, t, label, b.out(q), col + len(names), row, q, stage))
+        names.append(b.mod(q, t, label, col + len(names), row, stage))
     return names

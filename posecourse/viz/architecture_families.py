@@ -96,13 +96,11 @@ def _cpm(model, b):
 
 
 def _hourglass(model, b):
-    conv = b.add("conv1", "conv", "conv 7x7/2", b.out("conv1"), 1, module="conv1")
-    l1 = b.add("layer1", "residual", "residual", b.out("layer1"), 2, module="layer1")
-    pool = b.add("pool", "pool", "maxpool 2/2", b.inp("layer2"), 3)
-    l2 = b.add("layer2", "residual", "residual", b.out("layer2"), 4, module="layer2")
-    l3 = b.add("layer3", "residual", "residual", b.out("layer3"), 5, module="layer3")
-    b.chain(["input", conv, l1, pool, l2, l3])
-    prev, c0, S, heads = l3, 5, model.num_stacks, []
+    stem = [b.mod("conv1", "conv", "conv 7x7/2", 1), b.mod("layer1", "residual", "residual", 2),
+            b.add("pool", "pool", "maxpool 2/2", b.inp("layer2"), 3), b.mod("layer2", "residual", "residual", 4),
+            b.mod("layer3", "residual", "residual", 5)]
+    b.chain(["input"] + stem)
+    prev, c0, S, heads = stem[-1], 5, model.num_stacks, []
     for s in range(S):
         hg, D = f"hg.{s}", model.hg[s].depth
         mid = c0 + D + 1  # the descent left of ``mid``, the skip branches stacked above the bottom, the ascent right
@@ -127,15 +125,14 @@ def _hourglass(model, b):
         # the head at the stack's output resolution, in that row (rows are resolutions): residual, 1x1 conv,
         # heatmaps; between stacks, both re-mapped by 1x1 convs and added to the stack's input
         a = mid + D
-        res = b.add(f"res.{s}", "residual", "residual", b.out(f"res.{s}"), a + 1, module=f"res.{s}", stage=s + 1)
-        fc = b.add(f"fc.{s}", "conv", "conv 1x1", b.out(f"fc.{s}"), a + 2, module=f"fc.{s}", stage=s + 1)
-        score = b.add(f"score.{s}", "head", f"heatmaps ({b.out(f'score.{s}')[0]})", b.out(f"score.{s}"), a + 3,
-                      module=f"score.{s}", stage=s + 1)
+        res = b.mod(f"res.{s}", "residual", "residual", a + 1, stage=s + 1)
+        fc = b.mod(f"fc.{s}", "conv", "conv 1x1", a + 2, stage=s + 1)
+        score = b.mod(f"score.{s}", "head", f"heatmaps ({b.out(f'score.{s}')[0]})", a + 3, stage=s + 1)
         b.chain([into, res, fc, score])
         heads.append(score)
         if s < S - 1:  # intermediate supervision: heatmaps and features mapped back and added to the input
-            s_ = b.add(f"score_.{s}", "conv", "conv 1x1", b.out(f"score_.{s}"), a + 4, module=f"score_.{s}", stage=s + 1)
-            f_ = b.add(f"fc_.{s}", "conv", "conv 1x1", b.out(f"fc_.{s}"), a + 5, module=f"fc_.{s}", stage=s + 1)
+            s_ = b.mod(f"score_.{s}", "conv", "conv 1x1", a + 4, stage=s + 1)
+            f_ = b.mod(f"fc_.{s}", "conv", "conv 1x1", a + 5, stage=s + 1)
             merge = b.add(f"merge.{s}", "add", "x + both", b.out(f"fc_.{s}"), a + 6, stage=s + 1)
             b.link(fc, f_, "reinject")
             b.link(score, s_, "reinject")
@@ -172,9 +169,8 @@ def _openpose(model, b):
 
 
 def _hrnet(model, b):
-    stem = [b.add("conv1", "conv", "conv 3x3/2", b.out("conv1"), 1, module="conv1"),
-            b.add("conv2", "conv", "conv 3x3/2", b.out("conv2"), 2, module="conv2"),
-            b.add("layer1", "bottleneck", f"{len(model.layer1)} bottleneck", b.out("layer1"), 3, module="layer1")]
+    stem = [b.mod("conv1", "conv", "conv 3x3/2", 1), b.mod("conv2", "conv", "conv 3x3/2", 2),
+            b.mod("layer1", "bottleneck", f"{len(model.layer1)} bottleneck", 3)]
     b.chain(["input"] + stem)
     cur, col, units = [stem[-1]], 4, []
     for s in range(2, model.num_stages + 2):
@@ -186,14 +182,14 @@ def _hrnet(model, b):
                 continue
             q = f"transition{s - 1}.{bi}"
             new = bi >= len(cur)
-            inputs.append(b.add(q, "transition", "new branch: conv/2" if new else "conv 3x3", b.out(q), col, module=q, stage=s))
+            inputs.append(b.mod(q, "transition", "new branch: conv/2" if new else "conv 3x3", col, stage=s))
             b.link(src, q, "transition")
         col += 1
         for m, mod in enumerate(getattr(model, f"stage{s}")):
             q = f"stage{s}.{m}"
             nb = len(mod.branches[0])
-            br = [b.add(f"{q}.branches.{i}", "branch", f"X_{i + 1}: {nb} basic block{'s' * (nb > 1)}",
-                        b.out(f"{q}.branches.{i}"), col, module=f"{q}.branches.{i}", stage=s) for i in range(len(mod.branches))]
+            br = [b.mod(f"{q}.branches.{i}", "branch", f"X_{i + 1}: {nb} basic block{'s' * (nb > 1)}", col, stage=s)
+                  for i in range(len(mod.branches))]
             for x, y in zip(inputs, br):
                 b.link(x, y)
             fused = []
@@ -205,8 +201,7 @@ def _hrnet(model, b):
             units.append({"stage": s, "module": q, "branches": len(br), "outputs": len(fused)})
             inputs = cur = fused
             col += 2
-    head = b.add("final_layer", "head", f"heatmaps ({b.out('final_layer')[0]})", b.out("final_layer"), col,
-                 module="final_layer", stage=model.num_stages + 1)
+    head = b.mod("final_layer", "head", f"heatmaps ({b.out('final_layer')[0]})", col, stage=model.num_stages + 1)
     b.link(cur[0], head)
     return _res_labels(b), {"units": units, "num_units": len(units)}
 
