@@ -43,12 +43,8 @@ def as_bool(name: str, value: Any) -> bool:
         return bool(value)
     if isinstance(value, numbers.Integral) and int(value) in (0, 1):
         return bool(int(value))
-    if isinstance(value, str):
-        s = value.strip().lower()
-        if s in _TRUE:
-            return True
-        if s in _FALSE:
-            return False
+    if isinstance(value, str) and value.strip().lower() in _TRUE | _FALSE:
+        return value.strip().lower() in _TRUE
     raise ValueError(f"{name}: expected a boolean (True/False, or one of the strings true/false, yes/no, 1/0), "
                      f"{_got(value)}")
 

@@ -50,23 +50,14 @@ def collate(samples: list[dict]) -> dict:
     skels = {s["skeleton"] for s in samples}
     if len(skels) != 1:
         raise ValueError(f"collate: samples mix skeletons {sorted(skels)}")
-    B = len(samples)
-    K = samples[0]["keypoints"].shape[-2]
+    B, K = len(samples), samples[0]["keypoints"].shape[-2]
     P = max(int(s["keypoints"].shape[0]) for s in samples)
-    kp = torch.zeros(B, P, K, 2)
-    vis = torch.zeros(B, P, K)
-    boxes = torch.zeros(B, P, 4)
+    kp, vis, boxes = torch.zeros(B, P, K, 2), torch.zeros(B, P, K), torch.zeros(B, P, 4)
     for b, s in enumerate(samples):
         p = s["keypoints"].shape[0]
         kp[b, :p] = torch.nan_to_num(torch.as_tensor(s["keypoints"], dtype=torch.float32))
         vis[b, :p] = torch.as_tensor(s["visibility"], dtype=torch.float32)
         boxes[b, :p] = torch.as_tensor(s["boxes"], dtype=torch.float32)
-    return {
-        "image": torch.stack([torch.as_tensor(s["image"]) for s in samples]),
-        "keypoints": kp,
-        "visibility": vis,
-        "boxes": boxes,
-        "num_people": torch.tensor([s["keypoints"].shape[0] for s in samples]),
-        "skeleton": samples[0]["skeleton"],
-        "meta": [s.get("meta", {}) for s in samples],
-    }
+    return {"image": torch.stack([torch.as_tensor(s["image"]) for s in samples]), "keypoints": kp, "visibility": vis,
+            "boxes": boxes, "num_people": torch.tensor([s["keypoints"].shape[0] for s in samples]),
+            "skeleton": samples[0]["skeleton"], "meta": [s.get("meta", {}) for s in samples]}

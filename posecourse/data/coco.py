@@ -35,12 +35,9 @@ COCO_PAD = 0.5  # labelled keypoints may lie up to half a pixel beyond the image
 
 
 def _layout(names) -> tuple[str, tuple[str, ...] | None]:
-    if names is not None:
-        for skel in SKELETONS.values():
-            if tuple(names) == skel.joints:
-                return skel.name, None
-        return "raw", tuple(names)
-    return "raw", None
+    """``(skeleton, joint_names)``: a registered layout with these joint names and None, else ``"raw"`` and them."""
+    names = None if names is None else tuple(names)
+    return next(((s.name, None) for s in SKELETONS.values() if names == s.joints), ("raw", names))
 
 
 def _is_id(v) -> bool:
@@ -227,11 +224,9 @@ class CocoKeypoints(Dataset):
                      "keypoints", self.joint_names, lo, hi)
         bbox = self._box[idx]  # (P, 4)
         boxes = bbox + np.array([COCO_BOX_OFFSET, COCO_BOX_OFFSET, 0.0, 0.0])
-        meta = {
-            "source": self.source, "index": int(index), "file_name": img_rec["file_name"], "image_id": img_rec["id"],
-            "ann_ids": [self._ids[j] for j in idx], "areas": self._area[idx], "iscrowd": self._crowd[idx],
-            "num_keypoints": self._nlab[idx], "bbox_coco": bbox.copy(),
-        }
+        meta = {"source": self.source, "index": int(index), "file_name": img_rec["file_name"],
+                "image_id": img_rec["id"], "ann_ids": [self._ids[j] for j in idx], "areas": self._area[idx],
+                "iscrowd": self._crowd[idx], "num_keypoints": self._nlab[idx], "bbox_coco": bbox.copy()}
         if self.joint_names is not None:
             meta["joint_names"] = self.joint_names
         return make_sample(image, kp[..., :2], kp[..., 2], boxes, self.skeleton, meta, where=where, margin=None)
