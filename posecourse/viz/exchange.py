@@ -1,18 +1,11 @@
 """HRNet's exchange unit on one image, term by term (lecture 5's viewer).
 
-HRNet (Sun et al. 2019, Sec. 3) keeps ``s`` parallel branches; after its blocks, a module fuses them:
-``Y_k = sum_{i=1}^{s} a(X_i, k)``, where ``a(X_i, k)`` brings branch ``i``'s response ``X_i`` to
-branch ``k``'s resolution and width (identity for ``i = k``; 1x1 conv + BN + nearest upsampling for
-``i > k``; ``k - i`` strided 3x3 convs for ``i < k``; see :func:`posecourse.models.hrnet.exchange_unit`).
-The course's model (like the official code) passes ``ReLU(Y_k)`` on to the next module.
-
-:func:`exchange_terms` records, with forward hooks on the running model, the ``X_i`` the unit receives
-and every term ``a(X_i, k)`` *as the model's fuse layers computed it*, then adds them up; its result
-says how far ``ReLU(sum)`` is from the module's own output (zero up to float rounding).
-:func:`exchange_figure` draws them; :func:`hrnet_viewer` is the widget.
-
-Indices are 0-based in code (``k = 0`` is the highest resolution); figures label them 1-based like
-the paper (``Y_1``).
+An exchange unit (Sun et al. 2019, Sec. 3; :func:`posecourse.models.hrnet.exchange_unit`) fuses the
+parallel branches into ``Y_k = sum_i a(X_i, k)`` and passes ``ReLU(Y_k)`` on. :func:`exchange_terms`
+records, with forward hooks on the running model, the ``X_i`` and every term ``a(X_i, k)`` *as the model's
+fuse layers computed it*, and says how far ``ReLU(sum)`` is from the module's own output (float rounding).
+:func:`exchange_figure` draws them, :func:`hrnet_viewer` is the widget. Indices are 0-based in code
+(``k = 0``: the highest resolution), 1-based in figures like the paper (``Y_1``).
 """
 from __future__ import annotations
 
@@ -99,19 +92,19 @@ def exchange_terms(model, image: torch.Tensor, unit: int = 0, k: int = 0, channe
     term_list = [terms[i] for i in range(n_in)]
     fused = sum(term_list)  # same order as the model's forward
     output = outputs[k]
+    C = fused.shape[0]
     if channel == "mean":
-        pick, chan = (lambda t: t.mean(0)), None
-        rule = CHANNEL_RULES["mean"]
+        chan, rule = None, CHANNEL_RULES["mean"]
     elif channel == "max_var":
         chan = int(fused.flatten(1).var(1).argmax())
-        pick, rule = (lambda t: t[chan]), CHANNEL_RULES["max_var"] + f": channel {chan} of {fused.shape[0]}"
+        rule = CHANNEL_RULES["max_var"] + f": channel {chan} of {C}"
     elif isinstance(channel, (int, np.integer)) and not isinstance(channel, bool):
-        if not 0 <= channel < fused.shape[0]:
-            raise ValueError(f"channel: {channel} not in [0, {fused.shape[0]}) (Y_{k + 1} has {fused.shape[0]} channels)")
-        chan = int(channel)
-        pick, rule = (lambda t: t[chan]), f"channel {chan} of {fused.shape[0]} (chosen by hand)"
+        if not 0 <= channel < C:
+            raise ValueError(f"channel: {channel} not in [0, {C}) (Y_{k + 1} has {C} channels)")
+        chan, rule = int(channel), f"channel {channel} of {C} (chosen by hand)"
     else:
         raise ValueError(f"channel: expected an int, 'max_var' or 'mean', got {channel!r}")
+    pick = (lambda t: t.mean(0)) if chan is None else (lambda t: t[chan])
     return {
         "image": torch.as_tensor(image).detach().float().cpu(), "unit": unit, "k": k,
         "num_units": len(units), "num_outputs": n_out,

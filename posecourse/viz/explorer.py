@@ -1,11 +1,4 @@
-"""The widget shell every lecture explorer is built on (core ipywidgets only, so it works in Colab).
-
-An :class:`Explorer` is ``VBox(title, note, controls, Output)``: whenever a control changes it calls
-``render(**values)`` (a pure figure function returning a matplotlib ``Figure``) and puts the PNG
-into its ``Output`` (``append_display_data``: the widget's state, no output capture). Besides the live widget view it carries a PNG
-of its current figure in its display bundle, so a front end that cannot render widgets (an
-untrusted notebook, nbviewer, a plain editor) shows a static figure instead of "Error displaying widget".
-"""
+"""The widget shell every lecture explorer is built on (core ipywidgets only, so it works in Colab)."""
 from __future__ import annotations
 
 import base64
@@ -28,12 +21,11 @@ def figure_png(fig) -> bytes:
 
 
 class Explorer(W.VBox):
-    """``VBox(controls, Output)`` that redraws ``render(**values)`` whenever a control changes.
-
-    ``render`` returns a matplotlib ``Figure``. ``values()`` gives the current control values,
-    ``last_png`` the PNG bytes last shown (what tests compare before/after an interaction).
-    ``note``: optional HTML shown under the title (what the figure shows and how to read it).
-    """
+    """``VBox(title, note, controls, Output)``: whenever a control changes it calls ``render(**values)`` (a pure
+    function returning a matplotlib ``Figure``) and shows the PNG in its ``Output``. ``note``: optional HTML under
+    the title (how to read the figure); ``values()``: the controls' values; ``last_png``: the PNG last shown.
+    Its display bundle also carries that PNG, so a front end that cannot render widgets (an untrusted notebook,
+    nbviewer) shows a static figure instead of "Error displaying widget"."""
 
     def __init__(self, render: Callable, controls: dict, title: str = "", note: str = ""):
         self._render, self.controls = render, controls
@@ -64,7 +56,7 @@ class Explorer(W.VBox):
 
 
 def explorer_class():
-    """:class:`Explorer` (the name lecture 4's own explorer cell uses)."""
+    """:class:`Explorer`; lecture 4's explorer cell calls ``explorer_class()(render, controls, title)``."""
     return Explorer
 
 

@@ -1,8 +1,4 @@
-"""Static plots (matplotlib): skeleton overlays, belief-map grids, PAF vector fields.
-
-Every function draws into a given ``ax`` (or makes one) and returns it; nothing here computes
-model outputs -- callers pass arrays. Inputs may be numpy arrays or (CPU/CUDA) tensors.
-"""
+"""Static plots (matplotlib) of arrays or tensors (any device): skeleton overlays, belief-map grids, PAF fields."""
 from __future__ import annotations
 
 import matplotlib.pyplot as plt
@@ -11,6 +7,7 @@ import torch
 
 from ..evaluation import per_image_error
 from ..skeletons import get_skeleton
+from ..targets.heatmap import to_image
 
 __all__ = ["to_numpy", "image_hwc", "limb_colors", "draw_pose", "show_heatmaps", "draw_paf", "show_predictions"]
 
@@ -37,11 +34,8 @@ def image_hwc(image) -> np.ndarray:
 def limb_colors(skeleton) -> list[str]:
     """One colour per limb: the person's left side warm, right side cool, the midline yellow."""
     sk = get_skeleton(skeleton)
-    colors = []
-    for a, b in sk.limbs:
-        names = sk.joints[a] + sk.joints[b]
-        colors.append(LEFT if "left" in names and "right" not in names else RIGHT if "right" in names and "left" not in names else CENTER)
-    return colors
+    sides = [{side for side in ("left", "right") if side in sk.joints[a] + sk.joints[b]} for a, b in sk.limbs]
+    return [LEFT if s == {"left"} else RIGHT if s == {"right"} else CENTER for s in sides]
 
 
 # Images and maps are drawn pixel by pixel: the student sees the 64 x 64 pixels (or 16 x 16 heatmap cells)
@@ -121,7 +115,7 @@ def draw_paf(ax, paf_xy, *, step=2, image=None, stride=1.0, scale=None, color="c
     ys, xs = np.mgrid[0:H:step, 0:W:step]
     u, v = f[0, ys, xs], f[1, ys, xs]
     keep = np.hypot(u, v) > min_norm
-    px, py = (xs + 0.5) * stride - 0.5, (ys + 0.5) * stride - 0.5
+    px, py = to_image(xs, stride), to_image(ys, stride)
     ax.quiver(px[keep], py[keep], u[keep], v[keep], color=color, angles="xy", scale_units="xy",
               scale=scale if scale is not None else 1.0 / (step * stride * 0.9), width=0.004)
     if image is None:
