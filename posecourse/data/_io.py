@@ -1,9 +1,8 @@
 """Shared helpers of the real-format loaders: read JSON / MATLAB files and images with errors
 that name the file and the field, and assemble the sample dict of :mod:`posecourse.data`.
 
-Pixel convention of the output (``posecourse.data``): pixel centres at integer coordinates,
-0-based. MATLAB-made annotations (MPII, LSP, FLIC) count pixels from 1, so they are shifted
-by ``MATLAB_OFFSET = -1``.
+Pixel convention of the output (``posecourse.data``): pixel centres at integer coordinates, 0-based. MATLAB-made
+annotations (MPII, LSP, FLIC) count pixels from 1, so they are shifted by ``MATLAB_OFFSET = -1``.
 """
 from __future__ import annotations
 

@@ -1,20 +1,17 @@
 """COCO keypoint annotations (``person_keypoints_*.json``) and COCO-style files (CrowdPose).
 
-Pixel convention. COCO boxes and polygons are continuous coordinates in which pixel ``(0, 0)``
-covers ``[0, 1]^2``; its keypoints are integer pixel indices (the annotation tool clicks a
-pixel), i.e. they already sit on pixel centres. We follow the reading of Detectron2's COCO
-loader (keypoints are "pixel indices"): in the course's frame, where pixel centres are at
-integer coordinates, **keypoints are used as stored** and **boxes are shifted by -0.5**
-(``x0 - 0.5, y0 - 0.5``; ``w, h`` unchanged). The file's own box is kept in
-``meta["bbox_coco"]``, and predictions written back to a COCO results file need no keypoint
-shift. HRNet and MMPose also use COCO keypoints unshifted.
+Pixel convention. COCO boxes and polygons are continuous coordinates in which pixel ``(0, 0)`` covers ``[0, 1]^2``;
+its keypoints are integer pixel indices (the annotation tool clicks a pixel), i.e. they already sit on pixel
+centres. We follow the reading of Detectron2's COCO loader (keypoints are "pixel indices"): in the course's frame,
+where pixel centres are at integer coordinates, **keypoints are used as stored** and **boxes are shifted by -0.5**
+(``x0 - 0.5, y0 - 0.5``; ``w, h`` unchanged). The file's own box is kept in ``meta["bbox_coco"]``, and predictions
+written back to a COCO results file need no keypoint shift. HRNet and MMPose also use COCO keypoints unshifted.
 
-Joint layout. The joint count ``K`` comes from the person category's ``keypoints`` names (or
-from the first annotation's length / 3). If the names equal a layout of
-:mod:`posecourse.skeletons` (COCO's 17 -> ``"coco17"``) that name is the sample's skeleton;
-otherwise (CrowdPose's 14 joints: shoulders ... ankles, ``head``, ``neck``) the skeleton is
-``"raw"`` and ``meta["joint_names"]`` lists the file's names. ``"raw"`` is not a registered
-layout: convert or name it before using layout-aware code (flips, PCKh).
+Joint layout. The joint count ``K`` comes from the person category's ``keypoints`` names (or from the first
+annotation's length / 3). If the names equal a layout of :mod:`posecourse.skeletons` (COCO's 17 -> ``"coco17"``)
+that name is the sample's skeleton; otherwise (CrowdPose's 14 joints: shoulders ... ankles, ``head``, ``neck``) the
+skeleton is ``"raw"`` and ``meta["joint_names"]`` lists the file's names. ``"raw"`` is not a registered layout:
+convert or name it before using layout-aware code (flips, PCKh).
 """
 from __future__ import annotations
 

@@ -1,19 +1,12 @@
 """CrowdPose keypoint annotations (``crowdpose_{train,val,test,trainval}.json``).
 
-Format. COCO's layout (``images``, ``annotations``, ``categories``; ``keypoints`` as x, y, v
-triples with v in {0, 1, 2}, ``bbox`` as x, y, w, h, ``iscrowd``) with 14 joints, named by the
-person category: left/right shoulder, elbow, wrist, hip, knee, ankle, then ``head`` (top of the
-head) and ``neck`` (:data:`CROWDPOSE14`). Each image record carries ``crowdIndex``, the paper's
-measure of how crowded the image is (Li et al., "CrowdPose", CVPR 2019, Sec. 3): for each person,
-the number of other people's joints inside its box over its own joint count, averaged over the
-image's people; in [0, 1]. The benchmark splits the test set by it into easy (0-0.1), medium
-(0.1-0.8) and hard (0.8-1) (:data:`CROWD_LEVELS`; a value on a boundary goes to the lower group).
-Annotations of the released files have no ``area``.
-
-Everything COCO-specific (pixel convention, box shift, checks) is :class:`CocoKeypoints`'s; this
-class adds the layout check, ``crowdIndex`` and the crowd-level filter. The joint layout is not a
-registered :mod:`posecourse.skeletons` layout, so samples carry ``skeleton = "raw"`` with
-``meta["joint_names"] = CROWDPOSE14``.
+Format: COCO's (``images``, ``annotations``, ``categories``; ``keypoints`` as x, y, v triples with v in {0, 1, 2},
+``bbox`` as x, y, w, h, ``iscrowd``; no ``area``) with the 14 joints of :data:`CROWDPOSE14`: left/right shoulder,
+elbow, wrist, hip, knee, ankle, then ``head`` (top of the head) and ``neck``. Each image carries ``crowdIndex``,
+the paper's measure of crowding (Li et al., "CrowdPose", CVPR 2019, Sec. 3): per person, the other people's joints
+inside its box over its own joint count, averaged over the image's people; in [0, 1]. The benchmark splits the test
+set by it into easy (0-0.1), medium (0.1-0.8) and hard (0.8-1) (:data:`CROWD_LEVELS`; a value on a boundary goes to
+the lower group).
 """
 from __future__ import annotations
 
@@ -32,19 +25,19 @@ CROWD_LEVELS = {"easy": (0.0, 0.1), "medium": (0.1, 0.8), "hard": (0.8, 1.0)}
 
 
 class CrowdPoseKeypoints(CocoKeypoints):
-    """CrowdPose annotations as a Dataset of sample dicts (see :mod:`posecourse.data`).
+    """CrowdPose annotations as :class:`CocoKeypoints` samples (its pixel convention, box shift and checks)
+    with ``meta["source"] = "crowdpose"``, ``meta["crowd_index"]`` (the image's ``crowdIndex``, NaN where
+    absent), ``skeleton = "raw"`` and ``meta["joint_names"] = CROWDPOSE14`` (not a registered layout).
 
     Args:
         ann_file, img_dir: the annotation JSON and the image folder.
-        crowd_level: keep only images of one crowd-index group, ``"easy"``, ``"medium"`` or
-            ``"hard"`` (:data:`CROWD_LEVELS`); ``None`` keeps all.
-        **kwargs: :class:`CocoKeypoints`'s filters (``skip_crowd``, ``min_keypoints``,
-            ``per_person``, ``skip_empty``).
+        crowd_level: keep only the images of one crowd-index group, ``"easy"``, ``"medium"`` or ``"hard"``
+            (:data:`CROWD_LEVELS`); ``None`` keeps all.
+        **kwargs: :class:`CocoKeypoints`'s filters (``skip_crowd``, ``min_keypoints``, ``per_person``,
+            ``skip_empty``).
 
-    Samples are :class:`CocoKeypoints`'s with ``meta["source"] = "crowdpose"`` and
-    ``meta["crowd_index"]`` (the image's ``crowdIndex``, NaN where the record has none). A file
-    whose category names other joints than :data:`CROWDPOSE14`, or a ``crowdIndex`` that is not a
-    number in [0, 1], is a ``ValueError`` naming the file and the record.
+    ``ValueError`` naming the file and the record: categories naming other joints than :data:`CROWDPOSE14`,
+    a ``crowdIndex`` that is not a number in [0, 1].
     """
 
     source = "crowdpose"

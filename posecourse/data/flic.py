@@ -1,22 +1,19 @@
 """FLIC (Frames Labeled In Cinema) ``examples.mat``.
 
-Layout (FLIC release): a struct array ``examples`` with, per frame, ``coords`` (2 x 29: x, y of
-29 part slots, NaN where not labelled), ``filepath`` (image file name), ``imgdims``,
-``torsobox`` (x1, y1, x2, y2), ``istrain``, ``istest`` (and ``moviename``, ``currframe``, ...).
-Only 11 of the 29 slots are annotated (FLIC's ``lookupPart`` names, 1-based slot in brackets):
-lsho (1), lelb (2), lwri (3), rsho (4), relb (5), rwri (6), lhip (7), rhip (10), leye (13),
-reye (14), nose (17).
+Layout (FLIC release): a struct array ``examples`` with, per frame, ``coords`` (2 x 29: x, y of 29 part slots, NaN
+where not labelled), ``filepath`` (image file name), ``imgdims``, ``torsobox`` (x1, y1, x2, y2), ``istrain``,
+``istest`` (and ``moviename``, ``currframe``, ...). Only 11 of the 29 slots are annotated (FLIC's ``lookupPart``
+names, 1-based slot in brackets): lsho (1), lelb (2), lwri (3), rsho (4), relb (5), rwri (6), lhip (7), rhip (10),
+leye (13), reye (14), nose (17).
 
-Output layout. FLIC has no layout in :mod:`posecourse.skeletons`, so keypoints come in
-``MPII16`` order: the 8 body slots go to MPII's shoulders, elbows, wrists and hips
-(:data:`FLIC_TO_MPII`); the other MPII joints get visibility 0 (nothing is derived). The face
-slots (eyes, nose) have no MPII counterpart: they go to ``meta["face"]`` ``(3, 2)`` with names in
-``meta["face_names"]`` (NaN if unlabelled). FLIC labels have no occlusion flag: a labelled
+Output layout. FLIC has no layout in :mod:`posecourse.skeletons`, so keypoints come in ``MPII16`` order: the 8 body
+slots go to MPII's shoulders, elbows, wrists and hips (:data:`FLIC_TO_MPII`); the other MPII joints get visibility
+0 (nothing is derived). The face slots (eyes, nose) have no MPII counterpart: they go to ``meta["face"]``
+``(3, 2)`` with names in ``meta["face_names"]`` (NaN if unlabelled). FLIC labels have no occlusion flag: a labelled
 (finite) joint gets visibility 2. Names are taken as the person's own left/right.
 
-Coordinates are MATLAB 1-based; we return 0-based (``- 1``), the torso box too
-(``meta["torso_box"]`` as ``(x0, y0, w, h)``). The sample box is the tight box around the
-labelled body joints.
+Coordinates are MATLAB 1-based; we return 0-based (``- 1``), the torso box too (``meta["torso_box"]`` as
+``(x0, y0, w, h)``). The sample box is the tight box around the labelled body joints.
 """
 from __future__ import annotations
 

@@ -1,10 +1,9 @@
 """MPII Human Pose: the HRNet/MMPose JSON flavour and the official release ``.mat``.
 
-Coordinates. MPII was annotated in MATLAB: pixel indices start at 1. The HRNet reference code
-subtracts 1 from ``joints`` when loading ("MPII uses matlab format, index is based 1") and adds
-it back when writing predictions; MMPose does the same. We return **0-based** coordinates
-(pixel centres at integers, as everywhere in the course): ``joints - 1``, ``center - 1``,
-head box corners ``- 1``. Add 1 to go back to MPII's evaluation frame.
+Coordinates. MPII was annotated in MATLAB: pixel indices start at 1. The HRNet reference code subtracts 1 from
+``joints`` when loading ("MPII uses matlab format, index is based 1") and adds it back when writing predictions;
+MMPose does the same. We return **0-based** coordinates (pixel centres at integers, as everywhere in the course):
+``joints - 1``, ``center - 1``, head box corners ``- 1``. Add 1 to go back to MPII's evaluation frame.
 
 Box. MPII gives a person ``center`` (``objpos``) and ``scale`` = person height / 200 px. The
 sample's box is the square of side ``200 * scale`` centred on the 0-based centre. HRNet's

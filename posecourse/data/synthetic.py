@@ -1,22 +1,20 @@
 """The synthetic pose world: seeded articulated figures drawn on cluttered backgrounds.
 
-Each figure is a 2D kinematic tree (pelvis -> spine -> neck -> head; shoulders -> elbows ->
-wrists; hips -> knees -> ankles) with joint-angle limits, limb proportions and a body yaw
-(facing the camera or away, turned sideways), placed with a random scale, rotation and
-position. Limbs are shaded capsules, the head a disc with eyes on the side it faces.
-Backgrounds are random crops, flips and colour shifts of a per-dataset bank of textures
-(smooth noise, stripes, shapes, checks) with limb-like distractor capsules that belong to
-nobody; rectangular occluders are drawn over figures.
+Each figure is a 2D kinematic tree (pelvis -> spine -> neck -> head; shoulders -> elbows -> wrists; hips ->
+knees -> ankles) with joint-angle limits, limb proportions and a body yaw (facing the camera or away, turned
+sideways), placed with a random scale, rotation and position. Limbs are shaded capsules, the head a disc with eyes
+on the side it faces. Backgrounds are random crops, flips and colour shifts of a per-dataset bank of textures
+(smooth noise, stripes, shapes, checks) with limb-like distractor capsules that belong to nobody; rectangular
+occluders are drawn over figures.
 
 Visibility follows COCO: 2 = visible, 1 = labelled but hidden (under an occluder, under
 another person, or a face point on the far side of the head), 0 = outside the image.
 
-Left/right cue: the person's left limbs are drawn in a warm colour family
-(:data:`LEFT_COLOR`), the right limbs in a cool one (:data:`RIGHT_COLOR`), so "left" is
-learnable even for a figure seen from the back. Consequence (DESIGN.md): **do not flip-augment
-synthetic images with the left/right label swap** -- a mirror keeps the warm limbs labelled "right".
-The poses are already mirror-symmetric, so nothing is lost; :class:`~posecourse.data.transforms.RandomFlip`
-refuses synthetic samples unless told otherwise.
+Left/right cue: the person's left limbs are drawn in a warm colour family (:data:`LEFT_COLOR`), the right limbs in
+a cool one (:data:`RIGHT_COLOR`), so "left" is learnable even for a figure seen from the back. Consequence
+(DESIGN.md): **do not flip-augment synthetic images with the left/right label swap** -- a mirror keeps the warm
+limbs labelled "right". The poses are already mirror-symmetric, so nothing is lost;
+:class:`~posecourse.data.transforms.RandomFlip` refuses synthetic samples unless told otherwise.
 
 Rendering is vectorized numpy: one distance-to-segment field per capsule over the pixel
 window of its figure. Sample ``i`` is a pure function of ``(seed, i)``.

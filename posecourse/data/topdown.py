@@ -9,15 +9,13 @@ The pipeline of the top-down papers (Hourglass, HRNet) on the course's geometry:
 3. training only: a horizontal flip with probability ``flip_p`` that swaps left/right joints
    (``Skeleton.flip_index``), so ``left_wrist`` still names the person's own left wrist.
 
-A sample is the dict of :mod:`posecourse.data` with ``P = 1``: ``image (3, H, W)``,
-``keypoints (1, K, 2)`` in crop pixels, ``visibility (1, K)`` (0 where a joint left the crop),
-``boxes (1, 4)`` (the person box in crop pixels), ``skeleton``; ``meta`` keeps the source's
-entries and adds ``affine`` (``(2, 3)``: original pixels -> crop pixels, flip included),
-``crop_box`` ``(4,)`` (the padded box in original pixels), ``flipped``, ``source_index`` and
-``person``, ``original_keypoints (K, 2)`` / ``original_visibility (K,)`` (the annotation, for scoring in
-the photo's pixels) and ``source_joints (K,)`` (which original joint label ``k`` marks: a flip swaps
-them, see :mod:`posecourse.data.transforms`).
-:func:`to_original` maps predictions back to the photo and its joint order.
+A sample is the dict of :mod:`posecourse.data` with ``P = 1``: ``image (3, H, W)``, ``keypoints (1, K, 2)`` in crop
+pixels, ``visibility (1, K)`` (0 where a joint left the crop), ``boxes (1, 4)`` (the person box in crop pixels),
+``skeleton``; ``meta`` keeps the source's entries and adds ``affine`` (``(2, 3)``: original pixels -> crop pixels,
+flip included), ``crop_box`` ``(4,)`` (the padded box in original pixels), ``flipped``, ``source_index`` and
+``person``, ``original_keypoints (K, 2)`` / ``original_visibility (K,)`` (the annotation, for scoring in the
+photo's pixels) and ``source_joints (K,)`` (which original joint label ``k`` marks: a flip swaps them, see
+:mod:`posecourse.data.transforms`). :func:`to_original` maps predictions back to the photo and its joint order.
 
 :func:`open_source` builds the per-person loader of a format from a dataset folder, so a command
 can say ``--data coco --data-root PATH``.
