@@ -185,15 +185,6 @@ class DeepPoseCascade(nn.Module):
         return self.forward_stages(images)[0][-1]
 
 
-def _alexnet_regressor(num_joints: int, dropout: float) -> DeepPoseRegressor:
-    return DeepPoseRegressor(_alexnet_features(), 256 * 6 * 6, 4096, num_joints, dropout, 220)
-
-
-def _tiny_regressor(num_joints: int, image_size: int, width: int) -> DeepPoseRegressor:
-    side = -(-image_size // 16)
-    return DeepPoseRegressor(_tiny_features(width), 4 * width * side * side, 0, num_joints, 0.0, image_size)
-
-
 def _stages(regressor, num_joints: int, num_stages: int, diam_joints, sigma: float) -> nn.Module:
     """``regressor(k)`` (a stage of ``k`` joints) alone, or the cascade of ``num_stages`` such stages."""
     if num_stages < 1:
@@ -207,11 +198,14 @@ def deeppose_alexnet(num_joints: int = 16, num_stages: int = 1, diam_joints: tup
                      sigma: float = 1.0, dropout: float = 0.6) -> nn.Module:
     """The paper's regressor on 220 x 220 crops (``num_stages=1``) or the cascade (the paper uses 3
     stages, ``sigma`` from {0.5, 1.0}). ``diam_joints`` default: MPII-16 left shoulder and right hip."""
-    return _stages(lambda k: _alexnet_regressor(k, dropout), num_joints, num_stages, diam_joints, sigma)
+    return _stages(lambda k: DeepPoseRegressor(_alexnet_features(), 256 * 6 * 6, 4096, k, dropout, 220),
+                   num_joints, num_stages, diam_joints, sigma)
 
 
 @register_model("deeppose_tiny", ModelCard((64, 64), "coordinates", fixed_size=True))
 def deeppose_tiny(num_joints: int = 16, image_size: int = 64, width: int = 16, num_stages: int = 1,
                   diam_joints: tuple[int, int] = (13, 2), sigma: float = 1.0) -> nn.Module:
     """CPU-sized DeepPose: 8 conv-BN-ReLU layers (/16) and one linear layer; learns on 64-96 px in minutes."""
-    return _stages(lambda k: _tiny_regressor(k, image_size, width), num_joints, num_stages, diam_joints, sigma)
+    side = -(-image_size // 16)  # four stride-2 blocks, rounding up
+    return _stages(lambda k: DeepPoseRegressor(_tiny_features(width), 4 * width * side ** 2, 0, k, 0.0, image_size),
+                   num_joints, num_stages, diam_joints, sigma)

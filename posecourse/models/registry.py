@@ -79,7 +79,8 @@ def list_models() -> list[str]:
 
 
 def create_model(name: str, **kw) -> nn.Module:
-    """Build a registered model config, e.g. ``create_model("hrnet_w32", num_joints=17)``."""
+    """Build a registered model config, e.g. ``create_model("hrnet_w32", num_joints=17)``; a count (``num_joints``,
+    ``num_stages``, ``num_stacks``, ``image_size``) that is not a positive int is refused by name."""
     card = model_card(name)
     for key in ("num_joints", "num_stages", "num_stacks", "image_size"):
         v = kw.get(key)
@@ -100,8 +101,8 @@ def model_label(model: nn.Module) -> str:
 def check_images(model: nn.Module, images, *, channels: int = 3, min_size: int = 1, multiple: int = 1,
                  size: tuple[int, int] | None = None) -> None:
     """Raise a ``ValueError`` unless ``images`` is a floating-point ``(B, channels, H, W)`` tensor with
-    ``H, W >= min_size``, both divisible by ``multiple``, and ``(H, W) == size`` when ``size`` is given.
-    Reads only shape and dtype (cheap, no GPU synchronization, fine on the meta device)."""
+    ``H, W >= min_size``, both divisible by ``multiple``, and ``(H, W) == size`` when ``size`` is given, of the
+    weights' dtype unless autocast is on. Reads only shape and dtype (no GPU synchronization; works on meta)."""
     want = f"a float tensor (B, {channels}, H, W)"
     if size is not None:
         want += f" with (H, W) = {tuple(size)}"

@@ -18,6 +18,7 @@ from ..models.receptive_field import effective_rf, theoretical_rf
 from ..skeletons import get_skeleton
 from ..targets import paf as P
 from ..targets.heatmap import to_image
+from ..targets.regression import image_box
 from .architecture_blocks import forward_hooked
 from .exchange import exchange_figure, exchange_terms, hrnet_viewer
 from .explorer import Explorer, dropdown, figure_png, slider
@@ -223,14 +224,11 @@ def cascade_view(cascade, image: torch.Tensor) -> dict:
     """
     if image.dim() != 3:
         raise ValueError(f"image: expected (3, H, W), got {tuple(image.shape)}")
-    H, W = image.shape[-2:]
-    frame = torch.tensor([[-0.5, -0.5, float(W), float(H)]])
-    dev = next(cascade.parameters()).device
-    x = image[None].to(dev)
+    x = image[None].to(next(cascade.parameters()).device)
     with torch.no_grad():
         preds, boxes = cascade.forward_stages(x)
-        crops = [crop_sub_images(x, b, cascade.crop_size)[:, :, :, :].cpu() for b in boxes]
-    stages = [denormalize(p.cpu(), frame)[0] for p in preds]
+        crops = [crop_sub_images(x, b, cascade.crop_size).cpu() for b in boxes]
+    stages = [denormalize(p.cpu(), image_box(image.shape[-2:]))[0] for p in preds]
     K = stages[0].shape[0]
     return {"stages": stages, "boxes": torch.stack([b[0].cpu() for b in boxes]) if boxes else torch.zeros(0, K, 4),
             "crops": torch.stack([c.view(K, *c.shape[1:]) for c in crops]) if crops else torch.zeros(0)}
