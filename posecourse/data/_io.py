@@ -88,10 +88,9 @@ _NUMBER_TYPES = (int, float, np.integer, np.floating, np.bool_, type(None))
 
 
 def numeric(value, where: str, name: str) -> np.ndarray:
-    """``value`` (nested lists / an array) as float64; ``null`` -> NaN, booleans -> 1 / 0.
-
-    ``ValueError`` naming ``where`` and the field for text, nested objects, ragged rows or numbers
-    beyond float range (these would otherwise turn silently into numbers or fail later)."""
+    """``value`` (nested lists / an array) as float64; ``null`` -> NaN, booleans -> 1 / 0. ``ValueError`` naming
+    ``where`` and the field for text, nested objects, ragged rows or numbers beyond float range (these would
+    otherwise turn silently into numbers or fail later)."""
     try:
         arr = np.asarray(value)
     except (ValueError, TypeError, OverflowError):
@@ -134,8 +133,7 @@ def finite(value, where: str, name: str, positive: bool = False) -> np.ndarray:
 
 def check_flags(values: np.ndarray, allowed: tuple, record, name: str, names=None,
                 what: str = "visibility flags", item: str = "joint") -> None:
-    """Every entry of ``values (N, K)`` in ``allowed``; else ``ValueError`` naming record, field and joint.
-
+    """Every entry of ``values (N, K)`` in ``allowed``, else ``ValueError`` naming record, field and joint;
     ``record``: ``n -> str`` naming the n-th record (file and record); ``what`` / ``item`` word the message."""
     bad = ~np.isin(values, allowed)
     if bad.any():
@@ -150,11 +148,9 @@ def _joint(k, names, item: str = "joint") -> str:
 
 def check_joints(keypoints: np.ndarray, labelled: np.ndarray, record, name: str, names=None,
                  lo=None, hi=None) -> None:
-    """Labelled joints must have finite coordinates inside ``[lo, hi]``; else ``ValueError``.
-
-    ``keypoints (N, K, 2)``, ``labelled (N, K)`` bool, ``lo`` / ``hi`` ``(N, 2)`` or ``(2,)`` (x, y)
-    bounds (``None``: unbounded); ``record``: ``n -> str`` naming the n-th record. Unlabelled joints
-    are not checked."""
+    """Labelled joints must have finite coordinates inside ``[lo, hi]``, else ``ValueError``; unlabelled ones
+    are not checked. ``keypoints (N, K, 2)``, ``labelled (N, K)`` bool, ``lo`` / ``hi`` ``(N, 2)`` or ``(2,)``
+    (x, y) bounds (``None``: unbounded); ``record``: ``n -> str`` naming the n-th record."""
     kp = np.asarray(keypoints, dtype=np.float64).reshape(np.shape(labelled) + (2,))
     lo = np.broadcast_to(np.asarray(-np.inf if lo is None else lo, np.float64), (len(kp), 2))
     hi = np.broadcast_to(np.asarray(np.inf if hi is None else hi, np.float64), (len(kp), 2))
@@ -213,11 +209,9 @@ def keypoint_boxes(keypoints: np.ndarray, visibility: np.ndarray) -> np.ndarray:
 def make_sample(image, keypoints, visibility, boxes, skeleton: str, meta: dict, *, where: str = "",
                 margin: float | None = FRAME_MARGIN, names=None) -> dict:
     """The sample dict of :mod:`posecourse.data` from numpy arrays ``(P, K, 2)``, ``(P, K)``, ``(P, 4)``.
-
-    Unlabelled joints (visibility 0) get coordinates 0 so that no NaN leaks into batches. A labelled
-    joint must be finite and, unless ``margin`` is None, inside the image widened by ``margin`` image
-    sizes (:data:`FRAME_MARGIN`), and boxes finite in float32; else ``ValueError`` naming ``where``.
-    """
+    Unlabelled joints (visibility 0) get coordinates 0 so that no NaN leaks into batches. A labelled joint must
+    be finite and, unless ``margin`` is None, inside the image widened by ``margin`` image sizes
+    (:data:`FRAME_MARGIN`), and boxes finite in float32; else ``ValueError`` naming ``where``."""
     kp = np.asarray(keypoints, dtype=np.float64)
     vis = np.asarray(visibility, dtype=np.float64)
     labelled = vis > 0

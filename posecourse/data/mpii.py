@@ -110,12 +110,9 @@ def _is_visible(p, where: str) -> float:
     """The point's ``is_visible``: 1 -> 2 (visible), 0 -> 1 (occluded), absent / empty -> 2; text '0' / '1'
     (as in parts of the release) is read as the digit; anything else is a ``ValueError``."""
     flag = getattr(p, "is_visible", None)
-    flag = np.asarray(flag).ravel() if flag is not None else np.zeros(0)
-    if flag.size == 0:
-        return 2.0
-    v = flag[0]
-    if isinstance(v, str) and v.strip() in ("0", "1"):
-        v = int(v)
+    flag = np.ravel([] if flag is None else flag)
+    v = flag[0] if flag.size else 1  # absent / empty: visible
+    v = int(v) if isinstance(v, str) and v.strip() in ("0", "1") else v
     if isinstance(v, (int, float, np.integer, np.floating, np.bool_)) and v in (0, 1):
         return 2.0 if v == 1 else 1.0
     raise ValueError(f"{where}: 'is_visible' is {_short(flag.tolist())}, expected 0, 1 or empty")

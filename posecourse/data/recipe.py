@@ -49,12 +49,12 @@ class Data:
     skeleton: str
 
 
+@dataclass(frozen=True)
 class Collate:
     """``collate``, then the joints converted to ``skeleton`` (e.g. COCO-17 -> OpenPose's COCO-18; a class,
     not a lambda: DataLoader workers pickle it)."""
 
-    def __init__(self, skeleton: str):
-        self.skeleton = skeleton
+    skeleton: str
 
     def __call__(self, samples):
         b = collate(samples)

@@ -80,13 +80,10 @@ class TopDown(Dataset):
                 layout(skeleton_of(source), getattr(source, "joint_names", None))
             except ValueError as e:
                 raise ValueError(f"source: a flip cannot swap left/right joints: {e} (or pass flip_p=0)") from None
-        if people_per_sample is None:
-            self._items = [(i, 0) for i in range(len(source))]
-        else:
-            counts = [int(c) for c in people_per_sample]
-            if len(counts) != len(source):
-                raise ValueError(f"people_per_sample: {len(counts)} counts for {len(source)} source samples")
-            self._items = [(i, p) for i, c in enumerate(counts) for p in range(c)]
+        counts = [1] * len(source) if people_per_sample is None else [int(c) for c in people_per_sample]
+        if len(counts) != len(source):
+            raise ValueError(f"people_per_sample: {len(counts)} counts for {len(source)} source samples")
+        self._items = [(i, p) for i, c in enumerate(counts) for p in range(c)]  # (source sample, person)
 
     def __len__(self) -> int:
         return len(self._items)
@@ -161,17 +158,11 @@ class WholeImages(TopDown):
 
 
 def to_original(coords, affines, source_joints=None) -> torch.Tensor:
-    """Crop-pixel predictions back to the photo.
-
-    Args:
-        coords: ``(B, K, 2)`` predictions in crop pixels, joint ``k`` = label ``k`` of the crop.
-        affines: ``(B, 2, 3)``, the samples' ``meta["affine"]`` stacked.
-        source_joints: ``(B, K)`` long, the samples' ``meta["source_joints"]`` (``None``: no flips). A
-            flipped crop's label ``k`` marks the mirror image of original joint ``source_joints[k]``
-            (its left wrist is the photo's right wrist), so the labels are put back in place too.
-    Returns:
-        ``(B, K, 2)`` original pixels in the original joint order.
-    """
+    """Crop-pixel predictions ``coords (B, K, 2)`` (joint ``k`` = the crop's label ``k``) back to the photo:
+    ``(B, K, 2)`` original pixels in the original joint order. ``affines (B, 2, 3)``: the samples'
+    ``meta["affine"]`` stacked; ``source_joints (B, K)`` long: their ``meta["source_joints"]`` (``None``: no
+    flips). A flipped crop's label ``k`` marks the mirror image of original joint ``source_joints[k]`` (its left
+    wrist is the photo's right wrist), so the labels are put back in place too."""
     A = torch.as_tensor(affines, dtype=torch.float32)
     c = torch.as_tensor(coords, dtype=torch.float32)
     if A.dim() != 3 or A.shape[1:] != (2, 3) or c.dim() != 3 or c.shape[0] != A.shape[0] or c.shape[-1] != 2:
