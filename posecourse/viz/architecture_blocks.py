@@ -1,6 +1,6 @@
 """The data of an architecture figure (:class:`Architecture`: :class:`Block` boxes, :class:`Path` arrows) and
 ``_Builder``, which turns the shapes :func:`_record` measures into blocks and paths for the describers
-(:mod:`.architecture_families`); :mod:`.architecture` is the public entry point."""
+(:data:`.architecture.DESCRIBERS`); :mod:`.architecture` is the public entry point."""
 from __future__ import annotations
 
 import math
