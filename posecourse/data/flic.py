@@ -47,8 +47,7 @@ class FlicExamples(Dataset):
     """FLIC ``examples.mat`` as single-person samples (``P = 1``) in the ``MPII16`` layout.
 
     Args:
-        mat_file: ``examples.mat``.
-        img_dir: the ``images/`` folder.
+        mat_file, img_dir: ``examples.mat`` and the ``images/`` folder.
         split: ``"all"``, ``"train"`` (``istrain``) or ``"test"`` (``istest``).
 
     ``meta``: ``source`` ("flic"), ``index``, ``file_name``, ``example_index`` (0-based),
@@ -86,8 +85,7 @@ class FlicExamples(Dataset):
         vis[:, _DST] = np.where(labelled[:, _SRC], 2.0, 0.0)
         tb = np.reshape(torso, (-1, 4)) + MATLAB_OFFSET
         self._idx = np.flatnonzero(keep)
-        self.keypoints, self.visibility = kp, vis
-        self.boxes = keypoint_boxes(kp, vis)
+        self.keypoints, self.visibility, self.boxes = kp, vis, keypoint_boxes(kp, vis)
         self.torso_box = np.concatenate([tb[:, :2], tb[:, 2:] - tb[:, :2]], axis=1)
         self.face = pts[:, _FACE]  # (N, 3, 2), NaN if unlabelled
         self.raw, self.files, self.dims = raw, files, dims

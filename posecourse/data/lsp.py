@@ -35,8 +35,7 @@ class LspJoints(Dataset):
     """LSP / LSP-extended ``joints.mat`` as a Dataset of single-person samples (``P = 1``).
 
     Args:
-        mat_file: ``joints.mat`` holding the array ``joints``.
-        img_dir: the ``images/`` folder.
+        mat_file, img_dir: ``joints.mat`` (holding the array ``joints``) and the ``images/`` folder.
         split: ``"all"``, ``"train"`` (images 1..1000) or ``"test"`` (1001..2000); LSP only.
         flag_means: ``"occluded"`` or ``"visible"``; default by layout (see the module note).
         name_format: image file name from the 1-based number; default ``im{:04d}.jpg`` (LSP)

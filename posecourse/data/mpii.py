@@ -122,8 +122,7 @@ class MpiiMat(Dataset):
     """The official MPII release ``.mat`` (``RELEASE`` struct; see the module note).
 
     Args:
-        mat_file: ``mpii_human_pose_v1_u12_1.mat`` (or a file with the same layout).
-        img_dir: the ``images/`` folder.
+        mat_file, img_dir: ``mpii_human_pose_v1_u12_1.mat`` (or a file with its layout) and the ``images/`` folder.
         subset: ``"train"`` (``img_train == 1``), ``"test"`` or ``"all"``.
         per_person: one sample per annotated person instead of one per image.
         single_person: keep only the rects listed in ``single_person{i}`` (the single-person benchmark).
@@ -218,13 +217,10 @@ class MpiiMat(Dataset):
         first = ps[0]
         where = f"{self.mat_file.name}: annolist({first['image_index'] + 1})"
         image = load_image(self.img_dir / first["file_name"], where=where)
-        kp = np.stack([p["keypoints"] for p in ps])
-        vis = np.stack([p["visibility"] for p in ps])
-        center = np.stack([p["center"] for p in ps])
-        scale = np.array([p["scale"] for p in ps])
+        kp, vis, center, scale, head_box = (np.stack([p[k] for p in ps]) for k in (
+            "keypoints", "visibility", "center", "scale", "head_box"))  # (P, K, 2), (P, K), (P, 2), (P,), (P, 4)
         boxes = np.where(np.isfinite(scale)[:, None], mpii_box(np.nan_to_num(center), np.nan_to_num(scale)),
                          keypoint_boxes(kp, vis))
-        head_box = np.stack([p["head_box"] for p in ps])
         meta = {"source": "mpii", "index": int(index), "file_name": first["file_name"],
                 "image_index": first["image_index"], "rect_index": [p["rect_index"] for p in ps],
                 "head_box": head_box, "head_size": HEAD_SIZE_FACTOR * np.hypot(head_box[:, 2], head_box[:, 3]),

@@ -264,12 +264,10 @@ class SyntheticPoseDataset(Dataset):
         lo, hi = as_pair("num_people", num_people, lambda n, v: as_int(n, v, 1, MAX_PEOPLE, exact=True))
         if lo > hi:
             raise ValueError(f"num_people: expected low <= high, got {num_people!r}")
-        if not isinstance(skeleton, str):
-            raise ValueError(f"skeleton: expected a layout name ('mpii16' or 'coco17'), got {skeleton!r}")
-        skel = get_skeleton(skeleton)
-        if skel.name not in ("mpii16", "coco17"):
-            raise ValueError(f"skeleton: the generator draws 'mpii16' or 'coco17' (got {skel.name!r}); "
+        if not (isinstance(skeleton, str) and skeleton in ("mpii16", "coco17")):
+            raise ValueError(f"skeleton: the generator draws 'mpii16' or 'coco17' (got {skeleton!r}); "
                              "convert others with posecourse.skeletons.convert_keypoints")
+        skel = get_skeleton(skeleton)
         if scale_range is None:
             scale_range = (0.6, 0.8) if hi == 1 else (0.3, 0.55)
         scale_range = as_pair("scale_range", scale_range, lambda n, v: as_float(n, v, 0.0, MAX_SCALE, exact=True))
