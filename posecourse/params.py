@@ -130,10 +130,8 @@ def one_of(name: str, value: Any, choices: Iterable) -> Any:
             return choices[choices.index(value)]
     except TypeError:  # an unhashable / incomparable value: fall through to the error
         pass
-    hint = ""
-    if isinstance(value, str):
-        close = [c for c in choices if isinstance(c, str) and c.lower() == value.strip().lower()]
-        hint = f" (did you mean {close[0]!r}?)" if close else ""
+    close = [c for c in choices if isinstance(c, str) and isinstance(value, str) and c.lower() == value.strip().lower()]
+    hint = f" (did you mean {close[0]!r}?)" if close else ""
     raise ValueError(f"{name}: expected one of {choices}, {_got(value)}{hint}")
 
 

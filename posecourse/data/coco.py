@@ -96,12 +96,8 @@ class CocoKeypoints(Dataset):
     A sample holds ``keypoints (P, K, 2)`` (as stored, see the module note), ``visibility (P, K)``
     (the file's v in {0, 1, 2}), ``boxes (P, 4)`` (file box shifted by -0.5). ``meta``: ``source``
     ("coco"), ``index``, ``file_name``, ``image_id``, ``ann_ids``, ``areas``, ``iscrowd``,
-    ``num_keypoints``, ``bbox_coco`` (P, 4) and, for an unregistered layout, ``joint_names``.
-
-    Checks (``ValueError`` naming the file, the record and the field; docs/loaders.md): unique image
-    and annotation ids, known ``image_id``, v in {0, 1, 2}, labelled (v > 0) joints finite and inside
-    the image (+- :data:`COCO_PAD`), finite boxes and areas. A joint with v = 0 is unlabelled whatever
-    its coordinates (``null`` included) and comes out as (0, 0).
+    ``num_keypoints``, ``bbox_coco`` (P, 4) and, for an unregistered layout, ``joint_names``. What it checks
+    (labelled joints within :data:`COCO_PAD` of the image, unique ids, ...) is listed in docs/loaders.md.
     """
 
     source = "coco"

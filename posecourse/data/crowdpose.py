@@ -35,9 +35,6 @@ class CrowdPoseKeypoints(CocoKeypoints):
             (:data:`CROWD_LEVELS`); ``None`` keeps all.
         **kwargs: :class:`CocoKeypoints`'s filters (``skip_crowd``, ``min_keypoints``, ``per_person``,
             ``skip_empty``).
-
-    ``ValueError`` naming the file and the record: categories naming other joints than :data:`CROWDPOSE14`,
-    a ``crowdIndex`` that is not a number in [0, 1].
     """
 
     source = "crowdpose"

@@ -251,9 +251,8 @@ class SyntheticPoseDataset(Dataset):
         bank_size: number of pre-generated background textures, 1..1024, and the bank (float32
             textures of 1.5x the image side) under 1 GiB.
 
-    Items: ``image (3, H, W)`` float32 in [0, 1], ``keypoints (P, K, 2)``, ``visibility (P, K)`` in
-    {0, 1, 2}, ``boxes (P, 4)`` (x0, y0, w, h; not clipped to the image), ``skeleton``, ``meta``
-    (``source="synthetic"``, ``index``, ``seed``). Do not flip-augment with the left/right swap (module note).
+    Items: the sample dict of :mod:`posecourse.data` (``boxes`` not clipped to the image; ``meta``:
+    ``source="synthetic"``, ``index``, ``seed``). Do not flip-augment with the left/right swap (module note).
     """
 
     def __init__(self, length: int, image_size=64, num_people=1, skeleton: str = "mpii16", seed: int = 0,
