@@ -30,7 +30,7 @@ import numpy as np
 import torch
 
 from ..geometry import as_size, denormalize, normalize
-from ..params import one_of
+from ..params import as_int, one_of
 from ..skeletons import get_skeleton
 from . import heatmap, paf, regression
 from .heatmap import _check_positive
@@ -175,11 +175,9 @@ class RegressionCodec(Codec):
 class HeatmapCodec(Codec):
     """Gaussian belief maps (CPM, Stacked Hourglass, HRNet) and their sub-pixel decoder.
 
-    ``encode`` places ``exp(-d^2 / 2 sigma^2)`` (``convention="hrnet"``) or ``exp(-d^2 / sigma^2)``
-    (``"cpm"``: only a label, CPM's released code uses the ``"hrnet"`` form; see
-    :mod:`posecourse.targets.heatmap`) at each joint, ``sigma`` in heatmap px, plus CPM's background map ``1 - max_j S_j``
-    as channel ``K`` (after the ``K`` joints) when ``background``. ``decode`` takes the argmax of each
-    joint map and refines it with ``method`` (see :func:`posecourse.targets.heatmap.decode`).
+    ``encode`` places a Gaussian of width ``sigma`` (heatmap px, form ``convention``: see
+    :mod:`posecourse.targets.heatmap`) at each joint, plus CPM's background map ``1 - max_j S_j`` as channel ``K``
+    when ``background``. ``decode`` refines each joint map's argmax by ``method`` (:func:`~.heatmap.decode`).
 
     DARK's blur kernel belongs beside ``sigma`` (as in MMPose's ``MSRAHeatmap``): :attr:`dark_kernel` is
     :func:`dark_kernel_for` ``(sigma)``: 11 for sigma 2 and 17 for 3 (DARK's and MMPose's configs), 7 for 1.5.
@@ -198,9 +196,7 @@ class HeatmapCodec(Codec):
     def __post_init__(self):
         object.__setattr__(self, "input_size", as_size(self.input_size, "input_size"))
         object.__setattr__(self, "heatmap_size", as_size(self.heatmap_size, "heatmap_size"))
-        if isinstance(self.num_joints, (bool, np.bool_)) or not isinstance(self.num_joints, (int, np.integer)) \
-                or self.num_joints < 1:
-            raise ValueError(f"num_joints: expected a positive int, got {self.num_joints!r}")
+        as_int("num_joints", self.num_joints, 1, exact=True)
         _check_positive(self.sigma, "sigma")
         one_of("convention", self.convention, ("hrnet", "cpm"))
         one_of("method", self.method, self.methods)

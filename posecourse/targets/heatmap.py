@@ -10,15 +10,12 @@ so heatmap pixel centres sit at integer ``x_hm`` and a horizontal flip of the im
 HRNet's code instead puts the centre at the integer ``int(x / s + 0.5)`` (``int`` truncates towards
 zero); ``quantize=True`` reproduces that (biased) target, which is why its flip test needs a 1 px shift.
 
-Gaussian forms (``convention``): ``"hrnet"`` is ``exp(-d^2 / (2 sigma^2))`` (HRNet / Hourglass code, and
-CPM's released ``putGaussianMaps``, whose grid is our centre-aligned one with ``sigma`` in image px, i.e.
-``sigma_hm = sigma_img / stride``); ``"cpm"`` is the narrower ``exp(-d^2 / sigma^2)``, i.e. the ``"hrnet"`` form
-with width ``sigma / sqrt(2)``, the form the OpenPose paper writes (Cao et al. 2017).
-Despite its name, ``"cpm"`` is *not* CPM's form: the CPM paper gives no formula
-and CPM's released code computes ``exp(-d^2 / 2 sigma^2)`` (``"hrnet"`` here); the name is only a label kept
-because codecs, lecture records and tests use it. Differences from
-those codes, pinned by tests: our Gaussians are not truncated (HRNet cuts them to a ``6 sigma + 1``
-window, CPM zeroes values below 0.01), so the tails are small but non-zero.
+Gaussian forms (``convention``): ``"hrnet"`` is ``exp(-d^2 / (2 sigma^2))`` (HRNet / Hourglass code, and CPM's
+released ``putGaussianMaps``, on our centre-aligned grid with ``sigma_hm = sigma_img / stride``); ``"cpm"`` is the
+narrower ``exp(-d^2 / sigma^2)`` (width ``sigma / sqrt(2)``) the OpenPose paper writes (Cao et al. 2017): only a
+label (codecs, lecture records and tests use it), *not* CPM's form (the CPM paper gives no formula). Unlike those
+codes (pinned by tests) our Gaussians are not truncated (HRNet cuts them to a ``6 sigma + 1`` window, CPM zeroes
+values below 0.01), so the tails are small but non-zero.
 
 Decoders and the code they name (tests compare them with oracles written from that code):
 argmax = HRNet ``get_max_preds`` / MMPose ``get_heatmap_maximum`` (first maximum in raster order);

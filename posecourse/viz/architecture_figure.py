@@ -29,17 +29,10 @@ PATH_STYLES = {"flow": ("#525252", "-", 0.0), "skip": ("#6a51a3", "--", -0.3), "
 DX, DY, W, H = 1.45, 1.0, 1.25, 0.72
 
 
-def _box_text(b) -> str:
-    size = f"{b.channels}@{b.resolution[0]}x{b.resolution[1]}" if b.resolution else f"{b.channels}"
-    return f"{b.label}\n{size}"
-
-
 def _rf_panel(ax, arch) -> None:
     rfs = arch.extras["receptive_field"]
     stages = list(range(1, len(rfs) + 1))
-    ax.bar(stages, rfs, color="#9ecae1", edgecolor="k", lw=0.6)
-    for t, r in zip(stages, rfs):
-        ax.text(t, r, f"{r}", ha="center", va="bottom", fontsize=7)
+    ax.bar_label(ax.bar(stages, rfs, color="#9ecae1", edgecolor="k", lw=0.6), fontsize=7)
     ax.axhline(arch.input_size[0], color="#de2d26", ls="--", lw=1, label=f"image side ({arch.input_size[0]} px)")
     ax.set_xticks(stages)
     ax.set_xlabel("stage t", fontsize=8)
@@ -89,7 +82,8 @@ def draw_architecture(arch, ax=None, title: str | None = None, max_stage: int | 
         p = FancyBboxPatch((x - W / 2, y - H / 2), W, H, boxstyle="round,pad=0.02,rounding_size=0.08",
                            fc=BLOCK_COLORS.get(b.type, "white"), ec="k", lw=0.6, zorder=2)
         ax.add_patch(p)
-        ax.text(x, y, _box_text(b), ha="center", va="center", fontsize=6.5, zorder=3)
+        size = f"{b.channels}@{b.resolution[0]}x{b.resolution[1]}" if b.resolution else f"{b.channels}"
+        ax.text(x, y, f"{b.label}\n{size}", ha="center", va="center", fontsize=6.5, zorder=3)
         patches[b.name] = p
     for path in arch.paths:
         color, ls, rad = PATH_STYLES.get(path.kind, ("k", "-", 0.0))
@@ -107,8 +101,7 @@ def draw_architecture(arch, ax=None, title: str | None = None, max_stage: int | 
                                      patchB=patches[path.dst], connectionstyle=f"arc3,rad={rad}", **style))
     for row, text in arch.row_labels.items():
         ax.text(-0.6 * DX, -row * DY, text, ha="right", va="center", fontsize=7, style="italic")
-    kinds = list(dict.fromkeys(p.kind for p in arch.paths))
-
+    kinds = dict.fromkeys(p.kind for p in arch.paths)
     handles = [Line2D([], [], color=PATH_STYLES[k][0], ls=PATH_STYLES[k][1], label=PATH_KINDS.get(k, k)) for k in kinds]
     ax.legend(handles=handles, fontsize=6.5, loc="upper center", bbox_to_anchor=(0.5, -0.01), ncol=min(len(handles), 5),
               frameon=False)
