@@ -19,16 +19,6 @@ import numpy as np
 __all__ = ["Skeleton", "MPII16", "LSP14", "COCO17", "COCO18", "SKELETONS", "get_skeleton", "convert_keypoints"]
 
 
-def _flip_pairs(joints: tuple[str, ...]) -> tuple[tuple[int, int], ...]:
-    pairs = []
-    for i, name in enumerate(joints):
-        if name.startswith("left_"):
-            twin = "right_" + name[len("left_"):]
-            if twin in joints:
-                pairs.append((i, joints.index(twin)))
-    return tuple(pairs)
-
-
 @dataclass(frozen=True)
 class Skeleton:
     """A joint layout.
@@ -60,8 +50,9 @@ class Skeleton:
 
     @property
     def flip_pairs(self) -> tuple[tuple[int, int], ...]:
-        """``(left, right)`` index pairs swapped by a horizontal flip."""
-        return _flip_pairs(self.joints)
+        """``(left, right)`` index pairs swapped by a horizontal flip (``left_x`` and ``right_x``)."""
+        twins = [(i, "right_" + n.removeprefix("left_")) for i, n in enumerate(self.joints) if n.startswith("left_")]
+        return tuple((i, self.joints.index(twin)) for i, twin in twins if twin in self.joints)
 
     @property
     def flip_index(self) -> np.ndarray:

@@ -103,13 +103,9 @@ def check_images(model: nn.Module, images, *, channels: int = 3, min_size: int =
     """Raise a ``ValueError`` unless ``images`` is a floating-point ``(B, channels, H, W)`` tensor with
     ``H, W >= min_size``, both divisible by ``multiple``, and ``(H, W) == size`` when ``size`` is given, of the
     weights' dtype unless autocast is on. Reads only shape and dtype (no GPU synchronization; works on meta)."""
-    want = f"a float tensor (B, {channels}, H, W)"
-    if size is not None:
-        want += f" with (H, W) = {tuple(size)}"
-    else:
-        rules = ([f"H, W >= {min_size}"] if min_size > 1 else []) + \
-                ([f"divisible by {multiple}"] if multiple > 1 else [])
-        want += f" with {' and '.join(rules)}" if rules else ""
+    rules = [f"(H, W) = {tuple(size)}"] if size is not None else \
+        [f"H, W >= {min_size}"] * (min_size > 1) + [f"divisible by {multiple}"] * (multiple > 1)
+    want = f"a float tensor (B, {channels}, H, W)" + (f" with {' and '.join(rules)}" if rules else "")
     if not isinstance(images, torch.Tensor):
         raise ValueError(f"{model_label(model)}: images: expected {want}, got a {type(images).__name__}")
     got = f"shape {tuple(images.shape)}, {images.dtype}"
