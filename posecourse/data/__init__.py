@@ -36,12 +36,9 @@ __all__ = ["collate", "SyntheticPoseDataset", "CocoKeypoints", "CrowdPoseKeypoin
 
 
 def collate(samples: list[dict]) -> dict:
-    """Batch samples of possibly different person counts.
-
-    Returns a dict with ``image (B, 3, H, W)``, ``keypoints (B, P_max, K, 2)`` (NaN-free: padding is
-    0 with visibility 0), ``visibility (B, P_max, K)``, ``boxes (B, P_max, 4)``, ``num_people (B,)``,
-    ``skeleton`` (str) and ``meta`` (list). All images in a batch must have the same size.
-    """
+    """Batch samples of possibly different person counts (all images of one size): ``image (B, 3, H, W)``,
+    ``keypoints (B, P_max, K, 2)`` (NaN-free: padding is 0 with visibility 0), ``visibility (B, P_max, K)``,
+    ``boxes (B, P_max, 4)``, ``num_people (B,)``, ``skeleton`` (str) and ``meta`` (list)."""
     if not samples:
         raise ValueError("collate: samples is empty")
     shapes = {tuple(s["image"].shape) for s in samples}

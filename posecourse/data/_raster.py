@@ -10,10 +10,8 @@ import torch
 
 def _draw_capsules(img: np.ndarray, owner: np.ndarray, caps: list, owner_id, min_radius: float = 0.8):
     """Draw shaded capsules (back to front) onto ``img (3, H, W)`` in place, inside their joint window.
-
-    ``caps``: list of ``(a, b, radius, rgb)`` with complex endpoints; ``owner_id``: int or a list, one
-    per capsule, written to ``owner (H, W)`` where a capsule is on top.
-    """
+    ``caps``: list of ``(a, b, radius, rgb)`` with complex endpoints; ``owner_id``: int or a list, one per
+    capsule, written to ``owner (H, W)`` where a capsule is on top."""
     if not caps:
         return
     _, H, W = img.shape
@@ -72,10 +70,8 @@ def _draw_capsules(img: np.ndarray, owner: np.ndarray, caps: list, owner_id, min
 def _texture_bank(rng: np.random.Generator, n: int, size: int, image_side: int, clutter: float = 0.7,
                   distractors: float = 2.0) -> np.ndarray:
     """``(n, 3, size, size)`` float32 background textures in [0, 1], muted so that the figures stand out.
-
     ``clutter`` scales the texture contrast (0 = flat); ``distractors`` is the mean number of limb-like
-    capsules (sized for images of side ``image_side``) per image-sized area, drawn in full colour.
-    """
+    capsules (sized for images of side ``image_side``) per image-sized area, drawn in full colour."""
     yy, xx = np.mgrid[0:size, 0:size].astype(np.float32)
     bank = np.empty((n, 3, size, size), np.float32)
     for i in range(n):

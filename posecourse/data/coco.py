@@ -139,7 +139,7 @@ class CocoKeypoints(Dataset):
 
         # cheap per-annotation checks in the loop; conversion and value checks vectorized below
         ids = list(_positions(anns, "annotation", name))
-        kps, boxes, owner, areas, crowd = [], [], [], [], []
+        rows = []  # (keypoints, bbox, position of its image, area, iscrowd) per annotation
         for a_i, ann in enumerate(anns):
             where = f"{name}: annotation {a_i}"
             image_id = field(ann, "image_id", where)
@@ -155,11 +155,8 @@ class CocoKeypoints(Dataset):
             box = field(ann, "bbox", where)
             if not isinstance(box, list) or len(box) != 4:
                 raise ValueError(f"{where}: 'bbox' must be a list of 4 numbers (x, y, w, h), got {_short(box)}")
-            kps.append(raw_kp)
-            boxes.append(box)
-            owner.append(pos[image_id])
-            areas.append(ann.get("area", 0.0))
-            crowd.append(int(is_crowd))
+            rows.append((raw_kp, box, pos[image_id], ann.get("area", 0.0), int(is_crowd)))
+        kps, boxes, owner, areas, crowd = (list(col) for col in zip(*rows)) if rows else ([] for _ in range(5))
         record = lambda n: f"{name}: annotation {n}"
         kp = self._numbers(kps, (len(kps), K, 3), record, "keypoints")
         box = self._numbers(boxes, (len(boxes), 4), record, "bbox")

@@ -47,11 +47,9 @@ def mpii_box(center, scale) -> np.ndarray:
 
 
 class MpiiJson(Dataset):
-    """The HRNet/MMPose MPII JSON (a list of ``{image, joints (16x2), joints_vis (16), center, scale}``).
-
-    One sample per entry (``P = 1``). ``meta``: ``source`` ("mpii"), ``index``, ``file_name``,
-    ``center`` (0-based), ``scale``, ``center_raw`` (as stored, 1-based).
-    """
+    """The HRNet/MMPose MPII JSON (a list of ``{image, joints (16x2), joints_vis (16), center, scale}``), one
+    sample per entry (``P = 1``). ``meta``: ``source`` ("mpii"), ``index``, ``file_name``, ``center``
+    (0-based), ``scale``, ``center_raw`` (as stored, 1-based)."""
 
     def __init__(self, ann_file, img_dir):
         self.ann_file, self.img_dir = Path(ann_file), Path(img_dir)

@@ -76,9 +76,8 @@ _FACE_NAMES = ("nose", "left_eye", "right_eye", "left_ear", "right_ear")
 
 def _sample_figure(rng: np.random.Generator, height: float, center: complex, rot_deg: float,
                    pose_range: float, back_prob: float):
-    """One figure of the given height (px), its middle at ``center``, turned by up to ``rot_deg``.
-
-    Returns ``(z, face_hidden, caps, head)``: joints ``z (21,)`` complex ``x + iy`` in image pixels (order
+    """One figure of the given height (px), its middle at ``center``, turned by up to ``rot_deg``: returns
+    ``(z, face_hidden, caps, head)``, joints ``z (21,)`` complex ``x + iy`` in image pixels (order
     :data:`JOINTS`); ``face_hidden (5,)`` bool, face points on the far side of the head; ``caps``, a list
     of ``(a, b, radius, rgb)`` capsules in drawing order (back to front); ``head = (centre, radius)``.
     """
@@ -117,8 +116,7 @@ def _sample_figure(rng: np.random.Generator, height: float, center: complex, rot
     hr = abs(z[_J["head_top"]] - z[_J["upper_neck"]]) / 2
     up_h = -nd
     X, Y, Z = _FACE.T
-    lateral = X * c + Z * s
-    depth = Z * c - X * s
+    lateral, depth = X * c + Z * s, Z * c - X * s
     z[[_J[n] for n in _FACE_NAMES]] = hc + hr * (lateral * (up_h * 1j) + Y * up_h)
     face_hidden = depth < -0.1
 
@@ -169,10 +167,8 @@ def render_sample(rng: np.random.Generator, bank: np.ndarray, size: tuple[int, i
     tex = bank[int(u[0] * len(bank))]
     oy, ox = int(u[1] * (tex.shape[1] - H + 1)), int(u[2] * (tex.shape[2] - W + 1))
     bg = tex[:, oy:oy + H, ox:ox + W]
-    if u[3] < 0.5:
-        bg = bg[:, :, ::-1]
-    if u[4] < 0.5:
-        bg = bg[:, ::-1]
+    bg = bg[:, :, ::-1] if u[3] < 0.5 else bg
+    bg = bg[:, ::-1] if u[4] < 0.5 else bg
     gain = rng.uniform(0.8, 1.2, (3, 1, 1)).astype(np.float32)
     img = bg * gain + np.float32(0.1 * (u[5] - 0.5))
     owner = np.full((H, W), -1, np.int16)

@@ -72,11 +72,8 @@ def apply_affine(sample: dict, M, out_size) -> dict:
 class RandomFlip:
     """Horizontal mirror with probability ``p``: image columns reversed, ``x' = W - 1 - x``, left/right joints
     swapped (``Skeleton.flip_index``; an unregistered layout by its ``meta["joint_names"]``, see :func:`layout`)
-    so that labels keep naming the person's own side.
-
-    Synthetic samples carry a left/right colour cue that a mirror puts on the wrong side, so they are
-    refused (``ValueError``) unless ``allow_synthetic=True``.
-    """
+    so that labels keep naming the person's own side. Synthetic samples carry a left/right colour cue that a
+    mirror puts on the wrong side, so they are refused (``ValueError``) unless ``allow_synthetic=True``."""
 
     def __init__(self, p: float = 0.5, allow_synthetic: bool = False):
         if not 0 <= p <= 1:
