@@ -139,15 +139,10 @@ def invert_affine(M) -> torch.Tensor:
 def crop_affine(boxes, out_size) -> torch.Tensor:
     """Matrices of the crop ``N(x; b)`` rendered at a fixed size: box ``b`` -> the whole output image.
 
-    The box edges map to the output image edges (``x0 -> -0.5``, ``x0 + w -> W_out - 0.5``), i.e.
-    ``q = (N(p; b) + 0.5) * (W_out, H_out) - 0.5``; a box with another aspect ratio than the output is
-    stretched (use :func:`expand_boxes` with ``aspect`` first to avoid that).
-
-    Args:
-        boxes: ``(B, 4)`` (or ``(4,)``) boxes ``(x0, y0, w, h)``.
-        out_size: int or ``(H_out, W_out)``.
-    Returns:
-        ``(B, 2, 3)`` (or ``(2, 3)``) input-to-output pixel affines.
+    ``boxes (B, 4)`` (or ``(4,)``) ``(x0, y0, w, h)``, ``out_size``: int or ``(H_out, W_out)`` -> ``(B, 2, 3)``
+    (or ``(2, 3)``) input-to-output pixel affines. The box edges map to the output image edges (``x0 -> -0.5``,
+    ``x0 + w -> W_out - 0.5``), i.e. ``q = (N(p; b) + 0.5) * (W_out, H_out) - 0.5``; a box with another aspect
+    ratio than the output is stretched (use :func:`expand_boxes` with ``aspect`` first to avoid that).
     """
     H, W = as_size(out_size, "out_size")
     b = _as_tensor(boxes, "boxes")
@@ -169,14 +164,9 @@ def random_affine(batch_size: int, size, scale_range=(0.75, 1.25), rot_deg: floa
     """Random similarity transforms about the image centre, for augmentation (output size = input size).
 
     ``q = c + t + s R(theta) (p - c)`` with ``c = ((W-1)/2, (H-1)/2)``, ``s ~ U(scale_range)``,
-    ``theta ~ U(-rot_deg, rot_deg)`` degrees (counter-clockwise on screen), ``t ~ U(-translate, translate) * (W, H)``.
-
-    Args:
-        batch_size: ``B``.
-        size: int or ``(H, W)`` of the images.
-        generator: torch generator (CPU) for reproducible draws.
-    Returns:
-        ``(B, 2, 3)`` float32 matrices on ``device``.
+    ``theta ~ U(-rot_deg, rot_deg)`` degrees (counter-clockwise on screen), ``t ~ U(-translate, translate) * (W, H)``
+    for images of ``size`` (int or ``(H, W)``). ``generator``: a CPU torch generator for reproducible draws.
+    Returns ``(batch_size, 2, 3)`` float32 matrices on ``device``.
     """
     if not isinstance(batch_size, int) or batch_size < 0:
         raise ValueError(f"batch_size: expected an int >= 0, got {batch_size!r}")
@@ -230,16 +220,9 @@ def _pixel_to_grid(size: tuple[int, int], like: torch.Tensor) -> torch.Tensor:
 
 
 def warp_images(images, M, out_size, mode: str = "bilinear", padding_mode: str = "zeros") -> torch.Tensor:
-    """Resample images so that input pixel ``p`` lands on output pixel ``M p``.
-
-    Args:
-        images: ``(B, C, H, W)`` float.
-        M: ``(B, 2, 3)`` input-to-output pixel affines (e.g. :func:`crop_affine`, :func:`random_affine`).
-        out_size: int or ``(H_out, W_out)``.
-        mode, padding_mode: as in :func:`torch.nn.functional.grid_sample`.
-    Returns:
-        ``(B, C, H_out, W_out)``.
-    """
+    """Resample ``images (B, C, H, W)`` so that input pixel ``p`` lands on output pixel ``M p`` (``M (B, 2, 3)``
+    input-to-output pixel affines, e.g. :func:`crop_affine`, :func:`random_affine`) -> ``(B, C, H_out, W_out)``
+    (``out_size``: int or ``(H_out, W_out)``; ``mode``, ``padding_mode``: as in ``F.grid_sample``)."""
     x = torch.as_tensor(images)
     if x.dim() != 4:
         raise ValueError(f"images: expected shape (B, C, H, W), got {tuple(x.shape)}")
@@ -288,16 +271,9 @@ def flip_images(images) -> torch.Tensor:
 
 
 def flip_keypoints(keypoints, visibility, width: int, skeleton):
-    """Mirror keypoints about an image of width ``W`` and swap left/right joints.
-
-    ``x' = W - 1 - x`` (pixel-centre convention) and joint ``k`` of the result is joint
-    ``flip_index[k]`` of the input, so that ``left_wrist`` still names the person's left wrist.
-
-    Args:
-        keypoints: ``(..., K, 2)``; visibility: ``(..., K)``; skeleton: name or Skeleton.
-    Returns:
-        ``(keypoints (..., K, 2), visibility (..., K))``.
-    """
+    """Mirror ``keypoints (..., K, 2)`` and ``visibility (..., K)`` about an image of width ``W``: ``x' = W - 1 - x``
+    (pixel-centre convention) and joint ``k`` of the result is joint ``flip_index[k]`` of ``skeleton``'s input, so
+    that ``left_wrist`` still names the person's left wrist. Returns ``(keypoints, visibility)``, same shapes."""
     kp = _as_tensor(keypoints, "keypoints")
     vis = torch.as_tensor(visibility)
     skel = get_skeleton(skeleton)

@@ -187,18 +187,10 @@ _DERIVED = {"neck": ("left_shoulder", "right_shoulder"), "thorax": ("left_should
 
 
 def convert_keypoints(keypoints, visibility, src: str | Skeleton, dst: str | Skeleton):
-    """Map keypoints from one layout to another by joint name.
-
-    Args:
-        keypoints: ``(..., K_src, 2)`` array.
-        visibility: ``(..., K_src)`` array (0 = missing).
-        src, dst: layouts.
-
-    Returns:
-        ``(keypoints (..., K_dst, 2), visibility (..., K_dst))``. A joint that ``dst`` has and
-        ``src`` lacks is derived when it is a midpoint of two present joints (``neck``,
-        ``thorax``, ``pelvis``: visible only if both are), otherwise NaN with visibility 0.
-    """
+    """Map ``keypoints (..., K_src, 2)`` and ``visibility (..., K_src)`` (0 = missing) from layout ``src`` to ``dst``
+    by joint name: ``(keypoints (..., K_dst, 2), visibility (..., K_dst))``. A joint that ``dst`` has and ``src``
+    lacks is derived when it is a midpoint of two present joints (``neck``, ``thorax``, ``pelvis``: visible only
+    if both are), otherwise NaN with visibility 0."""
     src, dst = get_skeleton(src), get_skeleton(dst)
     kp = np.asarray(keypoints, dtype=np.float64)
     vis = np.asarray(visibility, dtype=np.float64)

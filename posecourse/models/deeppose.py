@@ -91,16 +91,10 @@ class DeepPoseRegressor(nn.Module):
 
 
 def sub_boxes(pred: torch.Tensor, image_size: tuple[int, int], diam_joints: tuple[int, int], sigma: float) -> torch.Tensor:
-    """Cascade sub-boxes ``b_i = (y_i, sigma diam(y), sigma diam(y))`` around every joint, in pixels.
-
-    Args:
-        pred: ``(B, K, 2)`` joints normalized to the full image (``N(y; image box)``).
-        image_size: ``(H, W)`` of the full image in pixels.
-        diam_joints: indices of the two opposing joints whose pixel distance is ``diam(y)`` (at least 1 px).
-        sigma: sub-box side as a multiple of ``diam``.
-    Returns:
-        ``(B, K, 4)`` square boxes ``(x0, y0, w, h)`` in image px (:func:`posecourse.targets.regression.cascade_boxes`).
-    """
+    """Cascade sub-boxes ``b_i = (y_i, sigma diam(y), sigma diam(y))`` around every joint of ``pred (B, K, 2)``
+    (normalized to the full ``image_size (H, W)`` image): ``(B, K, 4)`` square boxes ``(x0, y0, w, h)`` in image px
+    (:func:`posecourse.targets.regression.cascade_boxes`); ``diam(y)`` is the pixel distance of the two
+    ``diam_joints`` (at least 1 px)."""
     y = denormalize(pred, image_box(image_size, pred.shape[0], pred.device))
     a, b = diam_joints
     diam = (y[:, a] - y[:, b]).norm(dim=-1).clamp_min(1.0)

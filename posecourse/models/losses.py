@@ -73,14 +73,9 @@ def openpose_loss(outputs: Sequence[dict], paf_target: torch.Tensor, heatmap_tar
 
 
 def coordinate_loss(pred: torch.Tensor, target: torch.Tensor, visibility: torch.Tensor | None = None) -> torch.Tensor:
-    """DeepPose's L2 loss: ``sum_{labelled i} ||N(y_i) - psi_i(x)||_2^2 / #labelled``.
-
-    Args:
-        pred, target: ``(B, K, 2)`` normalized coordinates (``target`` may hold NaN where unlabelled).
-        visibility: ``(B, K)``; joints with ``visibility > 0`` count (default: every finite target).
-    Returns:
-        The mean over labelled joints of the squared Euclidean distance (0 when none is labelled).
-    """
+    """DeepPose's L2 loss ``sum_{labelled i} ||N(y_i) - psi_i(x)||_2^2 / #labelled`` (0 when none is labelled) of
+    normalized ``pred, target (B, K, 2)`` (``target`` may hold NaN where unlabelled); joints with ``visibility
+    (B, K) > 0`` count (default: every finite target)."""
     if pred.shape != target.shape or pred.shape[-1:] != (2,):
         raise ValueError(f"pred/target: expected equal (B, K, 2) shapes, got {tuple(pred.shape)} and {tuple(target.shape)}")
     pred, target = pred.float(), target.float()

@@ -45,16 +45,9 @@ PIXELS = {"interpolation": "nearest"}
 
 def draw_pose(ax, keypoints, skeleton, visibility=None, *, image=None, color=None, linewidth=2.0,
               markersize=4.0, linestyle="-", label=None):
-    """Draw one or more poses.
-
-    Args:
-        ax: matplotlib axes.
-        keypoints: ``(K, 2)`` or ``(P, K, 2)`` pixel coordinates (NaN = missing).
-        skeleton: layout name or :class:`~posecourse.skeletons.Skeleton`.
-        visibility: ``(K,)`` / ``(P, K)``; joints with 0 are not drawn, limbs only between drawn joints.
-        image: optional ``(3, H, W)`` image drawn underneath.
-        color: one colour for everything (e.g. ground truth vs prediction), else left/right colours.
-    """
+    """Draw the poses ``keypoints (K, 2)`` or ``(P, K, 2)`` (pixels, NaN = missing) of ``skeleton`` into ``ax``,
+    over ``image (3, H, W)`` if given. Joints of ``visibility (K,)`` / ``(P, K)`` 0 are not drawn, limbs only between
+    drawn joints; ``color``: one colour for everything (e.g. ground truth vs prediction), else left/right colours."""
     sk = get_skeleton(skeleton)
     kp = to_numpy(keypoints).astype(float)
     if kp.ndim == 2:

@@ -37,16 +37,9 @@ __all__ = [
 # --------------------------------------------------------------------------- receptive fields (CPM)
 def receptive_fields_per_stage(model: torch.nn.Module, image: torch.Tensor, location: tuple[int, int],
                                stages=None) -> list[dict]:
-    """Theoretical and effective receptive field of one belief-map location, for each stage.
-
-    Args:
-        model: returns a list of per-stage outputs ``(1, C, h, w)`` (CPM, Hourglass).
-        image: ``(3, H, W)``.
-        location: ``(y, x)`` in belief-map coordinates.
-        stages: stage indices (default: all).
-    Returns:
-        one dict per stage: ``stage``, ``theoretical`` and ``effective`` (:class:`RFResult`, maps ``(H, W)``).
-    """
+    """Theoretical and effective receptive field of belief-map ``location (y, x)`` at each of ``stages`` (default:
+    all) of ``model`` (returning per-stage outputs ``(1, C, h, w)``: CPM, Hourglass) on ``image (3, H, W)``: one dict
+    per stage, ``stage``, ``theoretical`` and ``effective`` (:class:`RFResult`, maps ``(H, W)``)."""
     if image.dim() != 3:
         raise ValueError(f"image: expected (3, H, W), got {tuple(image.shape)}")
     image = image.to(next(model.parameters()).device)
@@ -139,14 +132,10 @@ def belief_stepper(outputs, images, skeleton, stride: float, title: str = "Belie
 # --------------------------------------------------------------------------- PAF explorer (OpenPose)
 def paf_limb_explorer_data(heatmaps, pafs, skeleton, limb: int, *, threshold: float = 0.1,
                            num_samples: int = 10, method: str = "greedy") -> dict:
-    """Everything the PAF explorer shows for one limb ``c`` of one image.
-
-    Args:
-        heatmaps: ``(K or K+1, h, w)``; pafs: ``(2L, h, w)`` (channels ``2c, 2c+1`` = x, y of limb ``c``).
-    Returns:
-        dict with ``field (2, h, w)``, ``a (Na, 2)`` / ``b (Nb, 2)`` candidate peaks of the limb's two
-        joints (x, y in heatmap px), ``E (Na, Nb)`` line integrals, ``matches`` list of ``(i, j, E)``.
-    """
+    """Everything the PAF explorer shows for limb ``c`` of one image's ``heatmaps (K or K+1, h, w)`` and ``pafs
+    (2L, h, w)`` (channels ``2c, 2c+1`` = x, y of limb ``c``): ``field (2, h, w)``, ``a (Na, 2)`` / ``b (Nb, 2)``
+    candidate peaks of the limb's two joints (x, y in heatmap px), ``E (Na, Nb)`` line integrals, ``matches``
+    list of ``(i, j, E)``."""
     sk = get_skeleton(skeleton)
     hm, pf = torch.as_tensor(to_numpy(heatmaps)), torch.as_tensor(to_numpy(pafs))
     if pf.dim() != 3 or pf.shape[0] != 2 * len(sk.limbs):
