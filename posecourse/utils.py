@@ -22,9 +22,8 @@ def resolve_device(device: str | torch.device | None = None, name: str = "device
     ``device`` argument in the library goes through here (:func:`posecourse.params.as_device` first
     checks a parameter's form)."""
     if device is None or device == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda")
-        return torch.device("mps" if torch.backends.mps.is_available() else "cpu")
+        auto = "cuda" if torch.cuda.is_available() else "mps" if torch.backends.mps.is_available() else "cpu"
+        return torch.device(auto)
     dev = torch.device(device)
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise ValueError(f"{name}: {device!r} asks for CUDA, but torch.cuda.is_available() is False "

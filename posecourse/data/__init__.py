@@ -16,8 +16,7 @@ What each loader accepts, rejects (``ValueError`` naming the file, the record an
 joint not finite or more than one image size outside the image, an undefined visibility code, a duplicate
 id, ...) and marks unlabelled is written down in docs/loaders.md.
 
-``P`` is the number of people (1 for single-person data). :func:`collate` pads ``P``
-across a batch with visibility 0.
+``P`` is the number of people (1 for single-person data). :func:`collate` pads ``P`` across a batch with visibility 0.
 """
 from __future__ import annotations
 

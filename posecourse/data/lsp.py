@@ -4,11 +4,10 @@ Layouts (from the datasets' READMEs): LSP's ``joints`` is ``3 x 14 x 2000`` (x, 
 joint per image), LSP-extended's is ``14 x 3 x 10000``. Joint order = ``skeletons.LSP14``. Images
 are ``im0001.jpg`` ... (4 digits for LSP, 5 for LSP-extended), numbered from 1.
 
-The flag. Both READMEs call it a visibility flag, but the two releases use it oppositely: in
-LSP (3 x 14 x N) it is 1 for an *occluded* joint (every joint is labelled, occluded ones at
-a guessed position), in LSP-extended (14 x 3 x N) it is 1 for a *visible* (= annotated) joint,
-the others being unlabelled. This is the community reading, not stated in the READMEs; override
-it with ``flag_means``. Mapping: LSP flag 0 -> 2, 1 -> 1; LSP-extended flag 1 -> 2, 0 -> 0.
+The flag. Both READMEs call it a visibility flag, but the two releases use it oppositely: in LSP (3 x 14 x N) it is 1
+for an *occluded* joint (every joint is labelled, occluded ones at a guessed position), in LSP-extended (14 x 3 x N)
+it is 1 for a *visible* (= annotated) joint, the others being unlabelled. This is the community reading, not stated in
+the READMEs; override it with ``flag_means``. Mapping: LSP flag 0 -> 2, 1 -> 1; LSP-extended flag 1 -> 2, 0 -> 0.
 
 Coordinates are MATLAB 1-based pixel positions; we return 0-based (``- 1``). The box is the tight
 box around the labelled joints. ``split="train"/"test"`` applies LSP's protocol (first / last

@@ -158,16 +158,15 @@ class MpiiMat(Dataset):
             where = f"{name}: annolist({i + 1})"
             file_name = file_field(field(anno, "image", where), "name", f"{where}.image")
             rects = as_list(getattr(anno, "annorect", None))
-            allowed = None
+            kept = range(len(rects))  # 0-based rect indices
             if single_person:
-                allowed = to_array(np.ravel(singles[i]), (-1,), f"{name}: RELEASE", f"single_person({i + 1})")
-                if not np.isin(allowed, np.arange(1, len(rects) + 1)).all():
-                    raise ValueError(f"{name}: RELEASE.single_person({i + 1}) lists rects {allowed.tolist()}, "
+                listed = to_array(np.ravel(singles[i]), (-1,), f"{name}: RELEASE", f"single_person({i + 1})")
+                if not np.isin(listed, np.arange(1, len(rects) + 1)).all():
+                    raise ValueError(f"{name}: RELEASE.single_person({i + 1}) lists rects {listed.tolist()}, "
                                      f"{where} has rects 1..{len(rects)}")
-                allowed = set(int(r) - 1 for r in allowed)
-            for r, rect in enumerate(rects):
-                if allowed is not None and r not in allowed:
-                    continue
+                kept = sorted({int(r) - 1 for r in listed})
+            for r in kept:
+                rect = rects[r]
                 ap = getattr(rect, "annopoints", None)
                 points = as_list(getattr(ap, "point", None)) if ap is not None and not isinstance(ap, np.ndarray) else []
                 if not points:
@@ -181,8 +180,7 @@ class MpiiMat(Dataset):
 
     @staticmethod
     def _person(rect, points, where, i, r, file_name, is_train) -> dict:
-        kp = np.zeros((K, 2))
-        vis = np.zeros(K)
+        kp, vis = np.zeros((K, 2)), np.zeros(K)
         for j, p in enumerate(points):
             pw = f"{where}.annopoints.point({j + 1})"
             jid = _nums(p, ("id",), pw)[0]

@@ -46,14 +46,12 @@ class TopDown(Dataset):
 
     Args:
         source: a dataset of :mod:`posecourse.data` samples. Per-person loaders (``P = 1``, e.g.
-            ``CocoKeypoints(per_person=True)``) are the fast case; with ``people_per_sample`` the
-            index covers several people per sample.
+            ``CocoKeypoints(per_person=True)``) are the fast case; ``people_per_sample`` covers several.
         input_size: int or ``(H, W)`` of the crops (HRNet: ``(256, 192)``; Hourglass: 256).
         padding: box growth factor before the aspect correction.
         augment: draw the random scale/rotation/flip (training) or not (evaluation: crop only).
         scale_range, rot_deg, rot_p, flip_p: the augmentation, drawn uniformly (HRNet's COCO code: scale
-            ``N(1, 0.35)`` clipped to 1 +- 0.35; rotation with probability 0.6, ``N(0, 45 deg)`` clipped to
-            +-90; flip 0.5).
+            ``N(1, 0.35)`` clipped to 1 +- 0.35; rotation with probability 0.6, ``N(0, 45 deg)`` within +-90; flip 0.5).
         seed: augmentation of item ``i`` draws from a generator seeded with ``(seed, i, epoch)``
             (:meth:`set_epoch` changes it per epoch), so every worker and every rank agrees.
         people_per_sample: ``(N,)`` people count of each source sample when it is not 1.
@@ -241,14 +239,12 @@ MULTI_PERSON = ("coco", "crowdpose")
 
 
 def open_source(fmt: str, root, ann_file=None, img_dir=None, per_image: bool = False):
-    """The per-person loader of a dataset folder (one sample per annotated person, ``P = 1``).
-
-    ``fmt``: ``"coco"`` / ``"crowdpose"`` (a keypoint JSON, ``annotations/`` or the folder itself),
-    ``"mpii"`` (the HRNet JSON or the release ``.mat``), ``"lsp"`` (``joints.mat``), ``"flic"``
-    (``examples.mat``); images in ``images/<split>``, ``<split>``, ``images`` or the folder itself.
-    People with no labelled joint are dropped (COCO, CrowdPose). ``per_image``: one sample per photo with
-    all its people (COCO and CrowdPose; photos left without people are dropped), for :class:`WholeImages`.
-    """
+    """The per-person loader of a dataset folder (one sample per annotated person, ``P = 1``). ``fmt``:
+    ``"coco"`` / ``"crowdpose"`` (a keypoint JSON, ``annotations/`` or the folder itself), ``"mpii"`` (the HRNet
+    JSON or the release ``.mat``), ``"lsp"`` (``joints.mat``), ``"flic"`` (``examples.mat``); images in
+    ``images/<split>``, ``<split>``, ``images`` or the folder itself. People with no labelled joint are dropped
+    (COCO, CrowdPose). ``per_image``: one sample per photo with all its people (COCO and CrowdPose; photos left
+    without people are dropped), for :class:`WholeImages`."""
     if fmt not in FORMATS:
         raise ValueError(f"data: unknown format {fmt!r}; choose one of {FORMATS}")
     root = Path(root)
