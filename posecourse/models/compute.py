@@ -6,9 +6,7 @@ and matrix products only; BatchNorm, ReLU, pooling and upsampling are not counte
 cent of a conv net's arithmetic). Papers differ: HRNet's "7.1 GFLOPs" for W32 at 256 x 192 counts
 multiply-adds (this counter gives about 7.6 G MACs, 15.3 G FLOPs for that model).
 
-Training cost: one optimizer step on a batch of B images costs about 3 x B forward MACs -- the forward
-pass, and a backward pass of about twice the forward (gradients with respect to the activations and to
-the weights, each about one forward's work)::
+Training cost: one optimizer step on B images costs about 3 x B forward MACs (:data:`BACKWARD_FACTOR`)::
 
     fwd = forward_macs(create_model("hrnet_tiny", num_joints=16), 64)     # MACs per 64 x 64 image
     training_macs(fwd, images=32_000)                                     # ~ 3 * fwd * 32,000
@@ -21,6 +19,7 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from ..geometry import as_size
+from ..params import as_float, as_int
 
 __all__ = ["forward_macs", "forward_flops", "training_macs", "BACKWARD_FACTOR"]
 
@@ -51,8 +50,6 @@ def forward_macs(model: torch.nn.Module, input_size) -> int:
 def training_macs(forward_macs_per_image: float, images: int, backward_factor: float = BACKWARD_FACTOR) -> float:
     """MACs of training on ``images`` images: ``(1 + backward_factor) x forward MACs x images``
     (= forward MACs per image x batch size x steps x 3 with the default backward of twice the forward)."""
-    if isinstance(images, bool) or not isinstance(images, int) or images < 0:
-        raise ValueError(f"images: expected a non-negative int, got {images!r}")
-    if not forward_macs_per_image >= 0:
-        raise ValueError(f"forward_macs_per_image: expected a non-negative number, got {forward_macs_per_image!r}")
-    return float((1.0 + backward_factor) * forward_macs_per_image * images)
+    images = as_int("images", images, 0, exact=True)
+    forward = as_float("forward_macs_per_image", forward_macs_per_image, 0, exact=True)
+    return float((1.0 + backward_factor) * forward * images)

@@ -45,19 +45,11 @@ def _describe_op(i: int, k: int) -> str:
 
 
 def exchange_terms(model, image: torch.Tensor, unit: int = 0, k: int = 0, channel="max_var") -> dict:
-    """The terms ``a(X_i, k)`` of one exchange unit's output ``Y_k`` on one image.
-
-    Args:
-        model: an HRNet (``model.exchange_units()``, e.g. ``create_model("hrnet_tiny")``), any mode
-            (run in eval mode: BN uses its running statistics; the mode is restored).
-        image: ``(3, H, W)``, as the model is fed.
-        unit: which exchange unit (index into ``model.exchange_units()``, forward order; negative counts from the end).
-        k: output resolution, 0-based (0 = highest); the last unit of HRNet only outputs ``k = 0``.
-        channel: which channel the 2-D ``maps`` show: an ``int``, ``"max_var"`` (see :data:`CHANNEL_RULES`)
-            or ``"mean"``. Both a channel and the channel mean are linear, so the maps of the terms
-            still add up to the map of ``Y_k``.
-    Returns:
-        dict with, on the CPU:
+    """The terms ``a(X_i, k)`` of output ``Y_k`` (``k`` 0-based, 0 = highest resolution; HRNet's last unit
+    outputs ``k = 0`` only) of exchange unit ``unit`` (index into ``model.exchange_units()``, negative from the end)
+    of an HRNet run in eval mode (its mode is restored) on ``image (3, H, W)``, as the model is fed. ``channel``
+    of the 2-D ``maps``: an ``int``, ``"max_var"`` or ``"mean"`` (:data:`CHANNEL_RULES`); both are linear, so the
+    terms' maps still add up to the map of ``Y_k``. Returns a dict, on the CPU:
         ``inputs``: the ``X_i`` the unit fuses, list of ``(C_i, h_i, w_i)`` (``h_i = h_0 / 2**i``);
         ``terms``: ``a(X_i, k)``, list of ``(C_k, h_k, w_k)``, one per branch ``i``, as the model computed them;
         ``fused``: ``Y_k = sum_i terms[i]`` ``(C_k, h_k, w_k)``, before the ReLU;

@@ -1,13 +1,9 @@
 """Show the library's own source in a notebook: the code that runs, never a pasted copy.
 
-``show_source(paf.line_integral)`` renders the function (or class, or method) as highlighted code,
-read from the installed module with :func:`inspect.getsource`, so the page always shows what executes.
-Each listing is displayed with metadata naming what it shows (:data:`SOURCE_KEY`: the object's module and
-qualified name, ``start``, ``stop``), so a test can recompute every stored listing from the current
-source and fail when a stored notebook shows stale code (``tests/lectures/test_notebooks.py``).
-
-``show_training_step()`` shows what :func:`posecourse.train.fit.fit` runs at every optimizer step: the loss
-built from the lecture's codec and the step of :func:`posecourse.train.train`.
+``show_source(paf.line_integral)`` renders a function, class or method read with :func:`inspect.getsource`,
+with metadata naming what it shows (:data:`SOURCE_KEY`), so ``tests/lectures/test_notebooks.py`` recomputes
+every stored listing from the current source and fails on stale code. ``show_training_step()`` shows one
+optimizer step of :func:`posecourse.train.fit.fit`.
 """
 from __future__ import annotations
 
