@@ -131,8 +131,7 @@ def theoretical_rf(model: nn.Module, input_size: tuple[int, int], location: tupl
     returned ``size`` is clipped to the image.
     """
     lin = linearized(model)
-    p = next(lin.parameters(), None)
-    device = p.device if p is not None else torch.device("cpu")
+    device = next(lin.parameters(), torch.empty(0)).device
     image = torch.ones(3, *input_size, device=device, dtype=torch.float64)
     g = input_gradient(lin, image, location, select)
     if not torch.isfinite(g).all():

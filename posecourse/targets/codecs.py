@@ -268,9 +268,7 @@ class PAFCodec(Codec):
         one_of("convention", self.convention, ("hrnet", "cpm"))
         get_skeleton(self.skeleton)  # a clear error for an unknown name
 
-    @property
-    def stride(self) -> float:
-        return self.input_size[0] / self.heatmap_size[0]
+    stride = HeatmapCodec.stride  # image px per heatmap px
 
     def for_model(self, input_size, num_joints: int, output_of) -> "PAFCodec":
         """This codec for a model at ``input_size`` (the maps' size from ``output_of()``, the skeleton's joints)."""

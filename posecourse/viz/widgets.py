@@ -144,8 +144,7 @@ def paf_limb_explorer_data(heatmaps, pafs, skeleton, limb: int, *, threshold: fl
         raise ValueError(f"limb: {limb} not in [0, {len(sk.limbs)})")
     j1, j2 = sk.limbs[limb]
     peaks = P.find_peaks(hm[: sk.num_joints], threshold=threshold)
-    a = np.asarray(to_numpy(peaks[j1]))[:, :2].reshape(-1, 2)
-    b = np.asarray(to_numpy(peaks[j2]))[:, :2].reshape(-1, 2)
+    a, b = (to_numpy(peaks[j])[:, :2].reshape(-1, 2) for j in (j1, j2))
     field = pf[2 * limb: 2 * limb + 2]
     if len(a) and len(b):
         ia, ib = np.meshgrid(np.arange(len(a)), np.arange(len(b)), indexing="ij")  # every candidate pair
@@ -178,9 +177,8 @@ def paf_figure(data: dict, image, stride: float, pick: tuple[int, int] | None = 
     if E.size:
         vmax = max(1.0, float(np.abs(E).max()))
         ax2.imshow(E, cmap="RdBu_r", vmin=-vmax, vmax=vmax)
-        for i in range(E.shape[0]):
-            for j in range(E.shape[1]):
-                ax2.text(j, i, f"{E[i, j]:.2f}", ha="center", va="center", fontsize=7)
+        for (i, j), e in np.ndenumerate(E):
+            ax2.text(j, i, f"{e:.2f}", ha="center", va="center", fontsize=7)
         for i, j, _ in data["matches"]:
             ax2.add_patch(plt.Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, ec="lime", lw=2))
     ax2.set_xlabel(f"candidate {data['joints'][1]} b_j")
