@@ -220,6 +220,6 @@ def make_sample(image, keypoints, visibility, boxes, skeleton: str, meta: dict, 
                  names, lo, hi)
     boxes = torch.as_tensor(np.asarray(boxes, dtype=np.float64).reshape(-1, 4), dtype=torch.float32)
     if not torch.isfinite(boxes).all():
-        raise ValueError(f"{where}: person box {boxes.tolist()} is beyond the float32 range (a far centre or huge scale)")
+        raise ValueError(f"{where}: person box {boxes.tolist()} is beyond float32's range (a far centre, a huge scale)")
     return {"image": image, "keypoints": torch.as_tensor(np.where(labelled[..., None], kp, 0.0), dtype=torch.float32),
             "visibility": torch.as_tensor(vis, dtype=torch.float32), "boxes": boxes, "skeleton": skeleton, "meta": meta}

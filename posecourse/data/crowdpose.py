@@ -48,14 +48,12 @@ class CrowdPoseKeypoints(CocoKeypoints):
             got = self.joint_names if self.joint_names is not None else f"{self.num_joints} joints"
             raise ValueError(f"{name}: categories: CrowdPose has the 14 joints {CROWDPOSE14}, the file names {got}")
         self.joint_names = CROWDPOSE14
-        self.crowd_index = []
+        self.crowd_index = []  # per image, NaN where the record has none
         for i, rec in enumerate(self.images):
             ci = rec.pop("crowdIndex")
-            if ci is None:
-                ci = math.nan
-            elif isinstance(ci, bool) or not isinstance(ci, (int, float)) or not 0 <= ci <= 1:
+            if ci is not None and (isinstance(ci, bool) or not isinstance(ci, (int, float)) or not 0 <= ci <= 1):
                 raise ValueError(f"{name}: image {i}: 'crowdIndex' is {_short(ci)}, expected a number in [0, 1]")
-            self.crowd_index.append(float(ci))
+            self.crowd_index.append(math.nan if ci is None else float(ci))
         if crowd_level is not None:
             low, high = CROWD_LEVELS[crowd_level]
             missing = [i for i, ci in enumerate(self.crowd_index) if math.isnan(ci)]

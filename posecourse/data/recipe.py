@@ -22,12 +22,10 @@ VAL_SEED = 10_007  # the held-out stream; training seeds never reach it
 
 @dataclass(frozen=True)
 class DataRecipe:
-    """What the synthetic generator draws for a lecture.
-
-    ``skeleton``: the layout the model predicts; COCO-18 (OpenPose's, with a neck) is generated as
-    COCO-17 and converted. ``generator``: extra :class:`~posecourse.data.synthetic.SyntheticPoseDataset`
-    arguments (e.g. ``scale_range``). ``n_val``: held-out images.
-    """
+    """What the synthetic generator draws for a lecture. ``skeleton``: the layout the model predicts; COCO-18
+    (OpenPose's, with a neck) is generated as COCO-17 and converted. ``generator``: extra
+    :class:`~posecourse.data.synthetic.SyntheticPoseDataset` arguments (e.g. ``scale_range``). ``n_val``:
+    held-out images."""
 
     image_size: int = 64
     skeleton: str = "mpii16"

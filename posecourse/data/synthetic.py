@@ -213,11 +213,9 @@ def render_sample(rng: np.random.Generator, bank: np.ndarray, size: tuple[int, i
     # boxes: around all joints and the head disc, padded by a limb radius
     hc, hr = (np.array(v) for v in zip(*heads))  # head centres (complex), radii
     pad = _RAD["thigh"] * np.abs(z[:, _J["head_top"]] - z[:, _J["upper_neck"]]) / _LEN["head"]
-    bx0 = np.minimum(x.min(1), hc.real - hr) - pad
-    by0 = np.minimum(y.min(1), hc.imag - hr) - pad
-    bx1 = np.maximum(x.max(1), hc.real + hr) + pad
-    by1 = np.maximum(y.max(1), hc.imag + hr) + pad
-    boxes = np.stack([bx0, by0, bx1 - bx0, by1 - by0], 1).astype(np.float32)
+    lo = np.stack([np.minimum(x.min(1), hc.real - hr), np.minimum(y.min(1), hc.imag - hr)], 1) - pad[:, None]
+    hi = np.stack([np.maximum(x.max(1), hc.real + hr), np.maximum(y.max(1), hc.imag + hr)], 1) + pad[:, None]
+    boxes = np.concatenate([lo, hi - lo], 1).astype(np.float32)  # (P, 4) x0, y0, w, h
     np.clip(img, np.float32(0), np.float32(1), out=img)
     return img, z, vis, boxes
 
@@ -235,9 +233,8 @@ class SyntheticPoseDataset(Dataset):
         skeleton: ``"mpii16"`` (single person) or ``"coco17"``; other layouts via
             :func:`posecourse.skeletons.convert_keypoints` (e.g. COCO-18).
         seed: an int >= 0; sample ``i`` depends only on ``(seed, i)`` (not on workers or order).
-        scale_range: figure height as a fraction of the image side, ``(low, high)`` with
-            ``0 < low <= high <= 4`` (or one number); default ``(0.6, 0.8)`` for one person,
-            ``(0.3, 0.55)`` for several.
+        scale_range: figure height as a fraction of the image side, ``(low, high)`` with ``0 < low <= high <= 4``
+            (or one number); default ``(0.6, 0.8)`` for one person, ``(0.3, 0.55)`` for several.
         rotation_deg: global figure rotation drawn in ``[-rotation_deg, rotation_deg]``, 0..180.
         pose_range: 0 = rest pose only, 1 = the full joint-angle limits.
         back_prob: probability a figure faces away from the camera, 0..1.

@@ -161,8 +161,7 @@ def to_original(coords, affines, source_joints=None) -> torch.Tensor:
     ``meta["affine"]`` stacked; ``source_joints (B, K)`` long: their ``meta["source_joints"]`` (``None``: no
     flips). A flipped crop's label ``k`` marks the mirror image of original joint ``source_joints[k]`` (its left
     wrist is the photo's right wrist), so the labels are put back in place too."""
-    A = torch.as_tensor(affines, dtype=torch.float32)
-    c = torch.as_tensor(coords, dtype=torch.float32)
+    A, c = torch.as_tensor(affines, dtype=torch.float32), torch.as_tensor(coords, dtype=torch.float32)
     if A.dim() != 3 or A.shape[1:] != (2, 3) or c.dim() != 3 or c.shape[0] != A.shape[0] or c.shape[-1] != 2:
         raise ValueError(f"to_original: expected coords (B, K, 2) and affines (B, 2, 3), got {tuple(c.shape)} "
                          f"and {tuple(A.shape)}")

@@ -60,8 +60,7 @@ def apply_affine(sample: dict, M, out_size) -> dict:
     out = dict(sample)
     out["image"] = warp_images(img[None].float(), M[None].to(img.device), out_size)[0]
     kp = torch.as_tensor(sample["keypoints"], dtype=torch.float32)
-    P = kp.shape[0]
-    out["keypoints"] = warp_points(kp, M.to(kp.device).expand(P, 2, 3)) if P else kp.clone()
+    out["keypoints"] = warp_points(kp, M.to(kp.device).expand(len(kp), 2, 3)) if len(kp) else kp.clone()
     vis = torch.as_tensor(sample["visibility"], dtype=torch.float32)
     out["visibility"] = torch.where(inside_image(out["keypoints"], tuple(out["image"].shape[-2:])), vis,
                                     torch.zeros_like(vis))
