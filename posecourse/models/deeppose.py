@@ -4,11 +4,9 @@ A convolutional network ``psi(x; theta)`` maps the image ``x`` of a person box `
 the joints in box-normalized coordinates ``N(y; b) = (y - b_c) / (b_w, b_h)`` (see
 :func:`posecourse.geometry.normalize`). Prediction in pixels is ``y* = N^{-1}(psi(N(x); theta))``.
 
-Cascade (Sec. 3.2): stage ``s >= 2`` looks at a sub-image around each joint's previous estimate,
-the sub-box ``b_i^s = (y_i^{s-1}, sigma diam(y^{s-1}), sigma diam(y^{s-1}))`` where ``diam`` is the
-distance between two opposing torso joints, and regresses the displacement of that joint
-*normalized by the sub-box*: ``y_i^s = y_i^{s-1} + (b_w, b_h) psi_s(x_b; theta_s)``, trained on the
-target ``(y_i - y_i^{s-1}) / (b_w, b_h)``. One network per stage, shared by all joints (each
+Cascade (Sec. 3.2; sub-boxes and targets in :mod:`posecourse.targets.regression`): stage ``s >= 2`` regresses
+each joint's displacement from a sub-image ``x_b`` around its previous estimate, normalized by the sub-box:
+``y_i^s = y_i^{s-1} + (b_w, b_h) psi_s(x_b; theta_s)``. One network per stage, shared by all joints (each
 sub-image is one sample with 2 outputs).
 
 Paper facts followed by :func:`deeppose_alexnet` (Sec. 3.1, tested in tests/models/test_models_deeppose_cpm.py):

@@ -11,7 +11,7 @@ Image features ``F`` (VGG-19's first 10 conv layers + conv4_3_CPM / conv4_4_CPM,
   input ``concat(L^{t-1}, S^{t-1}, F)`` (Eq. 1-2); every stage is supervised (Eq. 3-5).
 
 Paper config = CMU's COCO body model as converted by Hzzone/pytorch-openpose (``bodypose_model``):
-368 x 368 -> 46 x 46, 6 stages, 52,311,446 parameters. Layer names follow the Caffe model
+368 x 368 -> 46 x 46, 6 stages (parameters: its card). Layer names follow the Caffe model
 (``conv5_1_CPM_L1``, ``Mconv1_stage2_L2``, ...) so :func:`.official.load_official` maps them by rules.
 """
 from __future__ import annotations

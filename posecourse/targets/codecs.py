@@ -142,12 +142,9 @@ class Codec(abc.ABC):
 
 @dataclass(frozen=True)
 class RegressionCodec(Codec):
-    """DeepPose's target: joints normalized by the person box, ``N(y; b) = (y - b_c) / (b_w, b_h)``.
-
-    The course's single-person images are crops around the person, so ``b`` is the whole image:
-    ``(x0, y0, w, h) = (-0.5, -0.5, W, H)`` (pixel centres at integers, the same convention as
-    :mod:`posecourse.geometry`), and ``N(y; b)`` lies in ``[-0.5, 0.5]`` inside the image.
-    """
+    """DeepPose's target: joints normalized by the person box, ``N(y; b) = (y - b_c) / (b_w, b_h)``. The course's
+    images are crops around the person, so ``b`` is the whole image (:func:`~.regression.image_box`) and
+    ``N(y; b)`` lies in ``[-0.5, 0.5]`` inside it."""
 
     input_size: tuple[int, int]  #: ``(H, W)`` of the model's input
 

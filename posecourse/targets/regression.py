@@ -24,9 +24,8 @@ __all__ = ["image_box", "encode", "decode", "pose_diameter", "cascade_boxes", "e
 
 
 def image_box(image_size, n: int = 1, device=None) -> torch.Tensor:
-    """The box of a whole ``(H, W)`` image, ``(n, 4)`` as ``(x0, y0, w, h) = (-0.5, -0.5, W, H)``: pixel
-    centres sit at integers, so pixel ``(0, 0)`` covers ``[-0.5, 0.5]^2``. DeepPose normalizes by it when the
-    image is the person crop, and its cascade converts between normalized and pixel coordinates with it."""
+    """The box of a whole ``(H, W)`` image, ``(n, 4)`` as ``(x0, y0, w, h) = (-0.5, -0.5, W, H)`` (pixel centres at
+    integers, :mod:`posecourse.geometry`): DeepPose's box when the image is the person crop, and its cascade's."""
     H, W = (int(v) for v in image_size)
     return torch.tensor([-0.5, -0.5, float(W), float(H)], device=device).expand(n, 4)
 
