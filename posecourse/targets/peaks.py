@@ -1,10 +1,6 @@
-"""Peak finding in belief maps for bottom-up assembly (:func:`posecourse.targets.paf.assemble`).
-
-Runs in NumPy on the CPU: one pass over the maps (a row maximum) finds the rows above the
-threshold; only their pixels above it are tested as local maxima, so the cost is one read of the
-maps plus work proportional to the pixels above the threshold, and at most ``MAX_PEAKS`` peaks per
-joint are returned whatever the maps hold.
-"""
+"""Peak finding in belief maps for bottom-up assembly (:func:`posecourse.targets.paf.assemble`), in NumPy on the
+CPU: a row maximum finds the rows above the threshold, and only their pixels above it are tested as local maxima
+(cost and the ``MAX_PEAKS`` bound: :func:`find_peaks`)."""
 from __future__ import annotations
 
 import numpy as np
