@@ -6,9 +6,8 @@ on what its codec decodes and the held-out batch::
     prediction = lecture.codec.decode(predict(model, images))      # Poses (codecs.Poses)
     lecture.metric(prediction, batch)                              # {"metric", "value", ...}
 
-Single-person metrics compare the one person predicted per image with person 0's joints ``(N, K, 2)``;
-OKS AP compares every person, with
-COCO's evaluation (exactly pycocotools' numbers, see :func:`posecourse.metrics.coco_keypoint_eval`).
+Single-person metrics compare the one person predicted per image with person 0's joints ``(N, K, 2)``; OKS AP compares
+every person, with COCO's evaluation (exactly pycocotools' numbers, see :func:`posecourse.metrics.coco_keypoint_eval`).
 """
 from __future__ import annotations
 
@@ -84,7 +83,7 @@ class PDJ(_SinglePerson):
 
 @dataclass(frozen=True)
 class OKSAP:
-    """COCO's keypoint AP over OKS thresholds .50:.05:.95, on every person of :class:`~posecourse.targets.codecs.Poses`."""
+    """COCO's keypoint AP (OKS thresholds .50:.05:.95) of every person of :class:`~posecourse.targets.codecs.Poses`."""
 
     skeleton: str = "coco18"
     name: str = "OKS AP"

@@ -1,12 +1,11 @@
 """What the command (:mod:`posecourse.train.command`) reports: the run's loss curve and sample split gathered
 from every process, and the lecture's metric on held-out synthetic images or on real person crops.
 
-Real crops are scored where the annotations live, in the photo's pixels: predictions in crop pixels go
-back through the crop's inverse affine (and a flipped crop's joint order), and are compared with the
-annotation as loaded. The lecture's metric keeps its definition with the data's layout (PCK@0.2 of the
-torso, PCKh@0.5 of the upper-neck/head-top segment where the layout has one, else PCK@0.2 of the
-torso); a layout that is not registered (CrowdPose) gets PCK@0.2 of the person's joint extent. COCO
-files are also scored with COCO's OKS AP on the ground-truth boxes (``oks_ap_gt_boxes``).
+Real crops are scored where the annotations live, in the photo's pixels: predictions in crop pixels go back through the
+crop's inverse affine (and a flipped crop's joint order), and are compared with the annotation as loaded. The lecture's
+metric keeps its definition with the data's layout (PCK@0.2 of the torso, PCKh@0.5 of the upper-neck/head-top segment
+where the layout has one, else PCK@0.2 of the torso); a layout that is not registered (CrowdPose) gets PCK@0.2 of the
+person's joint extent. COCO files are also scored with COCO's OKS AP on the ground-truth boxes (``oks_ap_gt_boxes``).
 """
 from __future__ import annotations
 
@@ -26,7 +25,7 @@ from ..models import model_card
 from ..skeletons import SKELETONS, convert_keypoints
 from ..utils import to_plain
 
-__all__ = ["gather_run", "predict_crops", "evaluate_crops", "evaluate_images", "annotate_checkpoint"]
+__all__ = ["gather_run", "predict_crops", "evaluate_crops", "score_crops", "evaluate_images", "annotate_checkpoint"]
 
 
 def gather_run(history, seen, dataset_size: int, world: int) -> dict:
@@ -66,11 +65,8 @@ def predict_crops(model, lecture, crops, skel, flip: bool = False, official: boo
     mskel = model_skeleton if model_skeleton is not None else skel
     integer = official and model_card(lecture.model).integer_centred
     # joints of the data's layout the model does not predict (converted by name: NaN there) are left out
-    lacking = torch.zeros(skel.num_joints, dtype=torch.bool)
-    if mskel.name != skel.name:
-        _, has = convert_keypoints(np.zeros((mskel.num_joints, 2)), np.ones(mskel.num_joints), mskel, skel)
-        lacking = torch.as_tensor(np.asarray(has) <= 0)
-    preds, scores, gts, vis, metas = [], [], [], [], []
+    _, has = convert_keypoints(np.zeros((mskel.num_joints, 2)), np.ones(mskel.num_joints), mskel, skel)
+    preds, scores, metas = [], [], []
     for batch in DataLoader(crops, chunk, collate_fn=data.collate):
         coords, s = (predict_flip(model, batch["image"], lecture.codec, mskel, shift=int(integer)) if flip else
                      lecture.codec.decode(predict(model, batch["image"]))).single()
@@ -79,25 +75,32 @@ def predict_crops(model, lecture, crops, skel, flip: bool = False, official: boo
         if mskel.name == skel.name:
             preds.append(batch_to_original(coords, batch))
         else:  # evaluation crops are not flipped: the affine alone takes them back
-            back = to_original(coords, torch.stack([torch.as_tensor(m["affine"]) for m in batch["meta"]]))
+            back = to_original(coords, _stacked(batch["meta"], "affine"))
             xy, s = convert_keypoints(back.numpy(), s.numpy(), mskel, skel)
-            preds.append(torch.as_tensor(np.asarray(xy), dtype=torch.float32))
-            s = torch.as_tensor(np.nan_to_num(np.asarray(s)), dtype=torch.float32)
+            preds.append(torch.as_tensor(xy, dtype=torch.float32))
+            s = torch.as_tensor(np.nan_to_num(s), dtype=torch.float32)
         scores.append(s)
-        gts.append(torch.stack([torch.as_tensor(m["original_keypoints"]) for m in batch["meta"]]))
-        vis.append(torch.stack([torch.as_tensor(m["original_visibility"]) for m in batch["meta"]]))
         metas.extend(batch["meta"])
-    pred = torch.cat(preds)
-    visible = (torch.cat(vis) > 0) & ~lacking
-    return {"pred": pred, "score": torch.cat(scores), "gt": torch.cat(gts), "visible": visible,
-            "meta": metas, "integer_centred": integer}
+    return {"pred": torch.cat(preds), "score": torch.cat(scores), "gt": _stacked(metas, "original_keypoints"),
+            "visible": (_stacked(metas, "original_visibility") > 0) & torch.as_tensor(has > 0), "meta": metas,
+            "integer_centred": integer}
+
+
+def _stacked(metas: list, key: str) -> torch.Tensor:
+    """The entry ``key`` of every sample's meta dict, stacked (``(N, ...)``)."""
+    return torch.stack([torch.as_tensor(m[key]) for m in metas])
 
 
 def evaluate_crops(model, lecture, crops, skel, flip: bool = False, official: bool = False, chunk: int = 32,
                    model_skeleton=None) -> dict:
-    """The metric of :func:`predict_crops`'s predictions against the annotations (see the module note);
-    adds ``oks_ap_gt_boxes`` for COCO files."""
+    """:func:`score_crops` of :func:`predict_crops`."""
     out = predict_crops(model, lecture, crops, skel, flip, official, chunk, model_skeleton)
+    return score_crops(out, lecture, crops, skel)
+
+
+def score_crops(out: dict, lecture, crops, skel) -> dict:
+    """The metric of :func:`predict_crops`'s predictions ``out`` against the annotations (see the module note); adds
+    ``oks_ap_gt_boxes`` for COCO files."""
     pred, score, gt, v = out["pred"], out["score"], out["gt"], out["visible"]
     metric = _metric(lecture, skel)
     if metric is not None:
@@ -122,8 +125,7 @@ def evaluate_images(model, lecture, photos, collate_fn, chunk: int = 16) -> dict
     dt = []
     for batch in DataLoader(photos, chunk, collate_fn=collate_fn):
         kp, s = lecture.codec.decode(predict(model, batch["image"]))  # crop px -> the photo's, image by image
-        A = torch.stack([torch.as_tensor(m["affine"], dtype=torch.float32) for m in batch["meta"]])
-        back = to_original(kp.flatten(1, 2), A).view(kp.shape)
+        back = to_original(kp.flatten(1, 2), _stacked(batch["meta"], "affine")).view(kp.shape)
         dt += coco_detections(Poses(back, s), lecture.skeleton, [m["image_id"] for m in batch["meta"]])
     return {**oks_ap(str(photos.source.ann_file), dt), "images": len(photos), "people_found": len(dt)}
 

@@ -13,13 +13,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from ..evaluation import PCK, predict
 from ..train.fit import make_data
 from ..metrics import pck
 from ..metrics.pck import normalizer
-from ..evaluation.real import evaluate_crops, predict_crops
+from ..evaluation.real import predict_crops, score_crops
 from ..train.run import RealSource, RunConfig, run
 from ..skeletons import get_skeleton
 
@@ -65,10 +64,9 @@ def per_crop_pck(pred, gt, visible, skeleton, alpha: float = 0.2) -> np.ndarray:
 
 
 def sides_check(pred, gt, visible, skeleton, alpha: float = 0.2) -> dict:
-    """Whether the predicted left/right labels match the person's: PCK@``alpha`` (torso) of ``pred`` as
-    labelled and with every left joint renamed right and vice versa (``Skeleton.flip_index``). A model that
-    knows sides scores far higher as labelled; one that ignores them, about the same either way.
-    ``pred, gt (N, K, 2)``, ``visible (N, K)``."""
+    """Whether the predicted left/right labels match the person's: PCK@``alpha`` (torso) of ``pred`` as labelled and
+    with every left joint renamed right and vice versa (``Skeleton.flip_index``). A model that knows sides scores far
+    higher as labelled; one that ignores them, about the same either way. ``pred, gt (N, K, 2)``, ``visible (N, K)``."""
     sk = get_skeleton(skeleton)
     exchanged = np.asarray(pred, float)[:, sk.flip_index]
     return {"as_labelled": float(pck(pred, gt, visible, "torso", alpha, skeleton=sk).mean),
@@ -76,15 +74,13 @@ def sides_check(pred, gt, visible, skeleton, alpha: float = 0.2) -> dict:
 
 
 def score(model, lecture, real: RealCrops, alpha: float = 0.2) -> dict:
-    """``model`` on the crops, scored in the photo's pixels (no flip test): ``pck`` (the lecture's PCK@0.2 of
-    the torso, :func:`posecourse.evaluation.real.evaluate_crops`), ``oks_ap`` (COCO files: OKS AP on the annotated
-    boxes, else None), ``per_crop`` ``(N,)``, ``sides`` (:func:`sides_check`) and the predictions
-    (``pred``, ``gt`` ``(N, K, 2)``, ``visible`` ``(N, K)``, ``meta``) for overlays."""
+    """``model`` on the crops, scored in the photo's pixels (no flip test): ``pck`` (the lecture's PCK@0.2 of the torso,
+    :func:`posecourse.evaluation.real.score_crops`), ``oks_ap`` (COCO files: OKS AP on the annotated boxes, else None),
+    ``per_crop`` ``(N,)``, ``sides`` (:func:`sides_check`) and the predictions (``pred``, ``gt`` ``(N, K, 2)``,
+    ``visible`` ``(N, K)``, ``meta``) for overlays."""
     lec = lecture.replace(metric=PCK(alpha, real.skel.name))
-    model = model.eval()
-    with torch.no_grad():
-        out = predict_crops(model, lec, real.crops, real.skel, model_skeleton=real.model_skel)
-        res = evaluate_crops(model, lec, real.crops, real.skel, model_skeleton=real.model_skel)
+    out = predict_crops(model.eval(), lec, real.crops, real.skel, model_skeleton=real.model_skel)
+    res = score_crops(out, lec, real.crops, real.skel)
     pred, gt, vis = out["pred"].numpy(), out["gt"].numpy(), out["visible"].numpy()
     oks = res.get("oks_ap_gt_boxes")
     return {"pck": res["value"], "oks_ap": None if oks is None else max(float(oks["AP"]), 0.0), "crops": res["crops"],
@@ -102,19 +98,17 @@ def colour_cue(model, lecture, n: int = 64) -> dict:
     out = {"images": held["image"]}
     model = model.eval()
     for name, images in (("drawn", held["image"]), ("red_blue_exchanged", held["image"][:, [2, 1, 0]])):
-        with torch.no_grad():
-            coords, _ = lecture.codec.decode(predict(model, images)).single()
+        coords, _ = lecture.codec.decode(predict(model, images)).single()
         out[name] = sides_check(coords.numpy(), gt.numpy(), vis.numpy(), lecture.skeleton)
     return out
 
 
 def finetune(lecture, real: RealCrops, steps: int, out=None, *, init=None, batch_size: int | None = None,
              device=None, seed: int = 0, lr: float | None = None):
-    """Train ``lecture``'s model on the crops' folder for ``steps`` steps of ``batch_size`` (default: every
-    crop) with :func:`posecourse.train.run.run` (augmented crops, flips that swap sides), from ``init`` (a
-    checkpoint path: fine-tuning) or from scratch. ``out``: a new folder for its checkpoint and metrics, or
-    None (nothing written). Returns ``(model in eval mode on device, the run's info: what metrics.json
-    holds)``."""
+    """Train ``lecture``'s model on the crops' folder for ``steps`` steps of ``batch_size`` (default: every crop) with
+    :func:`posecourse.train.run.run` (augmented crops, flips that swap sides), from ``init`` (a checkpoint path:
+    fine-tuning) or from scratch. ``out``: a new folder for its checkpoint and metrics, or None (nothing written).
+    Returns ``(model in eval mode on device, the run's info: what metrics.json holds)``."""
     if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
         raise ValueError(f"steps: expected a positive int (optimizer steps), got {steps!r}")
     result = run(RunConfig(lecture.name, data=real.fmt, data_root=real.root, out=out, steps=steps,

@@ -4,14 +4,12 @@ Gives the same ten numbers as ``pycocotools``' ``COCOeval(gt, loadRes(dt), 'keyp
 followed by ``evaluate(); accumulate(); summarize()`` (``stats[0..9]``), without importing it.
 The semantics reproduced (read from ``pycocotools/coco.py`` and ``cocoeval.py``):
 
-* Images: every ``gt["images"]`` id (sorted, unique: a repeated image id is one image);
-  categories: every ``gt["categories"]`` id. GT annotations on other images/categories are
-  dropped, detections of other categories are dropped, detections on images not in
-  ``gt["images"]`` are an error (``loadRes`` asserts).
-* Repeated GT annotation ids (reproduced, not rejected): pycocotools indexes annotations by id
-  (the last one of an id wins) and loads the evaluated GT by id, so every annotation sharing an id
-  is replaced by a copy of the last one with that id, on that one's image and category (the copies
-  all count; one on an image or category not evaluated drops out).
+* Images: every ``gt["images"]`` id (sorted, unique: a repeated image id is one image); categories: every
+  ``gt["categories"]`` id. GT annotations on other images/categories are dropped, detections of other categories are
+  dropped, detections on images not in ``gt["images"]`` are an error (``loadRes`` asserts).
+* Repeated GT annotation ids (reproduced, not rejected): pycocotools indexes annotations by id (the last one of an id
+  wins) and loads the evaluated GT by id, so every annotation sharing an id is replaced by a copy of the last one with
+  that id, on that one's image and category (the copies all count; one on an image or category not evaluated drops out).
 * Detections (``loadRes``): ids are ``1..D`` by position; if the *first* result has a
   non-empty ``bbox`` every detection's area is ``w * h`` of its bbox, otherwise the area is
   the extent ``(max x - min x) * (max y - min y)`` over *all* its keypoints (visible or not).
@@ -22,13 +20,11 @@ The semantics reproduced (read from ``pycocotools/coco.py`` and ``cocoeval.py``)
 * OKS: ``exp(-d^2 / (2 s^2 (2 sigma)^2))`` averaged over the GT's labelled joints
   (``v > 0``), ``s^2 = area + eps`` from the GT ``area`` field; for GT with no labelled
   joint, ``d`` is the distance of each detected joint to the GT box enlarged to 3x.
-* Greedy matching per threshold in score order: best OKS among unmatched regular GT
-  (ties -> later GT), ignored GT only if no regular GT qualifies; a detection matched to
-  ignored GT, or unmatched and outside the area range, is ignored. A match to a GT whose
-  ``id`` is 0 counts as unmatched (pycocotools stores ids and tests them for truth).
-* 101-point interpolated precision over thresholds 0.50:0.05:0.95, area ranges
-  all / medium (32^2..96^2) / large (96^2..1e5^2); -1 where a category/range has no
-  non-ignored GT; means are over the entries > -1.
+* Greedy matching per threshold in score order: best OKS among unmatched regular GT (ties -> later GT), ignored GT only
+  if no regular GT qualifies; a detection matched to ignored GT, or unmatched and outside the area range, is ignored. A
+  match to a GT whose ``id`` is 0 counts as unmatched (pycocotools stores ids and tests them for truth).
+* 101-point interpolated precision over thresholds 0.50:0.05:0.95, area ranges all / medium (32^2..96^2) / large
+  (96^2..1e5^2); -1 where a category/range has no non-ignored GT; means are over the entries > -1.
 
 Differences (pycocotools would crash): an empty detection list is allowed (AP = AR = 0,
 or -1 where there is no GT), missing ``iscrowd`` counts as 0, and non-finite numbers raise
@@ -81,8 +77,7 @@ def _oks_pairs(dkp, gkp, gvis, garea, gbox, sigmas):
     """OKS of paired rows exactly as ``COCOeval.computeOks`` computes it (same float ops and
     same summation order, so results are bit-identical).
 
-    dkp, gkp: ``(P, K, 2)``; gvis: ``(P, K)`` bool; garea: ``(P,)``; gbox: ``(P, 4)`` xywh.
-    Returns ``(P,)``.
+    dkp, gkp: ``(P, K, 2)``; gvis: ``(P, K)`` bool; garea: ``(P,)``; gbox: ``(P, 4)`` xywh. Returns ``(P,)``.
     """
     var = (sigmas * 2) ** 2
     k1 = gvis.sum(1)
@@ -195,21 +190,12 @@ def _count(ann: dict, key: str) -> int:
 
 
 def coco_keypoint_eval(gt, dt, *, sigmas=None, max_dets: int = 20) -> dict:
-    """COCO keypoint AP/AR, identical to pycocotools' ``COCOeval(..., 'keypoints')`` stats.
-
-    Args:
-        gt: COCO keypoint annotation dict (``images``, ``categories``, ``annotations`` with
-            ``keypoints`` ``[x, y, v] * K``, ``num_keypoints``, ``area``, ``bbox``, ``iscrowd``,
-            ``id``) or a path to its JSON file.
-        dt: list of results (``image_id``, ``category_id``, ``keypoints`` ``[x, y, s] * K``,
-            ``score``, optional ``bbox``) or a path to its JSON file.
-        sigmas: per-joint OKS constants ``(K,)``; default COCO-17's.
-        max_dets: detections kept per image (COCO: 20).
-
-    Returns:
-        ``{"AP", "AP50", "AP75", "APm", "APl", "AR", "AR50", "AR75", "ARm", "ARl"}`` floats
-        (-1 where pycocotools gives -1: no non-ignored GT in that area range).
-    """
+    """COCO keypoint AP/AR, identical to pycocotools' ``COCOeval(..., 'keypoints')`` stats: ``{"AP", "AP50", "AP75",
+    "APm", "APl", "AR", "AR50", "AR75", "ARm", "ARl"}`` floats (-1 where pycocotools gives -1: no non-ignored GT in that
+    area range). ``gt``: a COCO keypoint dict (``images``, ``categories``, ``annotations`` with ``keypoints``
+    ``[x, y, v] * K``, ``num_keypoints``, ``area``, ``bbox``, ``iscrowd``, ``id``) or its JSON file; ``dt``: a list of
+    results (``image_id``, ``category_id``, ``keypoints`` ``[x, y, s] * K``, ``score``, optional ``bbox``) or its JSON
+    file; ``sigmas``: per-joint OKS constants ``(K,)`` (default COCO-17's); ``max_dets``: detections kept per image."""
     enabled = gc.isenabled()
     gc.disable()  # the inputs hold ~10 tracked objects per annotation: collections would rescan them
     try:

@@ -1,43 +1,25 @@
 """Object Keypoint Similarity (COCO), batched.
 
-``OKS = sum_i exp(-d_i^2 / (2 s^2 k_i^2)) [v_i > 0] / sum_i [v_i > 0]`` with ``k_i = 2 sigma_i``
-and ``s^2`` the object's area, exactly as pycocotools' ``computeOks`` (which adds
-``np.spacing(1)`` to the area). ``coco_keypoint_eval`` uses its own pairwise version with
-pycocotools' box fallback for GT without labelled joints.
+``OKS = sum_i exp(-d_i^2 / (2 s^2 k_i^2)) [v_i > 0] / sum_i [v_i > 0]`` with ``k_i = 2 sigma_i`` and ``s^2`` the
+object's area, exactly as pycocotools' ``computeOks`` (which adds ``np.spacing(1)`` to the area). ``coco_keypoint_eval``
+uses its own pairwise version with pycocotools' box fallback for GT without labelled joints.
 """
 from __future__ import annotations
 
 import numpy as np
 
 from ..skeletons import get_skeleton
+from .pck import _np
 
 __all__ = ["oks"]
 
 
-def _np(x, name):
-    if hasattr(x, "detach"):
-        x = x.detach().to("cpu").double().numpy()
-    try:
-        return np.asarray(x, dtype=np.float64)
-    except (TypeError, ValueError) as e:
-        raise ValueError(f"{name}: not numeric ({e})") from None
-
-
 def oks(pred, gt, visible, area, sigmas="coco17") -> np.ndarray:
-    """OKS between predictions and GT people.
-
-    Args:
-        pred: ``(..., K, 2)``; gt: ``(..., K, 2)`` (broadcastable with ``pred``, e.g.
-            ``pred[:, None]`` vs ``gt[None]`` for a ``(D, G)`` matrix).
-        visible: ``(..., K)`` GT labels (nonzero = labelled), broadcastable like ``gt``.
-        area: GT area ``s^2``, shape ``(...)`` broadcastable; must be finite and >= 0.
-        sigmas: ``(K,)`` per-joint constants or a skeleton name with sigmas (``"coco17"``).
-
-    Returns:
-        OKS in ``[0, 1]`` with the broadcast batch shape. A person with no labelled joint
-        gets OKS 0 (documented choice; pycocotools measures to the box instead). A NaN/inf
-        prediction contributes 0 for that joint.
-    """
+    """OKS in ``[0, 1]`` between predictions and GT people, of the broadcast batch shape: ``pred``, ``gt``
+    ``(..., K, 2)`` (broadcastable, e.g. ``pred[:, None]`` vs ``gt[None]`` for a ``(D, G)`` matrix), ``visible (..., K)``
+    GT labels (nonzero = labelled), ``area (...)`` the GT area ``s^2`` (finite, >= 0), ``sigmas``: ``(K,)`` per-joint
+    constants or a skeleton name with sigmas. A person with no labelled joint gets OKS 0 (documented choice;
+    pycocotools measures to the box instead); a NaN/inf prediction contributes 0 for that joint."""
     pred, gt, vis, area = _np(pred, "pred"), _np(gt, "gt"), _np(visible, "visible"), _np(area, "area")
     sig = np.asarray(get_skeleton(sigmas).sigmas if isinstance(sigmas, str) else _np(sigmas, "sigmas"), float)
     if sig.ndim != 1 or not np.isfinite(sig).all() or (sig <= 0).any():

@@ -8,9 +8,8 @@ Conventions, fixed once for the whole module:
 
 * A joint is correct when ``distance <= threshold`` (``<=``, as MPII's evaluation code
   ``less_than_threshold = err <= threshold`` does; PCP's "within" also read as ``<=``).
-* Invisible GT joints count nowhere (neither numerator nor denominator). A NaN/inf
-  *prediction* is a miss (e.g. a joint a decoder did not find); NaN/inf GT at a visible
-  joint is a ``ValueError``.
+* Invisible GT joints count nowhere (neither numerator nor denominator). A NaN/inf *prediction* is a miss (e.g. a joint
+  a decoder did not find); NaN/inf GT at a visible joint is a ``ValueError``.
 * ``per_joint[k]`` is ``correct / count`` over visible instances of joint ``k`` (0.0 where
   ``count[k] == 0``; check ``count``); ``mean`` is the count-weighted mean over the joints
   in ``mean_joints`` (= total correct / total visible), as MPII's ``jnt_ratio`` weighting.
@@ -66,8 +65,8 @@ class PCKCurve:
     mean: np.ndarray
 
 
-def _np(x, name):
-    if hasattr(x, "detach"):  # torch tensor, any device
+def _np(x, name):  # float64 NumPy from an array, a list or a torch tensor (any device)
+    if hasattr(x, "detach"):
         x = x.detach().to("cpu").double().numpy()
     try:
         return np.asarray(x, dtype=np.float64)
@@ -107,18 +106,10 @@ def _skeleton_for(skeleton, K, name):
 
 
 def normalizer(norm, gt, visible, skeleton: str | Skeleton | None = None):
-    """Per-sample normalizer and the samples where it is defined.
-
-    Args:
-        norm: ``(N,)`` or scalar sizes, or ``"torso"`` (left shoulder - right hip distance,
-            DeepPose's torso diameter), ``"head"`` (upper neck - head top distance), ``"bbox"``
-            (longer side of the tight box around the visible GT joints).
-        gt: ``(N, K, 2)``; visible: ``(N, K)`` bool.
-        skeleton: layout giving the torso/head joints (needed for ``"torso"``/``"head"``).
-
-    Returns:
-        ``(size (N,), valid (N,) bool)``.
-    """
+    """``(size (N,), valid (N,) bool)``: each sample's normalizer and whether it is defined, for ``gt (N, K, 2)`` and
+    ``visible (N, K)``. ``norm``: sizes ``(N,)`` or a scalar; ``"torso"`` (left shoulder - right hip, DeepPose's torso
+    diameter) or ``"head"`` (upper neck - head top), both of ``skeleton``; or ``"bbox"`` (the longer side of the tight
+    box around the visible GT joints)."""
     gt, vis = np.asarray(gt, float), np.asarray(visible) > 0
     N, K = gt.shape[:2]
     if isinstance(norm, str):

@@ -63,15 +63,18 @@ class History:
         import matplotlib.pyplot as plt  # here: pyplot takes ~0.8 s to import (measured), runs need no plot
 
         ax = ax or plt.subplots(figsize=(5, 3))[1]
+        ax.set_xlabel("step")
+        ax.set_ylabel("loss")
+        self._draw(ax, smooth)
+        return ax
+
+    def _draw(self, ax, smooth: int) -> None:
         ax.plot(self.losses, alpha=0.35, label="loss / step")
         if len(self.losses) >= smooth > 1:
             ls = torch.tensor(self.losses)
             ax.plot(range(smooth - 1, len(ls)), ls.unfold(0, smooth, 1).mean(1), label=f"mean of {smooth}")
-        ax.set_xlabel("step")
-        ax.set_ylabel("loss")
         ax.set_yscale("log" if self.losses and min(self.losses) > 0 else "linear")
         ax.legend()
-        return ax
 
 
 
@@ -135,24 +138,18 @@ def read_checkpoint(path, what: str = "path", map_location="cpu") -> object:
 
 
 def check_checkpoint_path(path, what: str = "checkpoint") -> Path:
-    """Where a checkpoint will be written, checked before any work: not a folder, its folder creatable and
-    writable. Returns the path."""
+    """Where a checkpoint will be written, checked before any work: not a folder; its folder created if missing and
+    writable. Errors name ``what``. Returns the path."""
     path = as_path(what, path)
     if path.is_dir():
         raise ValueError(f"{what}: {path} is a folder, so the checkpoint (a file) cannot be written there")
-    writable_folder(path.parent, what)
-    return path
-
-
-def writable_folder(folder: Path, what: str) -> Path:
-    """``folder`` created if missing and checked writable before any work; errors name ``what``."""
     try:
-        folder.mkdir(parents=True, exist_ok=True)
+        path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as e:
-        raise ValueError(f"{what}: cannot create the folder {folder}: {e.strerror or e}") from None
-    if not os.access(folder, os.W_OK | os.X_OK):
-        raise ValueError(f"{what}: the folder {folder} is not writable")
-    return folder
+        raise ValueError(f"{what}: cannot create the folder {path.parent}: {e.strerror or e}") from None
+    if not os.access(path.parent, os.W_OK | os.X_OK):
+        raise ValueError(f"{what}: the folder {path.parent} is not writable")
+    return path
 
 
 def _plain_or_type(value):
@@ -170,46 +167,45 @@ def _settings(optimizer: torch.optim.Optimizer) -> dict:
 
 def _same(a, b) -> bool:
     a, b = _plain_or_type(a), _plain_or_type(b)
-    if isinstance(a, float) and isinstance(b, float) and math.isnan(a) and math.isnan(b):
-        return True
-    return a == b
+    return a == b or isinstance(a, float) and isinstance(b, float) and math.isnan(a) and math.isnan(b)
+
+
+def _differences(saved: Mapping, now: Mapping, skip=lambda key: False) -> str:
+    """``"k=<now> here, <saved> in the checkpoint"`` for every key (but those ``skip`` names) whose values differ."""
+    return "; ".join(f"{k}={now.get(k)!r} here, {saved.get(k)!r} in the checkpoint" for k in sorted({*saved, *now})
+                     if not skip(k) and not _same(saved.get(k), now.get(k)))
 
 
 def _check_layout(state: dict, path) -> None:
     """The parts of a checkpoint a load reads have the types :func:`save_checkpoint` writes (a file edited or
     written by other code fails here, naming the entry, instead of deep inside torch)."""
-    def bad(key, want):
-        v = state.get(key)
-        return ValueError(f"path: {path} is not a save_checkpoint file: {key!r} is a {type(v).__name__}, "
-                          f"expected {want}")
+    def foreign(why: str) -> ValueError:
+        return ValueError(f"path: {path} is not a save_checkpoint file: {why}")
 
     saved = state.get("model")
     if isinstance(saved, Mapping):
         odd = [k for k, v in saved.items() if not isinstance(k, str) or not isinstance(v, torch.Tensor)]
         if odd:
-            raise ValueError(f"path: {path} is not a save_checkpoint file: 'model' entries {odd[:5]} are not "
-                             "named tensors")
+            raise foreign(f"'model' entries {odd[:5]} are not named tensors")
     for key, want in (("optimizer", "a state dict (state, param_groups)"), ("scheduler", "a state dict"),
                       ("scaler", "a state dict"), ("history", "a dict of History fields")):
         v = state.get(key)
         if v is not None and not isinstance(v, Mapping):
-            raise bad(key, want)
+            raise foreign(f"{key!r} is a {type(v).__name__}, expected {want}")
     opt = state.get("optimizer")
     if opt is not None and not (isinstance(opt.get("state"), Mapping) and isinstance(opt.get("param_groups"), list)
                                 and all(isinstance(g, Mapping) and isinstance(g.get("params"), list)
                                         for g in opt["param_groups"])):
-        raise ValueError(f"path: {path} is not a save_checkpoint file: 'optimizer' lacks 'state'/'param_groups'")
+        raise foreign("'optimizer' lacks 'state'/'param_groups'")
     hist = state.get("history") or {}
     for key in ("steps", "epochs", "step"):
         v = state.get(key) if key == "step" else hist.get(key)
         if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 0):
-            raise ValueError(f"path: {path} is not a save_checkpoint file: {'history ' if key != 'step' else ''}"
-                             f"{key!r} is {v!r}, expected a count >= 0")
+            raise foreign(f"{'history ' if key != 'step' else ''}{key!r} is {v!r}, expected a count >= 0")
     for key in ("losses", "lrs", "epoch_losses", "metrics"):
         v = hist.get(key)
         if v is not None and not isinstance(v, list):
-            raise ValueError(f"path: {path} is not a save_checkpoint file: history {key!r} is a {type(v).__name__}, "
-                             "expected a list")
+            raise foreign(f"history {key!r} is a {type(v).__name__}, expected a list")
 
 
 def _check_model(state: dict, model: nn.Module, path) -> None:
@@ -237,12 +233,8 @@ def _check_optimizer(state: dict, optimizer: torch.optim.Optimizer, path, schedu
         raise ValueError(f"optimizer: {path} was trained with {kind}, this run uses {_type_name(optimizer)}; resume "
                          "with the same optimizer class, or train into a new checkpoint path")
     defaults = state.get("optimizer_defaults")
-    if defaults is not None:
-        now = _settings(optimizer)
-        diff = [f"{k}={now.get(k)!r} here, {defaults.get(k)!r} in the checkpoint" for k in sorted(set(defaults) | set(now))
-                if not _same(defaults.get(k), now.get(k))]
-        if diff:
-            raise ValueError(f"optimizer: settings differ from {path}: {'; '.join(diff)}")
+    if defaults is not None and (diff := _differences(defaults, _settings(optimizer))):
+        raise ValueError(f"optimizer: settings differ from {path}: {diff}")
     groups, ours = saved["param_groups"], optimizer.param_groups
     if len(groups) != len(ours):
         raise ValueError(f"optimizer: {path} has {len(groups)} parameter group(s), this optimizer {len(ours)}")
@@ -251,10 +243,8 @@ def _check_optimizer(state: dict, optimizer: torch.optim.Optimizer, path, schedu
             raise ValueError(f"optimizer: parameter group {g} holds {len(s['params'])} parameters in {path}, "
                              f"{len(o['params'])} in this optimizer")
         skip = {"params"} | (_SCHEDULED if scheduled else set())
-        diff = [f"{k}={o.get(k)!r} here, {s.get(k)!r} in the checkpoint" for k in sorted((set(s) | set(o)) - skip)
-                if not _same(s.get(k), o.get(k))]
-        if diff:
-            raise ValueError(f"optimizer: parameter group {g} differs from {path}: {'; '.join(diff)}")
+        if diff := _differences(s, o, skip.__contains__):
+            raise ValueError(f"optimizer: parameter group {g} differs from {path}: {diff}")
         for j, (idx, p) in enumerate(zip(s["params"], o["params"])):
             for name, t in saved["state"].get(idx, {}).items():
                 if name in _PER_PARAM and isinstance(t, torch.Tensor) and (t.shape != p.shape or any(
@@ -275,11 +265,9 @@ def _check_scheduler(state: dict, scheduler, path, resume: bool) -> None:
     if kind is not None and ours is not None:
         if kind != ours:
             raise ValueError(f"scheduler: {path} was trained with {kind}, this run gives {ours}")
-        saved, now = state["scheduler"], scheduler.state_dict()
-        diff = [f"{k}={now.get(k)!r} here, {saved.get(k)!r} in the checkpoint" for k in sorted(set(saved) | set(now))
-                if not k.startswith("_") and k not in _PROGRESS and not _same(saved.get(k), now.get(k))]
+        diff = _differences(state["scheduler"], scheduler.state_dict(), lambda k: k.startswith("_") or k in _PROGRESS)
         if diff:
-            raise ValueError(f"scheduler: settings differ from {path}: {'; '.join(diff)}")
+            raise ValueError(f"scheduler: settings differ from {path}: {diff}")
 
 
 def load_checkpoint(path, model: nn.Module, optimizer: torch.optim.Optimizer | None = None, scheduler=None, *,

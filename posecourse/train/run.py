@@ -10,7 +10,6 @@ people (:class:`RealSource`), in one process or under ``torchrun``, scores it on
 from __future__ import annotations
 
 import json
-import math
 import os
 import time
 from dataclasses import dataclass, replace
@@ -103,9 +102,8 @@ class RunConfig:
             put(name, as_optional_int(name, getattr(self, name), minimum=1))
         put("lr", None if self.lr is None else check_lr("lr", self.lr))
         put("lr_drops", _numbers("lr_drops", self.lr_drops, None, lambda n, v: as_int(n, v, minimum=1)) or ())
-        put("input_size", _numbers("input_size", self.input_size, (1, 2), lambda n, v: as_int(n, v, minimum=1)))
-        if self.input_size is not None:
-            put("input_size", (self.input_size[0], self.input_size[-1]))
+        size = _numbers("input_size", self.input_size, (1, 2), lambda n, v: as_int(n, v, minimum=1))
+        put("input_size", size and (size[0], size[-1]))
         put("preset", one_of("preset", self.preset, ("course", "paper")))
         if self.model_skeleton is not None:
             one_of("model_skeleton", self.model_skeleton, SKELETONS)
@@ -165,10 +163,6 @@ class _Seen:
         if self.sampler.epoch == self.first_epoch:
             self.seen.extend(int(m["index"]) for m in batch["meta"])
         return self.loss_fn(outputs, batch)
-
-
-def _world() -> tuple[int, int]:  # (WORLD_SIZE, RANK) as torchrun sets them; (1, 0) in a plain process
-    return int(os.environ.get("WORLD_SIZE", "1")), int(os.environ.get("RANK", "0"))
 
 
 class _Source:
@@ -266,29 +260,25 @@ def _codec(lec, model, size, num_joints):
 def _norm(cfg: RunConfig, lec, official: bool, saved=None, resume: bool = False):
     """The input normalization of this run; ``saved``: the ``"run"`` entry of the checkpoint loaded (its
     ``input_norm`` wins over ``auto``; on ``resume`` an explicit different one is refused)."""
+    saved = saved or {}
     if cfg.input_mean or cfg.input_std:
         norm = ("rgb", tuple(cfg.input_mean or (0.0,) * 3), tuple(cfg.input_std or (1.0,) * 3))
-    elif cfg.input_norm == "auto":
-        if saved is not None and "input_norm" in saved:
-            return _as_norm(saved["input_norm"])
+    elif cfg.input_norm != "auto":
+        norm = None if cfg.input_norm == "none" else NORMS[cfg.input_norm]
+    elif "input_norm" in saved:
+        return _as_norm(saved["input_norm"])
+    else:
         name = model_card(lec.model).input_norm if official else None
         return NORMS[name] if name else None
-    else:
-        norm = None if cfg.input_norm == "none" else NORMS[cfg.input_norm]
-    if resume and saved is not None and "input_norm" in saved and not _same_norm(norm, _as_norm(saved["input_norm"])):
+    if resume and "input_norm" in saved and norm != _as_norm(saved["input_norm"]):
         raise ValueError(f"input_norm: the checkpoint resumed was trained with input normalization "
                          f"{_as_norm(saved['input_norm'])}, this run asks for {norm}; leave input_norm, input_mean "
                          "and input_std out to continue with the checkpoint's (or train into a new out)")
     return norm
 
 
-def _as_norm(v):
+def _as_norm(v):  # as saved (lists: JSON-like plain data, floats exact) -> as NORMS holds it
     return None if v is None else (v[0], tuple(map(float, v[1])), tuple(map(float, v[2])))
-
-
-def _same_norm(a, b) -> bool:
-    return (a is None) == (b is None) and (a is None or a[0] == b[0] and all(
-        math.isclose(x, y, rel_tol=1e-6) for x, y in zip(a[1] + a[2], b[1] + b[2])))
 
 
 def _outputs(cfg: RunConfig, lec, steps: int):
@@ -321,7 +311,7 @@ def run(cfg: RunConfig) -> RunResult:
     Every check of the settings, of ``out`` and of the files named runs before the first step."""
     if not isinstance(cfg, RunConfig):
         raise ValueError(f"cfg: expected a RunConfig, got {type(cfg).__name__}")
-    world, rank = _world()
+    world, rank = int(os.environ.get("WORLD_SIZE", "1")), int(os.environ.get("RANK", "0"))  # as torchrun sets them
     lec = get_lecture(cfg.lecture)
     size = (lec.data.image_size,) * 2
     if cfg.preset == "paper":

@@ -1,10 +1,9 @@
 """Weights from files -- official checkpoints or the course's own -- and the input normalization each expects.
 
-The course's models see RGB in [0, 1]. The papers' released weights were trained on normalized input, so
-evaluating them needs the same normalization: HRNet's code applies ``transforms.Normalize`` with the
-ImageNet statistics to RGB; CMU's OpenPose model (as converted by pytorch-openpose) takes BGR
-``uint8 / 256 - 0.5``. :func:`input_norm` adds it to a model as a forward pre-hook, so the state dict
-(and a checkpoint) is unchanged.
+The course's models see RGB in [0, 1]. The papers' released weights were trained on normalized input, so evaluating them
+needs the same normalization: HRNet's code applies ``transforms.Normalize`` with the ImageNet statistics to RGB; CMU's
+OpenPose model (as converted by pytorch-openpose) takes BGR ``uint8 / 256 - 0.5``. :func:`input_norm` adds it to a model
+as a forward pre-hook, so the state dict (and a checkpoint) is unchanged.
 """
 from __future__ import annotations
 
@@ -18,10 +17,8 @@ from .checkpoint import _check_layout, _check_model, read_checkpoint
 
 __all__ = ["NORMS", "load_weights", "input_norm"]
 
-#: input normalizations ``(channel order, mean, std)`` on RGB in [0, 1]: ``imagenet`` is HRNet's
-#: (``transforms.Normalize`` with ImageNet statistics on RGB); ``openpose`` is CMU's Caffe model as run by
-#: pytorch-openpose (BGR ``uint8 / 256 - 0.5``). A model's card names the one its official weights expect
-#: (``model_card(name).input_norm``, see :class:`posecourse.models.ModelCard`)
+#: input normalizations ``(channel order, mean, std)`` on RGB in [0, 1] (whose: the module note); a model's card
+#: names the one its official weights expect (``model_card(name).input_norm``)
 NORMS = {"imagenet": ("rgb", (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)),
          "openpose": ("bgr", (128 / 255,) * 3, (256 / 255,) * 3)}
 
