@@ -239,9 +239,8 @@ def describe(model: nn.Module, input_size) -> Architecture:
     b.add("input", "input", "image", (3, *input_size), 0, 0.0)
     row_labels, extras = DESCRIBERS[family](model, b)
     extras["parameters"] = sum(p.numel() for p in model.parameters())
-    for p in b.paths:
-        if p.src not in b.names or p.dst not in b.names:
-            raise RuntimeError(f"path {p} names an unknown block")
+    if bad := [p for p in b.paths if p.src not in b.names or p.dst not in b.names]:
+        raise RuntimeError(f"path {bad[0]} names an unknown block")
     return Architecture(family, input_size, b.blocks, b.paths, row_labels, extras)
 
 

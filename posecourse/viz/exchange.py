@@ -21,10 +21,8 @@ from .plots import image_hwc, to_numpy
 
 __all__ = ["exchange_terms", "exchange_figure", "hrnet_viewer", "CHANNEL_RULES"]
 
-CHANNEL_RULES = {
-    "max_var": "the channel of Y_k whose map varies most over the image (largest spatial variance)",
-    "mean": "the mean over all channels of Y_k",
-}
+CHANNEL_RULES = {"max_var": "the channel of Y_k whose map varies most over the image (largest spatial variance)",
+                 "mean": "the mean over all channels of Y_k"}
 
 
 def _units(model) -> list:
