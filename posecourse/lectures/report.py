@@ -90,13 +90,10 @@ def live_vs_shipped(history, result: dict, shipped: dict | None) -> str:
 
 
 def comparison_table(lectures=None, device=None, images: int | None = None) -> list[dict]:
-    """Lecture 5's table: every lecture's model after the same number of training ``images`` (the
-    snapshot of the shipped run, default :data:`posecourse.lectures.COMPARE_IMAGES`), on held-out data.
-
-    Single-person models also get PCK@0.2 on one common held-out MPII-16 set (beside their own paper
-    metric); multi-person models get their own metric on their own held-out set. Missing checkpoints are
-    listed as such.
-    """
+    """Lecture 5's table: every lecture's model after the same number of training ``images`` (the snapshot of the
+    shipped run, default :data:`posecourse.lectures.COMPARE_IMAGES`), on held-out data. Single-person models also get
+    PCK@0.2 on one common held-out MPII-16 set (beside their own paper metric); multi-person models get their own
+    metric on their own held-out set. Missing checkpoints are listed as such."""
     images = images or COMPARE_IMAGES
     rows, common, pck = [], None, PCK(0.2)
     for name in lectures or LECTURES:

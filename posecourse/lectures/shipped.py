@@ -69,31 +69,23 @@ def shipped_checkpoint(lecture, data, device=None) -> dict | None:
 
 
 class ShippedHistory(History):
-    """The :class:`posecourse.train.History` of a model loaded instead of trained (``use_shipped=True``):
-    ``steps`` and ``seconds`` from the checkpoint's metadata; its per-step losses are not stored, so
-    ``losses`` is empty and :meth:`plot` says so on the axis."""
+    """The :class:`posecourse.train.History` of a model loaded instead of trained (``use_shipped=True``): ``steps`` and
+    ``seconds`` from the checkpoint's metadata; its per-step losses are not stored, so ``losses`` is empty and
+    :meth:`plot` says so on the axis."""
 
     label = "shipped (use_shipped)"  #: how report.live_vs_shipped names this run
 
-    def plot(self, ax=None, smooth: int = 10):
-        import matplotlib.pyplot as plt  # here: pyplot takes ~0.8 s to import (measured), runs need no plot
-
-        ax = ax or plt.subplots(figsize=(5, 3))[1]
+    def _draw(self, ax, smooth: int) -> None:
         ax.text(0.5, 0.5, f"use_shipped=True: no training here\n(the checkpoint's {self.steps:,} steps\n"
                 f"store no loss curve)", ha="center", va="center", transform=ax.transAxes)
-        ax.set_xlabel("step")
-        ax.set_ylabel("loss")
-        return ax
 
 
 def train_or_load(run, data, *, progress: bool = True):
-    """A lecture notebook's model: trained live, or the shipped checkpoint in the slow-laptop mode.
-
-    ``run``: :meth:`posecourse.lectures.Lecture.settings` (seed, steps, device, ``use_shipped``). Returns
-    ``(model, history)`` in both cases, so every later cell has the same variables: live, those of
-    :func:`posecourse.train.fit.fit` for ``run.steps`` steps; with ``use_shipped``, the shipped model in eval mode
-    and a :class:`ShippedHistory` (its steps, images and training seconds). A missing checkpoint is an
-    error that says how to make it."""
+    """A lecture notebook's model: trained live, or the shipped checkpoint in the slow-laptop mode. ``run``:
+    :meth:`posecourse.lectures.Lecture.settings` (seed, steps, device, ``use_shipped``). Returns ``(model, history)``
+    in both cases, so every later cell has the same variables: live, those of :func:`posecourse.train.fit.fit` for
+    ``run.steps`` steps; with ``use_shipped``, the shipped model in eval mode and a :class:`ShippedHistory` (its steps,
+    images and training seconds). A missing checkpoint is an error that says how to make it."""
     lec = run.lecture
     if not run.use_shipped:
         return fit(lec, data, run.steps, seed=run.seed, device=run.device, progress=progress)
