@@ -155,11 +155,8 @@ def per_image_error(pred: torch.Tensor, batch: dict) -> torch.Tensor:
 
 def coco_format(batch: dict, poses: Poses | None = None, skeleton: str = "coco18"):
     """Ground truth of a collated multi-person batch (and optional predicted :class:`~posecourse.targets.codecs.Poses`,
-    :func:`coco_detections`) as COCO dicts, image ``i`` with id ``i + 1``.
-
-    Joints are converted to COCO-17 (OpenPose's neck is dropped). GT ``area`` is the person box area
-    (the synthetic data have no segmentation masks).
-    """
+    :func:`coco_detections`) as COCO dicts, image ``i`` with id ``i + 1``; joints converted to COCO-17 (OpenPose's neck
+    is dropped), GT ``area`` the person box area (the synthetic data have no segmentation masks)."""
     kp, vis = convert_keypoints(batch["keypoints"], batch["visibility"], batch["skeleton"], "coco17")  # float arrays
     boxes = np.asarray(batch["boxes"], dtype=float)
     images, anns = [], []

@@ -1,12 +1,9 @@
-"""The domain gap between the course's synthetic people and photos, measured: what
-``lectures/extra/domain_gap.ipynb`` shows.
-
-The shipped models learned from drawn figures whose left limbs are warm-coloured and right limbs cool
-(:mod:`posecourse.data.synthetic`), in the MPII-16 layout, at 64 x 64. This module scores such a model on
-real person crops (:class:`~posecourse.data.topdown.TopDown`, scored in the photo's pixels by
-:mod:`posecourse.evaluation.real`), checks how much its left/right labels rely on the colour cue, and fine-tunes it
-on the crops (:func:`posecourse.train.run.run`).
-"""
+"""The domain gap between the course's synthetic people and photos, measured: what ``lectures/extra/domain_gap.ipynb``
+shows. The shipped models learned from drawn figures whose left limbs are warm-coloured and right limbs cool
+(:mod:`posecourse.data.synthetic`), in the MPII-16 layout, at 64 x 64. This module scores such a model on real person
+crops (:class:`~posecourse.data.topdown.TopDown`, scored in the photo's pixels by :mod:`posecourse.evaluation.real`),
+checks how much its left/right labels rely on the colour cue, and fine-tunes it on the crops
+(:func:`posecourse.train.run.run`)."""
 from __future__ import annotations
 
 from dataclasses import dataclass

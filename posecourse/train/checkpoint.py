@@ -85,11 +85,10 @@ def _unwrap(model: nn.Module) -> nn.Module:
 def save_checkpoint(path, model: nn.Module, optimizer: torch.optim.Optimizer | None = None, history=None,
                     step: int | None = None, *, scheduler=None, scaler: torch.amp.GradScaler | None = None,
                     **extra) -> None:
-    """Save model (unwrapped from DDP), optimizer, lr scheduler, AMP scaler, history, step and ``**extra``
-    metadata to ``path``, atomically (a temporary file, read back under ``weights_only=True``, then renamed).
-
-    ``history`` and ``extra`` are converted by :func:`to_plain` (a value it cannot convert is a ``ValueError``
-    naming its key, and nothing is written). ``extra`` may not use the names in ``RESERVED``."""
+    """Save model (unwrapped from DDP), optimizer, lr scheduler, AMP scaler, history, step and ``**extra`` metadata to
+    ``path``, atomically (a temporary file, read back under ``weights_only=True``, then renamed). ``history`` and
+    ``extra`` are converted by :func:`to_plain` (a value it cannot convert is a ``ValueError`` naming its key, and
+    nothing is written); ``extra`` may not use the names in ``RESERVED``."""
     clash = sorted(set(extra) & set(RESERVED))
     if clash:
         raise ValueError(f"save_checkpoint: extra metadata may not be named {clash} (reserved for the checkpoint)")

@@ -7,10 +7,8 @@
 
 The options are the fields of :class:`posecourse.train.run.RunConfig` (``--batch-size`` is ``batch_size``, the
 **global** batch; ``--no-progress`` is ``progress=False``); the command checks them into one, calls
-:func:`posecourse.train.run.run` and prints the result. Errors name the option (``--out: ...``).
-Training writes ``DIR/checkpoint.pt`` and ``DIR/metrics.json``, an evaluation (``--weights``, ``--steps 0``)
-only ``DIR/eval_metrics.json`` (``docs/training.md``).
-"""
+:func:`posecourse.train.run.run` (which says what it writes in ``DIR``; ``docs/training.md``) and prints the result.
+Errors name the option (``--out: ...``)."""
 from __future__ import annotations
 
 import argparse

@@ -70,8 +70,7 @@ def input_norm(model, norm):
     if order not in ("rgb", "bgr") or len(mean) != 3 or len(std) != 3 or \
             not all(math.isfinite(v) for v in mean + std) or min(std) <= 0:
         raise ValueError(f"norm: expected ('rgb'|'bgr', 3 finite means, 3 finite stds > 0), got {norm!r}")
-    m = torch.tensor(mean, dtype=torch.float32).view(1, 3, 1, 1)
-    sd = torch.tensor(std, dtype=torch.float32).view(1, 3, 1, 1)
+    m, sd = (torch.tensor(v, dtype=torch.float32).view(1, 3, 1, 1) for v in (mean, std))
 
     def hook(module, args):
         x = args[0].flip(1) if order == "bgr" else args[0]
