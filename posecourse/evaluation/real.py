@@ -1,5 +1,5 @@
-"""What the command (:mod:`posecourse.train.command`) reports: the run's loss curve and sample split gathered
-from every process, and the lecture's metric on held-out synthetic images or on real person crops.
+"""What the command (:mod:`posecourse.train.command`) reports: the run's loss curve and sample split gathered from every
+process, and the lecture's metric on real person crops or (bottom-up) whole photos.
 
 Real crops are scored where the annotations live, in the photo's pixels: predictions in crop pixels go back through the
 crop's inverse affine (and a flipped crop's joint order), and are compared with the annotation as loaded. The lecture's

@@ -74,11 +74,9 @@ def _floats(rows, width, name, finite=True):
 
 
 def _oks_pairs(dkp, gkp, gvis, garea, gbox, sigmas):
-    """OKS of paired rows exactly as ``COCOeval.computeOks`` computes it (same float ops and
-    same summation order, so results are bit-identical).
-
-    dkp, gkp: ``(P, K, 2)``; gvis: ``(P, K)`` bool; garea: ``(P,)``; gbox: ``(P, 4)`` xywh. Returns ``(P,)``.
-    """
+    """OKS ``(P,)`` of paired rows exactly as ``COCOeval.computeOks`` computes it (same float ops and same summation
+    order, so results are bit-identical): dkp, gkp ``(P, K, 2)``; gvis ``(P, K)`` bool; garea ``(P,)``; gbox ``(P, 4)``
+    xywh."""
     var = (sigmas * 2) ** 2
     k1 = gvis.sum(1)
     dx = dkp[..., 0] - gkp[..., 0]
