@@ -8,24 +8,18 @@ course loads them as well as a source checkout. ``python -m posecourse_tools.che
 """
 from __future__ import annotations
 
-from importlib import resources
 from pathlib import Path
 
 import torch
 
 from ..evaluation import evaluate
 from ..train.fit import fit
-from . import get_lecture
+from . import checkpoint_dir, get_lecture
 from ..train import History
 from ..utils import resolve_device
 
 __all__ = ["checkpoint_dir", "checkpoint_path", "load_trained", "checkpoint_meta", "shipped_checkpoint",
            "train_or_load", "ShippedHistory"]
-
-def checkpoint_dir() -> Path:
-    """The folder of the shipped checkpoints (inside the installed package; the checkpoint trainer
-    writes there by default)."""
-    return Path(str(resources.files("posecourse") / "checkpoints"))
 
 
 def checkpoint_path(lecture: str, images: int | None = None) -> Path:
