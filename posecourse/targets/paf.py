@@ -5,9 +5,9 @@ Cao et al., "Realtime Multi-Person 2D Pose Estimation using Part Affinity Fields
 - PAF ``L*_c,k(p) = v`` (unit vector from joint ``j1`` to ``j2``) when ``0 <= v.(p - x_j1) <= l`` and
   ``|v_perp.(p - x_j1)| <= sigma_l``; ``L*_c(p)`` averages over the ``n_c(p)`` people non-zero at ``p`` (Eq. 8-9).
 - Connection score ``E = integral L_c(p(u)) . (d_j2 - d_j1)/|d_j2 - d_j1| du`` sampled at ``num_samples``
-  points (Eq. 10). The paper matches each limb's candidates with the Hungarian algorithm (Sec. 2.4, Eq. 13)
-  after relaxing the whole k-partite problem to a tree of bipartite ones; OpenPose's released code, and
-  this module by default, match greedily by decreasing score (``method="optimal"``: the Hungarian matching).
+  points (Eq. 10). The paper relaxes the whole k-partite problem to a tree of bipartite ones (Sec. 2.4, Eq. 13),
+  says each can be solved with the Hungarian algorithm, and calls its parser greedy; OpenPose's released code,
+  and this module by default, match greedily by decreasing score (``method="optimal"``: the Hungarian matching).
 
 Channel order: limb ``c`` of ``skeleton.limbs`` owns channels ``2c`` (x component) and ``2c + 1`` (y).
 Coordinates: heatmap px, centre-aligned with image px as in :mod:`.heatmap` (``x_hm = (x + 0.5)/s - 0.5``).
@@ -126,8 +126,8 @@ def match_limb(scores, method: str = "greedy") -> np.ndarray:
     """Bipartite matching of candidates ``(Na, Nb)`` (NaN or -inf = not allowed).
 
     ``"greedy"`` (OpenPose): take connections by decreasing score when neither end is used yet.
-    ``"optimal"``: the matching of maximum total score (the paper's Hungarian algorithm, Sec. 2.4 / Eq. 13,
-    via ``scipy.optimize.linear_sum_assignment``); pairs scoring <= 0 are never taken.
+    ``"optimal"``: the matching of maximum total score (the Hungarian algorithm, which the paper says can solve
+    Eq. 13, Sec. 2.4), via ``scipy.optimize.linear_sum_assignment``; pairs scoring <= 0 are never taken.
     Returns ``(M, 2)`` int index pairs ``(i, j)``.
     """
     s = _numpy(scores, "scores").astype(np.float64)
