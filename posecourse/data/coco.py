@@ -83,15 +83,12 @@ def _size(im: dict, key: str, where: str):
 
 
 class CocoKeypoints(Dataset):
-    """COCO keypoint annotations as a Dataset of sample dicts (see :mod:`posecourse.data`).
-
-    Args:
-        ann_file: the annotation JSON (``images``, ``annotations``, ``categories``).
-        img_dir: folder holding the images named by ``images[i].file_name``.
-        skip_crowd: drop ``iscrowd = 1`` annotations (regions of many people, no joints).
-        min_keypoints: drop people with fewer labelled joints (``1`` drops people with none).
-        per_person: one sample per kept annotation (``P = 1``) instead of one per image.
-        skip_empty: in per-image mode, drop images left with no people.
+    """COCO keypoint annotations as a Dataset of sample dicts (see :mod:`posecourse.data`): ``ann_file`` the annotation
+    JSON (``images``, ``annotations``, ``categories``), ``img_dir`` the folder of the images named by
+    ``images[i].file_name``; ``skip_crowd`` drops ``iscrowd = 1`` annotations (regions of many people, no joints),
+    ``min_keypoints`` people with fewer labelled joints (``1`` drops people with none); ``per_person``: one sample per
+    kept annotation (``P = 1``) instead of one per image; ``skip_empty``: in per-image mode, drop images left with no
+    people.
 
     A sample holds ``keypoints (P, K, 2)`` (as stored, see the module note), ``visibility (P, K)``
     (the file's v in {0, 1, 2}), ``boxes (P, 4)`` (file box shifted by -0.5). ``meta``: ``source``

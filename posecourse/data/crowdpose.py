@@ -27,15 +27,10 @@ CROWD_LEVELS = {"easy": (0.0, 0.1), "medium": (0.1, 0.8), "hard": (0.8, 1.0)}
 class CrowdPoseKeypoints(CocoKeypoints):
     """CrowdPose annotations as :class:`CocoKeypoints` samples (its pixel convention, box shift and checks)
     with ``meta["source"] = "crowdpose"``, ``meta["crowd_index"]`` (the image's ``crowdIndex``, NaN where
-    absent), ``skeleton = "raw"`` and ``meta["joint_names"] = CROWDPOSE14`` (not a registered layout).
-
-    Args:
-        ann_file, img_dir: the annotation JSON and the image folder.
-        crowd_level: keep only the images of one crowd-index group, ``"easy"``, ``"medium"`` or ``"hard"``
-            (:data:`CROWD_LEVELS`); ``None`` keeps all.
-        **kwargs: :class:`CocoKeypoints`'s filters (``skip_crowd``, ``min_keypoints``, ``per_person``,
-            ``skip_empty``).
-    """
+    absent), ``skeleton = "raw"`` and ``meta["joint_names"] = CROWDPOSE14`` (not a registered layout). ``ann_file``,
+    ``img_dir``: the annotation JSON and the image folder; ``crowd_level``: keep only the images of one crowd-index
+    group, ``"easy"``, ``"medium"`` or ``"hard"`` (:data:`CROWD_LEVELS`; ``None`` keeps all); ``**kwargs``:
+    :class:`CocoKeypoints`'s filters (``skip_crowd``, ``min_keypoints``, ``per_person``, ``skip_empty``)."""
 
     source = "crowdpose"
     _image_fields = ("crowdIndex",)

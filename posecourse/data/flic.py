@@ -44,15 +44,10 @@ _FACE = np.array(list(FLIC_FACE))
 
 
 class FlicExamples(Dataset):
-    """FLIC ``examples.mat`` as single-person samples (``P = 1``) in the ``MPII16`` layout.
-
-    Args:
-        mat_file, img_dir: ``examples.mat`` and the ``images/`` folder.
-        split: ``"all"``, ``"train"`` (``istrain``) or ``"test"`` (``istest``).
-
-    ``meta``: ``source`` ("flic"), ``index``, ``file_name``, ``example_index`` (0-based),
-    ``torso_box``, ``face``, ``face_names``, ``imgdims``, ``coords_raw`` (2, 29) as stored.
-    """
+    """FLIC ``examples.mat`` (``mat_file``; images in ``img_dir``, the ``images/`` folder) as single-person samples
+    (``P = 1``) in the ``MPII16`` layout; ``split``: ``"all"``, ``"train"`` (``istrain``) or ``"test"`` (``istest``).
+    ``meta``: ``source`` ("flic"), ``index``, ``file_name``, ``example_index`` (0-based), ``torso_box``, ``face``,
+    ``face_names``, ``imgdims``, ``coords_raw`` (2, 29) as stored."""
 
     def __init__(self, mat_file, img_dir, *, split: str = "all"):
         one_of("split", split, ("all", "train", "test"))

@@ -31,17 +31,12 @@ K = LSP14.num_joints
 
 
 class LspJoints(Dataset):
-    """LSP / LSP-extended ``joints.mat`` as a Dataset of single-person samples (``P = 1``).
-
-    Args:
-        mat_file, img_dir: ``joints.mat`` (holding the array ``joints``) and the ``images/`` folder.
-        split: ``"all"``, ``"train"`` (images 1..1000) or ``"test"`` (1001..2000); LSP only.
-        flag_means: ``"occluded"`` or ``"visible"``; default by layout (see the module note).
-        name_format: image file name from the 1-based number; default ``im{:04d}.jpg`` (LSP)
-            or ``im{:05d}.jpg`` (LSP-extended).
-
-    ``meta``: ``source`` ("lsp"), ``index``, ``file_name``, ``image_number`` (1-based), ``flag`` (K,).
-    """
+    """LSP / LSP-extended ``joints.mat`` (``mat_file``, holding the array ``joints``; images in ``img_dir``, the
+    ``images/`` folder) as a Dataset of single-person samples (``P = 1``). ``split``: ``"all"``, ``"train"`` (images
+    1..1000) or ``"test"`` (1001..2000), LSP only; ``flag_means``: ``"occluded"`` or ``"visible"``, default by layout
+    (see the module note); ``name_format``: image file name from the 1-based number, default ``im{:04d}.jpg`` (LSP) or
+    ``im{:05d}.jpg`` (LSP-extended). ``meta``: ``source`` ("lsp"), ``index``, ``file_name``, ``image_number``
+    (1-based), ``flag`` (K,)."""
 
     def __init__(self, mat_file, img_dir, *, split: str = "all", flag_means: str | None = None,
                  name_format: str | None = None):

@@ -117,13 +117,11 @@ def _is_visible(p, where: str) -> float:
 
 
 class MpiiMat(Dataset):
-    """The official MPII release ``.mat`` (``RELEASE`` struct; see the module note).
-
-    Args:
-        mat_file, img_dir: ``mpii_human_pose_v1_u12_1.mat`` (or a file with its layout) and the ``images/`` folder.
-        subset: ``"train"`` (``img_train == 1``), ``"test"`` or ``"all"``.
-        per_person: one sample per annotated person instead of one per image.
-        single_person: keep only the rects listed in ``single_person{i}`` (the single-person benchmark).
+    """The official MPII release ``.mat`` (``RELEASE`` struct; see the module note): ``mat_file``
+    ``mpii_human_pose_v1_u12_1.mat`` (or a file with its layout), ``img_dir`` the ``images/`` folder; ``subset``:
+    ``"train"`` (``img_train == 1``), ``"test"`` or ``"all"``; ``per_person``: one sample per annotated person instead
+    of one per image; ``single_person``: keep only the rects listed in ``single_person{i}`` (the single-person
+    benchmark).
 
     People are the rects with ``annopoints`` (test images have none, so they yield ``P = 0`` unless
     skipped: images with no kept person are dropped). ``meta``: ``source`` ("mpii"), ``index``,

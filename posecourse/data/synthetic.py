@@ -79,8 +79,7 @@ def _sample_figure(rng: np.random.Generator, height: float, center: complex, rot
     """One figure of the given height (px), its middle at ``center``, turned by up to ``rot_deg``: returns
     ``(z, face_hidden, caps, head)``, joints ``z (21,)`` complex ``x + iy`` in image pixels (order
     :data:`JOINTS`); ``face_hidden (5,)`` bool, face points on the far side of the head; ``caps``, a list
-    of ``(a, b, radius, rgb)`` capsules in drawing order (back to front); ``head = (centre, radius)``.
-    """
+    of ``(a, b, radius, rgb)`` capsules in drawing order (back to front); ``head = (centre, radius)``."""
     u = rng.random(24)
     ang = np.deg2rad(_REST + pose_range * (_LIMITS[:, 0] + u[:10] * (_LIMITS[:, 1] - _LIMITS[:, 0]) - _REST)).tolist()
     # yaw: mostly facing the camera, sometimes away; |cos| >= 0.3 keeps shoulders apart
@@ -221,28 +220,20 @@ def render_sample(rng: np.random.Generator, bank: np.ndarray, size: tuple[int, i
 
 
 class SyntheticPoseDataset(Dataset):
-    """Seeded articulated figures on clutter, as :mod:`posecourse.data` sample dicts.
-
-    Each argument is checked on construction (``ValueError`` naming the parameter; ints must be ints,
-    not floats, bools or text; numbers must be finite).
-
-    Args:
-        length: number of samples, an int >= 0.
-        image_size: int or ``(H, W)``, sides in 32..1024; 64..256 px is the tested range.
-        num_people: an int in 1..``MAX_PEOPLE`` (64), or ``(low, high)``: a count drawn per image (inclusive).
-        skeleton: ``"mpii16"`` (single person) or ``"coco17"``; other layouts via
-            :func:`posecourse.skeletons.convert_keypoints` (e.g. COCO-18).
-        seed: an int >= 0; sample ``i`` depends only on ``(seed, i)`` (not on workers or order).
-        scale_range: figure height as a fraction of the image side, ``(low, high)`` with ``0 < low <= high <= 4``
-            (or one number); default ``(0.6, 0.8)`` for one person, ``(0.3, 0.55)`` for several.
-        rotation_deg: global figure rotation drawn in ``[-rotation_deg, rotation_deg]``, 0..180.
-        pose_range: 0 = rest pose only, 1 = the full joint-angle limits.
-        back_prob: probability a figure faces away from the camera, 0..1.
-        clutter: background contrast, 0 (flat) .. 1 (full texture).
-        distractors: mean number of unattached limb-like capsules per image, 0..64 (drawn into the bank).
-        occlusion: probability per person of a rectangle drawn over one of its joints, 0..1.
-        bank_size: number of pre-generated background textures, 1..1024, and the bank (float32
-            textures of 1.5x the image side) under 1 GiB.
+    """Seeded articulated figures on clutter, as :mod:`posecourse.data` sample dicts. Each argument is checked on
+    construction (``ValueError`` naming the parameter; ints must be ints, not floats, bools or text; numbers must be
+    finite): ``length`` samples, an int >= 0; ``image_size``: int or ``(H, W)``, sides in 32..1024 (64..256 px is the
+    tested range); ``num_people``: an int in 1..``MAX_PEOPLE`` (64), or ``(low, high)``: a count drawn per image
+    (inclusive); ``skeleton``: ``"mpii16"`` (single person) or ``"coco17"``, other layouts via
+    :func:`posecourse.skeletons.convert_keypoints` (e.g. COCO-18); ``seed``: an int >= 0, sample ``i`` depends only on
+    ``(seed, i)`` (not on workers or order); ``scale_range``: figure height as a fraction of the image side, ``(low,
+    high)`` with ``0 < low <= high <= 4`` (or one number), default ``(0.6, 0.8)`` for one person, ``(0.3, 0.55)`` for
+    several; ``rotation_deg``: global figure rotation drawn in ``[-rotation_deg, rotation_deg]``, 0..180;
+    ``pose_range``: 0 = rest pose only, 1 = the full joint-angle limits; ``back_prob``: probability a figure faces away
+    from the camera, 0..1; ``clutter``: background contrast, 0 (flat) .. 1 (full texture); ``distractors``: mean number
+    of unattached limb-like capsules per image, 0..64 (drawn into the bank); ``occlusion``: probability per person of a
+    rectangle drawn over one of its joints, 0..1; ``bank_size``: number of pre-generated background textures, 1..1024,
+    and the bank (float32 textures of 1.5x the image side) under 1 GiB.
 
     Items: the sample dict of :mod:`posecourse.data` (``boxes`` not clipped to the image; ``meta``:
     ``source="synthetic"``, ``index``, ``seed``). Do not flip-augment with the left/right swap (module note).
@@ -260,9 +251,8 @@ class SyntheticPoseDataset(Dataset):
             raise ValueError(f"skeleton: the generator draws 'mpii16' or 'coco17' (got {skeleton!r}); "
                              "convert others with posecourse.skeletons.convert_keypoints")
         skel = get_skeleton(skeleton)
-        if scale_range is None:
-            scale_range = (0.6, 0.8) if hi == 1 else (0.3, 0.55)
-        scale_range = as_pair("scale_range", scale_range, lambda n, v: as_float(n, v, 0.0, MAX_SCALE, exact=True))
+        scale_range = as_pair("scale_range", ((0.6, 0.8) if hi == 1 else (0.3, 0.55)) if scale_range is None else
+                              scale_range, lambda n, v: as_float(n, v, 0.0, MAX_SCALE, exact=True))
         if not 0 < scale_range[0] <= scale_range[1]:
             raise ValueError(f"scale_range: expected 0 < low <= high, got {scale_range!r}")
         real = {k: as_float(k, v, 0.0, top, exact=True) for k, v, top in (
