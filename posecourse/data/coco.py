@@ -7,12 +7,11 @@ where pixel centres are at integer coordinates, **keypoints are used as stored**
 (``x0 - 0.5, y0 - 0.5``; ``w, h`` unchanged). The file's own box is kept in ``meta["bbox_coco"]``, and predictions
 written back to a COCO results file need no keypoint shift. HRNet and MMPose also use COCO keypoints unshifted.
 
-Joint layout. The joint count ``K`` comes from the person category's ``keypoints`` names (or from the first
-annotation's length / 3). If the names equal a layout of :mod:`posecourse.skeletons` (COCO's 17 -> ``"coco17"``)
-that name is the sample's skeleton; otherwise (CrowdPose's 14 joints: shoulders ... ankles, ``head``, ``neck``) the
-skeleton is ``"raw"`` and ``meta["joint_names"]`` lists the file's names. ``"raw"`` is not a registered layout:
-convert or name it before using layout-aware code (flips, PCKh).
-"""
+Joint layout. The joint count ``K`` comes from the person category's ``keypoints`` names (or from the first annotation's
+length / 3). If the names equal a layout of :mod:`posecourse.skeletons` (COCO's 17 -> ``"coco17"``) that name is the
+sample's skeleton; otherwise (CrowdPose's 14 joints: shoulders ... ankles, ``head``, ``neck``) the skeleton is ``"raw"``
+and ``meta["joint_names"]`` lists the file's names. ``"raw"`` is not a registered layout: convert or name it before
+using layout-aware code (flips, PCKh)."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -90,12 +89,11 @@ class CocoKeypoints(Dataset):
     kept annotation (``P = 1``) instead of one per image; ``skip_empty``: in per-image mode, drop images left with no
     people.
 
-    A sample holds ``keypoints (P, K, 2)`` (as stored, see the module note), ``visibility (P, K)``
-    (the file's v in {0, 1, 2}), ``boxes (P, 4)`` (file box shifted by -0.5). ``meta``: ``source``
-    ("coco"), ``index``, ``file_name``, ``image_id``, ``ann_ids``, ``areas``, ``iscrowd``,
-    ``num_keypoints``, ``bbox_coco`` (P, 4) and, for an unregistered layout, ``joint_names``. What it checks
-    (labelled joints within :data:`COCO_PAD` of the image, unique ids, ...) is listed in docs/loaders.md.
-    """
+    A sample holds ``keypoints (P, K, 2)`` (as stored, see the module note), ``visibility (P, K)`` (the file's v in
+    {0, 1, 2}), ``boxes (P, 4)`` (file box shifted by -0.5). ``meta``: ``source`` ("coco"), ``index``, ``file_name``,
+    ``image_id``, ``ann_ids``, ``areas``, ``iscrowd``, ``num_keypoints``, ``bbox_coco`` (P, 4) and, for an unregistered
+    layout, ``joint_names``. What it checks (labelled joints within :data:`COCO_PAD` of the image, unique ids, ...) is
+    listed in docs/loaders.md."""
 
     source = "coco"
     _image_fields: tuple[str, ...] = ()  # extra per-image fields kept in ``self.images`` (subclasses)
@@ -191,8 +189,10 @@ class CocoKeypoints(Dataset):
         try:
             return numeric(rows, "", key).reshape(shape)
         except ValueError:
-            for n, row in enumerate(rows):  # error path only: find the culprit
-                numeric(row, record(n), key)
+            size = int(np.prod(shape[1:]))
+            for n, row in enumerate(rows):  # error path only: find the culprit (not a number, or too few / many)
+                if numeric(row, record(n), key).size != size:
+                    raise ValueError(f"{record(n)}: {key!r} is {_short(row)}, expected {size} number(s)") from None
             raise
 
     def __len__(self) -> int:
