@@ -2,8 +2,7 @@
 that name the file and the field, and assemble the sample dict of :mod:`posecourse.data`.
 
 Pixel convention of the output (``posecourse.data``): pixel centres at integer coordinates, 0-based. MATLAB-made
-annotations (MPII, LSP, FLIC) count pixels from 1, so they are shifted by ``MATLAB_OFFSET = -1``.
-"""
+annotations (MPII, LSP, FLIC) count pixels from 1, so they are shifted by ``MATLAB_OFFSET = -1``."""
 from __future__ import annotations
 
 import json
@@ -61,9 +60,7 @@ def read_mat(path) -> dict:
 
 def as_list(x) -> list:
     """A squeezed MATLAB struct array / cell as a Python list (a lone struct -> ``[struct]``, empty -> ``[]``)."""
-    if x is None:
-        return []
-    return list(x.ravel()) if isinstance(x, np.ndarray) else [x]
+    return [] if x is None else list(x.ravel()) if isinstance(x, np.ndarray) else [x]
 
 
 def field(obj, name: str, where: str):
@@ -115,8 +112,7 @@ def _short(v) -> str:
 def to_array(value, shape: tuple, where: str, name: str) -> np.ndarray:
     """Convert a field to a float64 array of ``shape`` (``-1`` = any); ``ValueError`` naming it otherwise."""
     arr = numeric(value, where, name)
-    ok = arr.ndim == len(shape) and all(s in (-1, n) for s, n in zip(shape, arr.shape))
-    if not ok:
+    if not (arr.ndim == len(shape) and all(s in (-1, n) for s, n in zip(shape, arr.shape))):
         want = "x".join("?" if s == -1 else str(s) for s in shape)
         raise ValueError(f"{where}: {name!r} has shape {'x'.join(map(str, arr.shape)) or 'scalar'}, expected {want}")
     return arr
@@ -212,8 +208,7 @@ def make_sample(image, keypoints, visibility, boxes, skeleton: str, meta: dict, 
     Unlabelled joints (visibility 0) get coordinates 0 so that no NaN leaks into batches. A labelled joint must
     be finite and, unless ``margin`` is None, inside the image widened by ``margin`` image sizes
     (:data:`FRAME_MARGIN`), and boxes finite in float32; else ``ValueError`` naming ``where``."""
-    kp = np.asarray(keypoints, dtype=np.float64)
-    vis = np.asarray(visibility, dtype=np.float64)
+    kp, vis = (np.asarray(v, dtype=np.float64) for v in (keypoints, visibility))
     labelled = vis > 0
     lo, hi = frame_bounds(image.shape[-2], image.shape[-1], margin) if margin is not None else (None, None)
     check_joints(kp, labelled, lambda p: f"{where} (person {p})" if len(kp) > 1 else where, "keypoints",

@@ -15,8 +15,7 @@ def _draw_capsules(img: np.ndarray, owner: np.ndarray, caps: list, owner_id, min
     if not caps:
         return
     _, H, W = img.shape
-    a = np.array([cp[0] for cp in caps], dtype=np.complex128)
-    b = np.array([cp[1] for cp in caps], dtype=np.complex128)
+    a, b = (np.array([cp[k] for cp in caps], dtype=np.complex128) for k in (0, 1))
     r = np.maximum(np.array([cp[2] for cp in caps], dtype=np.float64), min_radius)
     cols = np.array([cp[3] for cp in caps], dtype=np.float32)
     ext = r.max() + 1

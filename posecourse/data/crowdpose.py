@@ -1,13 +1,11 @@
 """CrowdPose keypoint annotations (``crowdpose_{train,val,test,trainval}.json``).
 
 Format: COCO's (``images``, ``annotations``, ``categories``; ``keypoints`` as x, y, v triples with v in {0, 1, 2},
-``bbox`` as x, y, w, h, ``iscrowd``; no ``area``) with the 14 joints of :data:`CROWDPOSE14`: left/right shoulder,
-elbow, wrist, hip, knee, ankle, then ``head`` (top of the head) and ``neck``. Each image carries ``crowdIndex``,
-the paper's measure of crowding (Li et al., "CrowdPose", CVPR 2019, Sec. 3): per person, the other people's joints
-inside its box over its own joint count, averaged over the image's people; in [0, 1]. The benchmark splits the test
-set by it into easy (0-0.1), medium (0.1-0.8) and hard (0.8-1) (:data:`CROWD_LEVELS`; a value on a boundary goes to
-the lower group).
-"""
+``bbox`` as x, y, w, h, ``iscrowd``; no ``area``) with the 14 joints of :data:`CROWDPOSE14`: left/right shoulder, elbow,
+wrist, hip, knee, ankle, then ``head`` (top of the head) and ``neck``. Each image carries ``crowdIndex``, the paper's
+measure of crowding (Li et al., "CrowdPose", CVPR 2019, Sec. 3): per person, the other people's joints inside its box
+over its own joint count, averaged over the image's people; in [0, 1]. The benchmark splits the test set by it into easy
+(0-0.1), medium (0.1-0.8) and hard (0.8-1) (:data:`CROWD_LEVELS`; a value on a boundary goes to the lower group)."""
 from __future__ import annotations
 
 import math

@@ -9,10 +9,9 @@ for an *occluded* joint (every joint is labelled, occluded ones at a guessed pos
 it is 1 for a *visible* (= annotated) joint, the others being unlabelled. This is the community reading, not stated in
 the READMEs; override it with ``flag_means``. Mapping: LSP flag 0 -> 2, 1 -> 1; LSP-extended flag 1 -> 2, 0 -> 0.
 
-Coordinates are MATLAB 1-based pixel positions; we return 0-based (``- 1``). The box is the tight
-box around the labelled joints. ``split="train"/"test"`` applies LSP's protocol (first / last
-1000 images); LSP-extended is all training data.
-"""
+Coordinates are MATLAB 1-based pixel positions; we return 0-based (``- 1``). The box is the tight box around the
+labelled joints. ``split="train"/"test"`` applies LSP's protocol (first / last 1000 images); LSP-extended is all
+training data."""
 from __future__ import annotations
 
 from pathlib import Path

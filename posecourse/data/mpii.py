@@ -14,11 +14,10 @@ Visibility. JSON ``joints_vis`` says whether a joint is labelled, not whether it
 labelled -> 2, unlabelled -> 0. The ``.mat`` ``is_visible`` flag: 1 -> 2, 0 -> 1 (labelled,
 occluded), absent/empty -> 2. Joint order is MPII's ``id`` 0..15 = ``skeletons.MPII16``.
 
-Release layout (``mpii_human_pose_v1_u12_1.mat``, documented on the MPII site): ``RELEASE``
-with ``annolist(i).image.name``; ``annolist(i).annorect(r)`` with head box ``x1, y1, x2, y2``,
-``objpos.x/.y``, ``scale`` and ``annopoints.point(j)`` (``id``, ``x``, ``y``, ``is_visible``);
-``img_train(i)`` (1 = train); ``single_person{i}`` (1-based rect indices).
-"""
+Release layout (``mpii_human_pose_v1_u12_1.mat``, documented on the MPII site): ``RELEASE`` with
+``annolist(i).image.name``; ``annolist(i).annorect(r)`` with head box ``x1, y1, x2, y2``, ``objpos.x/.y``, ``scale`` and
+``annopoints.point(j)`` (``id``, ``x``, ``y``, ``is_visible``); ``img_train(i)`` (1 = train); ``single_person{i}``
+(1-based rect indices)."""
 from __future__ import annotations
 
 from itertools import groupby
@@ -123,12 +122,11 @@ class MpiiMat(Dataset):
     of one per image; ``single_person``: keep only the rects listed in ``single_person{i}`` (the single-person
     benchmark).
 
-    People are the rects with ``annopoints`` (test images have none, so they yield ``P = 0`` unless
-    skipped: images with no kept person are dropped). ``meta``: ``source`` ("mpii"), ``index``,
-    ``file_name``, ``image_index`` (0-based into ``annolist``), ``rect_index`` (0-based),
-    ``head_box (P, 4)`` as 0-based ``(x0, y0, w, h)`` from ``x1, y1, x2, y2``, ``head_size (P,)`` =
-    0.6 x head-box diagonal (PCKh's normalizer), ``center (P, 2)`` 0-based, ``scale (P,)``, ``is_train``.
-    """
+    People are the rects with ``annopoints`` (test images have none, so they yield ``P = 0`` unless skipped: images with
+    no kept person are dropped). ``meta``: ``source`` ("mpii"), ``index``, ``file_name``, ``image_index`` (0-based into
+    ``annolist``), ``rect_index`` (0-based), ``head_box (P, 4)`` as 0-based ``(x0, y0, w, h)`` from ``x1, y1, x2, y2``,
+    ``head_size (P,)`` = 0.6 x head-box diagonal (PCKh's normalizer), ``center (P, 2)`` 0-based, ``scale (P,)``,
+    ``is_train``."""
 
     def __init__(self, mat_file, img_dir, *, subset: str = "train", per_person: bool = False,
                  single_person: bool = False):

@@ -1,9 +1,8 @@
 """A lecture's data: an endless seeded training stream and a fixed held-out set of synthetic images.
 
-Training images come from the generator seeded with ``seed`` (index ``i`` is image ``i``, so every
-step sees new images); the held-out images come from a *fixed* seed (:data:`VAL_SEED`) that training
-never uses, so metrics of different runs and of different lectures' models are comparable.
-"""
+Training images come from the generator seeded with ``seed`` (index ``i`` is image ``i``, so every step sees new
+images); the held-out images come from a *fixed* seed (:data:`VAL_SEED`) that training never uses, so metrics of
+different runs and of different lectures' models are comparable."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field

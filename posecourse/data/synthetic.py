@@ -1,11 +1,10 @@
 """The synthetic pose world: seeded articulated figures drawn on cluttered backgrounds.
 
-Each figure is a 2D kinematic tree (pelvis -> spine -> neck -> head; shoulders -> elbows -> wrists; hips ->
-knees -> ankles) with joint-angle limits, limb proportions and a body yaw (facing the camera or away, turned
-sideways), placed with a random scale, rotation and position. Limbs are shaded capsules, the head a disc with eyes
-on the side it faces. Backgrounds are random crops, flips and colour shifts of a per-dataset bank of textures
-(smooth noise, stripes, shapes, checks) with limb-like distractor capsules that belong to nobody; rectangular
-occluders are drawn over figures.
+Each figure is a 2D kinematic tree (pelvis -> spine -> neck -> head; shoulders -> elbows -> wrists; hips -> knees ->
+ankles) with joint-angle limits, limb proportions and a body yaw (facing the camera or away, turned sideways), placed
+with a random scale, rotation and position. Limbs are shaded capsules, the head a disc with eyes on the side it faces.
+Backgrounds are random crops, flips and colour shifts of a per-dataset bank of textures (smooth noise, stripes, shapes,
+checks) with limb-like distractor capsules that belong to nobody; rectangular occluders are drawn over figures.
 
 Visibility follows COCO: 2 = visible, 1 = labelled but hidden (under an occluder, under
 another person, or a face point on the far side of the head), 0 = outside the image.
@@ -16,9 +15,8 @@ a cool one (:data:`RIGHT_COLOR`), so "left" is learnable even for a figure seen 
 limbs labelled "right". The poses are already mirror-symmetric, so nothing is lost;
 :class:`~posecourse.data.transforms.RandomFlip` refuses synthetic samples unless told otherwise.
 
-Rendering is vectorized numpy: one distance-to-segment field per capsule over the pixel
-window of its figure. Sample ``i`` is a pure function of ``(seed, i)``.
-"""
+Rendering is vectorized numpy: one distance-to-segment field per capsule over the pixel window of its figure. Sample
+``i`` is a pure function of ``(seed, i)``."""
 from __future__ import annotations
 
 import cmath
@@ -226,18 +224,17 @@ class SyntheticPoseDataset(Dataset):
     tested range); ``num_people``: an int in 1..``MAX_PEOPLE`` (64), or ``(low, high)``: a count drawn per image
     (inclusive); ``skeleton``: ``"mpii16"`` (single person) or ``"coco17"``, other layouts via
     :func:`posecourse.skeletons.convert_keypoints` (e.g. COCO-18); ``seed``: an int >= 0, sample ``i`` depends only on
-    ``(seed, i)`` (not on workers or order); ``scale_range``: figure height as a fraction of the image side, ``(low,
-    high)`` with ``0 < low <= high <= 4`` (or one number), default ``(0.6, 0.8)`` for one person, ``(0.3, 0.55)`` for
-    several; ``rotation_deg``: global figure rotation drawn in ``[-rotation_deg, rotation_deg]``, 0..180;
-    ``pose_range``: 0 = rest pose only, 1 = the full joint-angle limits; ``back_prob``: probability a figure faces away
-    from the camera, 0..1; ``clutter``: background contrast, 0 (flat) .. 1 (full texture); ``distractors``: mean number
-    of unattached limb-like capsules per image, 0..64 (drawn into the bank); ``occlusion``: probability per person of a
-    rectangle drawn over one of its joints, 0..1; ``bank_size``: number of pre-generated background textures, 1..1024,
-    and the bank (float32 textures of 1.5x the image side) under 1 GiB.
+    ``(seed, i)`` (not on workers or order); ``scale_range``: figure height as a fraction of the image side,
+    ``(low, high)`` with ``0 < low <= high <= 4`` (or one number), default ``(0.6, 0.8)`` for one person,
+    ``(0.3, 0.55)`` for several; ``rotation_deg``: global figure rotation drawn in ``[-rotation_deg, rotation_deg]``,
+    0..180; ``pose_range``: 0 = rest pose only, 1 = the full joint-angle limits; ``back_prob``: probability a figure
+    faces away from the camera, 0..1; ``clutter``: background contrast, 0 (flat) .. 1 (full texture); ``distractors``:
+    mean number of unattached limb-like capsules per image, 0..64 (drawn into the bank); ``occlusion``: probability per
+    person of a rectangle drawn over one of its joints, 0..1; ``bank_size``: number of pre-generated background
+    textures, 1..1024, and the bank (float32 textures of 1.5x the image side) under 1 GiB.
 
     Items: the sample dict of :mod:`posecourse.data` (``boxes`` not clipped to the image; ``meta``:
-    ``source="synthetic"``, ``index``, ``seed``). Do not flip-augment with the left/right swap (module note).
-    """
+    ``source="synthetic"``, ``index``, ``seed``). Do not flip-augment with the left/right swap (module note)."""
 
     def __init__(self, length: int, image_size=64, num_people=1, skeleton: str = "mpii16", seed: int = 0,
                  scale_range=None, rotation_deg: float = 25.0, pose_range: float = 1.0, back_prob: float = 0.25,

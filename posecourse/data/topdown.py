@@ -47,10 +47,10 @@ class TopDown(Dataset):
     ``(N,)``, the people count of each source sample, covers several. ``input_size``: int or ``(H, W)`` of the crops
     (HRNet: ``(256, 192)``; Hourglass: 256); ``padding``: box growth factor before the aspect correction; ``augment``:
     draw the random scale/rotation/flip (training) or not (evaluation: crop only); ``scale_range``, ``rot_deg``,
-    ``rot_p``, ``flip_p``: the augmentation, drawn uniformly (HRNet's COCO code: scale ``N(1, 0.35)`` clipped to 1 +-
-    0.35; rotation with probability 0.6, ``N(0, 45 deg)`` within +-90; flip 0.5); ``seed``: augmentation of item ``i``
-    draws from a generator seeded with ``(seed, i, epoch)`` (:meth:`set_epoch` changes it per epoch), so every worker
-    and every rank agrees."""
+    ``rot_p``, ``flip_p``: the augmentation, drawn uniformly (HRNet's COCO code: scale ``N(1, 0.35)`` clipped to
+    1 +- 0.35; rotation with probability 0.6, ``N(0, 45 deg)`` within +-90; flip 0.5); ``seed``: augmentation of item
+    ``i`` draws from a generator seeded with ``(seed, i, epoch)`` (:meth:`set_epoch` changes it per epoch), so every
+    worker and every rank agrees."""
 
     whole = False  #: crop the person box (False) or fit the whole photo with everyone in it (WholeImages)
 

@@ -7,8 +7,7 @@ keypoints that leave the image get visibility 0, and ``meta["affine"]`` (``(2, 3
 original pixels to the current ones. A flip also swaps the left/right labels, so ``meta["source_joints"]`` (``(K,)``
 long, accumulated alike) says which original joint label ``k`` marks: a prediction ``p`` of label ``k`` is original
 joint ``source_joints[k]`` at ``invert_affine(affine) p`` (:func:`~posecourse.data.topdown.to_original` does both).
-:class:`RandomFlip` draws from the ``torch.Generator`` passed to ``__call__``.
-"""
+:class:`RandomFlip` draws from the ``torch.Generator`` passed to ``__call__``."""
 from __future__ import annotations
 
 import torch
