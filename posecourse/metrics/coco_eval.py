@@ -26,10 +26,9 @@ The semantics reproduced (read from ``pycocotools/coco.py`` and ``cocoeval.py``)
 * 101-point interpolated precision over thresholds 0.50:0.05:0.95, area ranges all / medium (32^2..96^2) / large
   (96^2..1e5^2); -1 where a category/range has no non-ignored GT; means are over the entries > -1.
 
-Differences (pycocotools would crash): an empty detection list is allowed (AP = AR = 0,
-or -1 where there is no GT), missing ``iscrowd`` counts as 0, and non-finite numbers raise
-``ValueError`` (except GT coordinates of unlabelled joints, which are never used).
-"""
+Differences (pycocotools would crash): an empty detection list is allowed (AP = AR = 0, or -1 where there is no GT),
+missing ``iscrowd`` counts as 0, and non-finite numbers raise ``ValueError`` (except GT coordinates of unlabelled
+joints, which are never used)."""
 from __future__ import annotations
 
 import gc
@@ -62,8 +61,7 @@ def _floats(rows, width, name, finite=True):
     """Stack ``rows`` (each ``width`` numbers) into a finite ``(N, width)`` float array."""
     rows = list(rows)
     try:
-        if any(len(r) != width for r in rows):
-            bad = next(len(r) for r in rows if len(r) != width)
+        if (bad := next((len(r) for r in rows if len(r) != width), None)) is not None:
             raise ValueError(f"{name}: expected {width} values per entry, got {bad}")
         arr = np.fromiter(chain.from_iterable(rows), dtype=float, count=len(rows) * width).reshape(-1, width)
     except (TypeError, ValueError) as e:
@@ -92,9 +90,9 @@ def _oks_pairs(dkp, gkp, gvis, garea, gbox, sigmas):
     e = (dx ** 2 + dy ** 2) / var / (garea[:, None] + np.spacing(1)) / 2
     use = gvis | none[:, None]
     n = use.sum(1)
-    # move the used terms to the front of each row (keeping their order) and reduce rows of
-    # equal length together, so each row is summed exactly like pycocotools'
-    # 1-D np.sum(np.exp(-e[vg > 0])) (same pairwise-summation grouping, same bits).
+    # move the used terms to the front of each row (keeping their order) and reduce rows of equal length together, so
+    # each row is summed exactly like pycocotools' 1-D np.sum(np.exp(-e[vg > 0])) (same pairwise-summation grouping,
+    # same bits).
     ex = np.zeros_like(e)
     r, c = np.nonzero(use)
     ex[r, np.cumsum(use, axis=1)[r, c] - 1] = np.exp(-e[r, c])
@@ -122,8 +120,7 @@ def _match(d_grp, d_kp, rank, g_grp, g_kp, g_area, g_box, g_crowd, g_idnz, g_ign
     pstart = np.cumsum(g_count) - g_count  # where each detection's pairs start
 
     # ---- greedy matching, all groups at once, bucketed by GT count (padded to a power of 2)
-    matched = np.zeros((A, T, D), dtype=bool)
-    d_ign = np.zeros((A, T, D), dtype=bool)
+    matched, d_ign = np.zeros((2, A, T, D), dtype=bool)
     matched_at, d_ign_at = matched.reshape(A * T, D), d_ign.reshape(A * T, D)  # views
     has_gt = g_count > 0
     grp_first_det = np.flatnonzero(has_gt & (rank == 0))
@@ -222,8 +219,7 @@ def _evaluate(gt, dt, sigmas, max_dets) -> dict:
         cat_ids = sorted({c["id"] for c in gt["categories"]})
     except (KeyError, TypeError) as e:
         raise ValueError(f"gt: images/categories need an 'id' ({e})") from None
-    img_of = {v: i for i, v in enumerate(img_ids)}
-    cat_of = {v: i for i, v in enumerate(cat_ids)}
+    img_of, cat_of = ({v: i for i, v in enumerate(ids)} for ids in (img_ids, cat_ids))
     NI, NC = len(img_ids), len(cat_ids)
 
     # ---- ground truth, in pycocotools' order: by category, image, then file order
@@ -247,9 +243,8 @@ def _evaluate(gt, dt, sigmas, max_dets) -> dict:
         raise ValueError(f"gt: annotation lacks a field or has a bad value ({e!r})") from None
     go = np.argsort(g_grp, kind="stable")
     g_grp, g_kp, g_area, g_box, g_crowd, g_nokp, g_idnz = (x[go] for x in (g_grp, g_kp, g_area, g_box, g_crowd, g_nokp, g_idnz))
-    g_ign0 = g_crowd | g_nokp
     # (A, G): ignored in area range a
-    g_ign = g_ign0[None] | (g_area[None] < AREA_RNG[:, :1]) | (g_area[None] > AREA_RNG[:, 1:])
+    g_ign = (g_crowd | g_nokp)[None] | (g_area[None] < AREA_RNG[:, :1]) | (g_area[None] > AREA_RNG[:, 1:])
 
     # ---- detections (loadRes)
     try:
@@ -279,8 +274,7 @@ def _evaluate(gt, dt, sigmas, max_dets) -> dict:
     d_out = (d_area[None] < AREA_RNG[:, :1]) | (d_area[None] > AREA_RNG[:, 1:])  # (A, D)
 
     # ---- OKS and matching, a block of whole images at a time (cache-sized: the cost stays linear)
-    matched = np.zeros((A, T, D), dtype=bool)  # matched to a GT with a truthy id
-    d_ign = np.zeros((A, T, D), dtype=bool)
+    matched, d_ign = np.zeros((2, A, T, D), dtype=bool)  # matched to a GT with a truthy id / to an ignored GT
     s = 0
     while s < D:
         e = D if s + _BLOCK >= D else int(np.searchsorted(d_grp, d_grp[s + _BLOCK - 1], side="right"))
@@ -331,6 +325,5 @@ def _summarize(precision, recall) -> dict:
         s = s[:, :, :, aind, mind] if ap else s[:, :, aind, mind]
         return -1.0 if len(s[s > -1]) == 0 else float(np.mean(s[s > -1]))
 
-    vals = [one(1), one(1, .5), one(1, .75), one(1, area="medium"), one(1, area="large"),
-            one(0), one(0, .5), one(0, .75), one(0, area="medium"), one(0, area="large")]
-    return dict(zip(STAT_NAMES, vals))
+    return dict(zip(STAT_NAMES, [one(ap, *a) for ap in (1, 0) for a in ((), (.5,), (.75,), (None, "medium"),
+                                                                        (None, "large"))]))

@@ -2,8 +2,7 @@
 
 ``OKS = sum_i exp(-d_i^2 / (2 s^2 k_i^2)) [v_i > 0] / sum_i [v_i > 0]`` with ``k_i = 2 sigma_i`` and ``s^2`` the
 object's area, exactly as pycocotools' ``computeOks`` (which adds ``np.spacing(1)`` to the area). ``coco_keypoint_eval``
-uses its own pairwise version with pycocotools' box fallback for GT without labelled joints.
-"""
+uses its own pairwise version with pycocotools' box fallback for GT without labelled joints."""
 from __future__ import annotations
 
 import numpy as np
