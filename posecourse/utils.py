@@ -16,11 +16,10 @@ __all__ = ["resolve_device", "seed_everything", "to_plain"]
 
 
 def resolve_device(device: str | torch.device | None = None, name: str = "device") -> torch.device:
-    """The one place a device is chosen and checked: ``None`` or ``"auto"`` -> CUDA if available, else
-    Apple MPS if available, else CPU; a :class:`torch.device` or a name it accepts -> that device, which
-    must be present (CUDA, its index, MPS), else a ``ValueError`` naming the parameter ``name``. Every
-    ``device`` argument in the library goes through here (:func:`posecourse.params.as_device` first
-    checks a parameter's form)."""
+    """The one place a device is chosen and checked: ``None`` or ``"auto"`` -> CUDA if available, else Apple MPS if
+    available, else CPU; a :class:`torch.device` or a name it accepts -> that device, which must be present (CUDA, its
+    index, MPS), else a ``ValueError`` naming the parameter ``name``. Every ``device`` argument in the library goes
+    through here (:func:`posecourse.params.as_device` first checks a parameter's form)."""
     if device is None or device == "auto":
         auto = "cuda" if torch.cuda.is_available() else "mps" if torch.backends.mps.is_available() else "cpu"
         return torch.device(auto)

@@ -11,11 +11,10 @@ A checkpoint file holds one dict::
     history, step       :class:`~posecourse.train.History` as a plain dict; the optimizer steps done
     ...                 any ``**extra`` metadata, converted to plain Python by :func:`~posecourse.utils.to_plain`
 
-Resuming checks, before anything is loaded or trained, that the model's keys and shapes, the optimizer's
-class, settings and parameter groups, and the learning-rate schedule's class and settings are those of the
-checkpoint; any difference is a ``ValueError`` naming it (restoring them silently would, for example, put
-back the checkpoint's learning rate over the one just asked for).
-"""
+Resuming checks, before anything is loaded or trained, that the model's keys and shapes, the optimizer's class, settings
+and parameter groups, and the learning-rate schedule's class and settings are those of the checkpoint; any difference is
+a ``ValueError`` naming it (restoring them silently would, for example, put back the checkpoint's learning rate over the
+one just asked for)."""
 from __future__ import annotations
 
 import dataclasses
@@ -63,8 +62,7 @@ class History:
         import matplotlib.pyplot as plt  # here: pyplot takes ~0.8 s to import (measured), runs need no plot
 
         ax = ax or plt.subplots(figsize=(5, 3))[1]
-        ax.set_xlabel("step")
-        ax.set_ylabel("loss")
+        ax.set(xlabel="step", ylabel="loss")
         self._draw(ax, smooth)
         return ax
 
@@ -75,7 +73,6 @@ class History:
             ax.plot(range(smooth - 1, len(ls)), ls.unfold(0, smooth, 1).mean(1), label=f"mean of {smooth}")
         ax.set_yscale("log" if self.losses and min(self.losses) > 0 else "linear")
         ax.legend()
-
 
 
 def _unwrap(model: nn.Module) -> nn.Module:
@@ -89,8 +86,7 @@ def save_checkpoint(path, model: nn.Module, optimizer: torch.optim.Optimizer | N
     ``path``, atomically (a temporary file, read back under ``weights_only=True``, then renamed). ``history`` and
     ``extra`` are converted by :func:`to_plain` (a value it cannot convert is a ``ValueError`` naming its key, and
     nothing is written); ``extra`` may not use the names in ``RESERVED``."""
-    clash = sorted(set(extra) & set(RESERVED))
-    if clash:
+    if clash := sorted(set(extra) & set(RESERVED)):
         raise ValueError(f"save_checkpoint: extra metadata may not be named {clash} (reserved for the checkpoint)")
     hist = to_plain(history, "history") if history is not None else None
     state = {
@@ -264,8 +260,7 @@ def _check_scheduler(state: dict, scheduler, path, resume: bool) -> None:
     if kind is not None and ours is not None:
         if kind != ours:
             raise ValueError(f"scheduler: {path} was trained with {kind}, this run gives {ours}")
-        diff = _differences(state["scheduler"], scheduler.state_dict(), lambda k: k.startswith("_") or k in _PROGRESS)
-        if diff:
+        if diff := _differences(state["scheduler"], scheduler.state_dict(), lambda k: k[:1] == "_" or k in _PROGRESS):
             raise ValueError(f"scheduler: settings differ from {path}: {diff}")
 
 
@@ -289,9 +284,8 @@ def load_checkpoint(path, model: nn.Module, optimizer: torch.optim.Optimizer | N
     if optimizer is not None or scheduler is not None:
         _check_scheduler(state, scheduler, path, resume)
     hist = state.get("history") or {}
-    known = {f.name for f in dataclasses.fields(History)}
-    if set(hist) - known:
-        raise ValueError(f"history: {path} has unknown fields {sorted(set(hist) - known)}")
+    if unknown := sorted(set(hist) - {f.name for f in dataclasses.fields(History)}):
+        raise ValueError(f"history: {path} has unknown fields {unknown}")
 
     _unwrap(model).load_state_dict(state["model"])
     if optimizer is not None and state.get("optimizer") is not None:

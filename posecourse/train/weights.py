@@ -3,8 +3,7 @@
 The course's models see RGB in [0, 1]. The papers' released weights were trained on normalized input, so evaluating them
 needs the same normalization: HRNet's code applies ``transforms.Normalize`` with the ImageNet statistics to RGB; CMU's
 OpenPose model (as converted by pytorch-openpose) takes BGR ``uint8 / 256 - 0.5``. :func:`input_norm` adds it to a model
-as a forward pre-hook, so the state dict (and a checkpoint) is unchanged.
-"""
+as a forward pre-hook, so the state dict (and a checkpoint) is unchanged."""
 from __future__ import annotations
 
 import math
@@ -59,8 +58,7 @@ def input_norm(model, norm):
     ``(order, mean, std)`` with ``order`` "rgb" or "bgr" (channels reversed first), or None."""
     if norm is None:
         return model
-    if isinstance(norm, str) and norm in NORMS:
-        norm = NORMS[norm]
+    norm = NORMS.get(norm, norm) if isinstance(norm, str) else norm
     try:
         order, mean, std = norm
         mean, std = [float(v) for v in mean], [float(v) for v in std]
