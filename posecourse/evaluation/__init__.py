@@ -89,8 +89,7 @@ class OKSAP:
     name: str = "OKS AP"
 
     def __call__(self, prediction: Poses, batch: dict) -> dict:
-        gt, dt = coco_format(batch, prediction, self.skeleton)
-        return oks_ap(gt, dt, self.name)
+        return oks_ap(*coco_format(batch, prediction, self.skeleton), self.name)
 
 
 def oks_ap(gt, dt: list, name: str = "OKS AP") -> dict:

@@ -134,8 +134,7 @@ def annotate_checkpoint(path: Path, info: dict) -> None:
     """Add the run's settings and result (``"run"``) to a :func:`posecourse.train.train` checkpoint, kept
     readable with ``weights_only=True``; written atomically."""
     state = torch.load(path, map_location="cpu", weights_only=True)
-    keep = {k: v for k, v in info.items() if k != "loss_curve"}
-    state["run"] = to_plain(keep, "run")
+    state["run"] = to_plain({k: v for k, v in info.items() if k != "loss_curve"}, "run")
     tmp = Path(str(path) + ".tmp")
     torch.save(state, tmp)
     os.replace(tmp, path)

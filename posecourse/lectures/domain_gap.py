@@ -14,7 +14,7 @@ import numpy as np
 from ..evaluation import PCK, predict
 from ..train.fit import make_data
 from ..metrics import pck
-from ..metrics.pck import normalizer
+from ..metrics.pck import _accuracy, _distance, normalizer
 from ..evaluation.real import predict_crops, score_crops
 from ..train.run import RealSource, RunConfig, run
 from ..skeletons import get_skeleton
@@ -52,12 +52,8 @@ def per_crop_pck(pred, gt, visible, skeleton, alpha: float = 0.2) -> np.ndarray:
     if pred.shape != gt.shape or pred.ndim != 3 or pred.shape[-1] != 2 or vis.shape != pred.shape[:2]:
         raise ValueError(f"pred, gt: expected (N, K, 2) and visible (N, K); got {pred.shape}, {gt.shape}, {vis.shape}")
     size, valid = normalizer("torso", gt, vis, skeleton)
-    ok = np.linalg.norm(pred - gt, axis=-1) <= alpha * size[:, None]
-    n = vis.sum(1)
-    out = np.full(len(gt), np.nan)
-    keep = valid & (n > 0)
-    out[keep] = (ok & vis).sum(1)[keep] / n[keep]
-    return out
+    hit, n, _ = _accuracy((_distance(pred, gt) <= alpha * size[:, None]).T, vis.T, (), alpha)  # per person (N,)
+    return np.where(valid & (n > 0), hit, np.nan)
 
 
 def sides_check(pred, gt, visible, skeleton, alpha: float = 0.2) -> dict:
@@ -93,9 +89,8 @@ def colour_cue(model, lecture, n: int = 64) -> dict:
     held = make_data(lecture, n_val=n).val
     gt, vis = held["keypoints"][:, 0], held["visibility"][:, 0] > 0
     out = {"images": held["image"]}
-    model = model.eval()
     for name, images in (("drawn", held["image"]), ("red_blue_exchanged", held["image"][:, [2, 1, 0]])):
-        coords, _ = lecture.codec.decode(predict(model, images)).single()
+        coords, _ = lecture.codec.decode(predict(model.eval(), images)).single()
         out[name] = sides_check(coords.numpy(), gt.numpy(), vis.numpy(), lecture.skeleton)
     return out
 
