@@ -199,8 +199,7 @@ def render_sample(rng: np.random.Generator, bank: np.ndarray, size: tuple[int, i
     # visibility: 0 outside, 1 if something else is on top (or a face point behind the head), else 2
     x, y = z.real, z.imag
     inside = (x >= -0.5) & (x < W - 0.5) & (y >= -0.5) & (y < H - 0.5)
-    xi = np.clip(np.rint(x).astype(np.int64), 0, W - 1)
-    yi = np.clip(np.rint(y).astype(np.int64), 0, H - 1)
+    xi, yi = (np.clip(np.rint(v).astype(np.int64), 0, side - 1) for v, side in ((x, W), (y, H)))
     on_top = owner[yi, xi]
     covered = (on_top == -2) | ((on_top >= 0) & (on_top != np.arange(num_people)[:, None]))  # occluder / other person
     vis = np.where(inside, np.where(covered, 1, 2), 0).astype(np.float32)

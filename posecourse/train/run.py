@@ -231,9 +231,8 @@ class RealSource(_Source):
 
     def describe(self) -> str:
         n = len(self.held_out)
-        if self.eval_ann:
-            return f"{self.eval_ann} (un-augmented, {n} samples)"
-        return f"the training annotations, un-augmented ({n} samples; give eval_ann for a held-out set)"
+        return f"{self.eval_ann} (un-augmented, {n} samples)" if self.eval_ann else \
+            f"the training annotations, un-augmented ({n} samples; give eval_ann for a held-out set)"
 
     def evaluate(self, model, lecture, flip: bool, official: bool, model_skeleton) -> dict:
         """:func:`~posecourse.evaluation.real.evaluate_images` of whole photos (bottom-up), else
