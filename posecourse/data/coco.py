@@ -185,15 +185,20 @@ class CocoKeypoints(Dataset):
 
     @staticmethod
     def _numbers(rows: list, shape: tuple, record, key: str) -> np.ndarray:
-        """``rows`` (one list per annotation) as a float64 array of ``shape``; the culprit named on failure."""
+        """``rows`` (one list per annotation, or one number each) as a float64 array of ``shape``; the first bad
+        row named otherwise (not numbers, too few / many, or nested: ``[12]`` is no area)."""
+        size, ndim = int(np.prod(shape[1:])), min(len(shape) - 1, 1)  # a row: a flat list, or one number
         try:
-            return numeric(rows, "", key).reshape(shape)
+            arr = numeric(rows, "", key)
+            if arr.shape == (len(rows),) + (size,) * ndim or not rows:
+                return arr.reshape(shape)
         except ValueError:
-            size = int(np.prod(shape[1:]))
-            for n, row in enumerate(rows):  # error path only: find the culprit (not a number, or too few / many)
-                if numeric(row, record(n), key).size != size:
-                    raise ValueError(f"{record(n)}: {key!r} is {_short(row)}, expected {size} number(s)") from None
-            raise
+            pass
+        for n, row in enumerate(rows):  # error path only: find the culprit
+            if (arr := numeric(row, record(n), key)).size != size or arr.ndim != ndim:
+                want = "one number" if ndim == 0 else f"a flat list of {size} numbers"
+                raise ValueError(f"{record(n)}: {key!r} is {_short(row)}, expected {want}")
+        raise ValueError(f"{record(0)}: {key!r} is not a regular array of numbers")  # unreachable: a row differs
 
     def __len__(self) -> int:
         return len(self._items)

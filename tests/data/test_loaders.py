@@ -385,6 +385,7 @@ def test_coco_duplicate_annotation_id_raises(tmp_path):
     (lambda d: d["annotations"][0].update(bbox=[1, float("nan"), 3, 4]), r"annotation 0: 'bbox' is \[1.0, nan"),
     (lambda d: d["annotations"][0].update(bbox=[1, 2, -3, 4]), r"annotation 0: 'bbox' is \[1.0, 2.0, -3.0"),
     (lambda d: d["annotations"][0].update(area=float("inf")), r"annotation 0: 'area' is inf"),
+    (lambda d: d["annotations"][0].update(area=[12]), r"annotation 0: 'area' is \[12\], expected one number"),
     (lambda d: d["annotations"][0].update(keypoints=[1, 2, 2, "3", 4, 1, 0, 0, 0]), r"annotation 0: 'keypoints' is not numeric"),
     (lambda d: d["annotations"][0].update(keypoints=[1, 2, None, 3, 4, 1, 0, 0, 0]),
      r"annotation 0: 'keypoints' visibility flags must be 0, 1, 2; joint 0 \(j0\) has nan"),
