@@ -240,10 +240,9 @@ LECTURES: dict[str, Lecture] = {lec.name: lec for lec in [
             # sub-images, 23x a stage-1 step: 0.761 and 0.806). The raw-pixel pitfall: the same short budget
             # for both targets
             extra_steps={"cascade": 60, "pitfall": 86}),
-    # steps 400 (was 316): at 316 steps five seeds spread .823-.875 (mean - 3 sd .79, below the floor .80); the
-    # worst seed's curve, PCK@0.2 .826 / .874 / .893 after 316 / 395 / 474 steps (1 thread), was still rising.
-    # A cosine decay of the learning rate over the same 316 steps ended far lower (.683): these runs are short
-    # of steps, not noisy at the end
+    # steps 400 (was 316): at 316 steps five seeds spread .823-.875 (mean - 3 sd .79, below the floor .80); the worst
+    # seed's PCK@0.2, .826 / .874 / .893 after 316 / 395 / 474 steps (1 thread), was still rising; a cosine decay over
+    # 316 steps ended far lower (.683): these runs are short of steps, not noisy at the end
     Lecture("02_cpm", "Convolutional Pose Machines: belief maps, stages, receptive field",
             "Wei, Ramakrishna, Kanade & Sheikh, CVPR 2016", model="cpm_tiny", paper_model="cpm",
             codec=_heatmaps(sigma=1.5, background=True, method="dark"), loss=losses.heatmap_loss,
@@ -257,12 +256,15 @@ LECTURES: dict[str, Lecture] = {lec.name: lec for lec in [
             paper_model="hourglass_8", codec=_heatmaps(sigma=1.5, method="quarter"),
             loss=losses.heatmap_loss, metric=PCKh(0.5), floor=0.85, data=_SINGLE, steps=625, batch_size=32,
             lr=5e-3, checkpoint_steps=2_200, exercise="ex03_hourglass"),
+    # BatchNorm in openpose_tiny, limb_width 2 (CMU's code: 1 map px at stride 8), 1,152 steps (was 768): before,
+    # 5 seeds spread .230-.484 OKS AP (floor .42), the worst at AP 0 for ~400 steps, its fields lagging its part maps.
+    # That seed at 768 steps (1 thread): .371 with width 2, .483 with BatchNorm too; seed 3 .515 / .591 at 768 / 1,152
     Lecture("04_openpose", "OpenPose: Part Affinity Fields and bipartite matching",
             "Cao, Simon, Wei & Sheikh, CVPR 2017", model="openpose_tiny", paper_model="openpose_vgg19",
-            codec=PAFCodec(input_size=96, heatmap_size=24, skeleton="coco18", sigma=1.0, limb_width=1.0),
+            codec=PAFCodec(input_size=96, heatmap_size=24, skeleton="coco18", sigma=1.0, limb_width=2.0),
             loss=losses.openpose_loss, metric=OKSAP("coco18"), floor=0.42,
             data=DataRecipe(image_size=96, skeleton="coco18", num_people=(1, 4), n_val=128),
-            steps=768, batch_size=16, lr=5e-3, checkpoint_steps=3_000, exercise="ex04_openpose"),
+            steps=1_152, batch_size=16, lr=5e-3, checkpoint_steps=3_000, exercise="ex04_openpose"),
     # batch 16: on the same 32,000 images, 2,000 steps of 16 reached PCK@0.2 0.802 where 1,000 of 32 reached
     # 0.692 (seed 0, measured on a 2-core CPU), for about the same compute
     Lecture("05_hrnet", "HRNet: parallel multi-resolution branches, exchange units",

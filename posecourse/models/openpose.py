@@ -34,7 +34,7 @@ VGG19_10 = (("conv1_1", 64), ("conv1_2", 64), "M", ("conv2_1", 128), ("conv2_2",
 CONFIGS = {
     "openpose_vgg19": dict(trunk=VGG19_10, num_stages=6, stage1=(3, 128, 512), stage_t=(5, 7, 128)),
     "openpose_tiny": dict(trunk=(("conv1_1", 16), "M", ("conv2_1", 24), "M", ("conv3_1", 32), ("conv4_4_CPM", 32)),
-                          num_stages=2, stage1=(2, 24, 48), stage_t=(2, 3, 24)),
+                          num_stages=2, stage1=(2, 24, 48), stage_t=(2, 3, 24), batch_norm=True),
 }
 # official: CMU's COCO body model as converted for PyTorch (BGR uint8 / 256 - 0.5 input)
 CARDS = {"openpose_vgg19": ModelCard((368, 368), "paf+heatmaps", paper=True, official_params=52_311_446,
@@ -42,12 +42,14 @@ CARDS = {"openpose_vgg19": ModelCard((368, 368), "paf+heatmaps", paper=True, off
          "openpose_tiny": ModelCard((64, 64), "paf+heatmaps", min_size=4)}
 
 
-def _branch(layers, c_in: int) -> nn.Sequential:
-    """``layers``: (name, c_out, kernel); ReLU after every conv but the last."""
+def _branch(layers, c_in: int, bn: bool = False) -> nn.Sequential:
+    """``layers``: (name, c_out, kernel); ReLU (after BatchNorm if ``bn``) after every conv but the last."""
     mods = OrderedDict()
     for j, (name, c_out, k) in enumerate(layers):
-        mods[name] = nn.Conv2d(c_in, c_out, k, padding=k // 2)
-        if j < len(layers) - 1:
+        hidden = j < len(layers) - 1
+        mods[name] = nn.Conv2d(c_in, c_out, k, padding=k // 2, bias=not (bn and hidden))
+        if hidden:
+            mods.update({f"bn_{name}": nn.BatchNorm2d(c_out)} if bn else {})
             mods[f"relu_{name}"] = nn.ReLU(inplace=True)
         c_in = c_out
     return nn.Sequential(mods)
@@ -56,9 +58,9 @@ def _branch(layers, c_in: int) -> nn.Sequential:
 class OpenPose(nn.Module):
     """Two-branch multi-stage CNN.
 
-    ``images (B, 3, H, W)`` -> list of ``num_stages`` dicts
-    ``{"paf": (B, 2 * num_limbs, H/s, W/s), "heatmaps": (B, num_joints + 1, H/s, W/s)}``,
-    ``s = 2 ** (number of pools in the trunk)`` (8 for VGG-19).
+    ``images (B, 3, H, W)`` -> list of ``num_stages`` dicts ``{"paf": (B, 2 * num_limbs, H/s, W/s), "heatmaps":
+    (B, num_joints + 1, H/s, W/s)}``, ``s = 2 ** (number of pools in the trunk)`` (8 for VGG-19); ``batch_norm``:
+    BatchNorm after each hidden conv (not in the paper).
     """
 
     #: the official checkpoint's key prefixes -> ours (see :func:`posecourse.models.official.official_key_map`)
@@ -67,7 +69,7 @@ class OpenPose(nn.Module):
                           (re.compile(r"^model(\d+)_2\."), lambda m: f"S.{int(m.group(1)) - 1}."))
 
     def __init__(self, num_joints: int = 18, num_limbs: int = 19, trunk=VGG19_10, num_stages: int = 6,
-                 stage1=(3, 128, 512), stage_t=(5, 7, 128)):
+                 stage1=(3, 128, 512), stage_t=(5, 7, 128), batch_norm: bool = False):
         super().__init__()
         if num_joints < 1 or num_limbs < 1 or num_stages < 1:
             raise ValueError(f"num_joints, num_limbs, num_stages: must be positive, got {num_joints}, {num_limbs}, {num_stages}")
@@ -77,7 +79,8 @@ class OpenPose(nn.Module):
             if item == "M":
                 mods[f"pool{j}"] = nn.MaxPool2d(2, 2)
             else:
-                mods[item[0]] = nn.Conv2d(c, item[1], 3, padding=1)
+                mods[item[0]] = nn.Conv2d(c, item[1], 3, padding=1, bias=not batch_norm)
+                mods.update({f"bn_{item[0]}": nn.BatchNorm2d(item[1])} if batch_norm else {})
                 mods[f"relu{j}"] = nn.ReLU(inplace=True)
                 c = item[1]
         self.features = nn.Sequential(mods)  # F
@@ -90,11 +93,11 @@ class OpenPose(nn.Module):
                 if t == 1:
                     layers = [(f"conv5_{j + 1}_CPM_L{branch}", w1, 3) for j in range(n1)]
                     layers += [(f"conv5_{n1 + 1}_CPM_L{branch}", mid, 1), (f"conv5_{n1 + 2}_CPM_L{branch}", c_out, 1)]
-                    mlist.append(_branch(layers, c))
+                    mlist.append(_branch(layers, c, batch_norm))
                 else:
                     layers = [(f"Mconv{j + 1}_stage{t}_L{branch}", wt, k) for j in range(nt)]
                     layers += [(f"Mconv{nt + 1}_stage{t}_L{branch}", wt, 1), (f"Mconv{nt + 2}_stage{t}_L{branch}", c_out, 1)]
-                    mlist.append(_branch(layers, c + n_paf + n_hm))
+                    mlist.append(_branch(layers, c + n_paf + n_hm, batch_norm))
 
     def forward(self, images: torch.Tensor) -> list[dict[str, torch.Tensor]]:
         """``images (B, 3, H, W)``, ``H, W >= stride`` -> per stage ``{"paf": (B, 2L, H // s, W // s),

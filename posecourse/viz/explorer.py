@@ -9,7 +9,7 @@ import ipywidgets as W
 import matplotlib.pyplot as plt
 from IPython.display import Image
 
-__all__ = ["figure_png", "Explorer", "explorer_class", "slider", "dropdown"]
+__all__ = ["figure_png", "Explorer", "slider", "dropdown"]
 
 
 def figure_png(fig) -> bytes:
@@ -53,11 +53,6 @@ class Explorer(W.VBox):
         data = super()._repr_mimebundle_(**kwargs)
         data["image/png"] = base64.b64encode(self.last_png).decode("ascii")
         return data
-
-
-def explorer_class():
-    """:class:`Explorer`; lecture 4's explorer cell calls ``explorer_class()(render, controls, title)``."""
-    return Explorer
 
 
 def slider(description, lo, hi, value, step=1):

@@ -161,7 +161,8 @@ def paf_limb_explorer_data(heatmaps, pafs, skeleton, limb: int, *, threshold: fl
 
 def paf_figure(data: dict, image, stride: float, pick: tuple[int, int] | None = None):
     """Left: the limb's vector field and its matching; right: the ``E`` matrix of candidate pairs."""
-    fig, (ax, ax2) = plt.subplots(1, 2, figsize=(7.5, 3.6), gridspec_kw={"width_ratios": [1.3, 1]})
+    # small: a stored notebook holds this picture twice (the output and the widget's state)
+    fig, (ax, ax2) = plt.subplots(1, 2, figsize=(5.8, 2.8), gridspec_kw={"width_ratios": [1.3, 1]})
     draw_paf(ax, data["field"], image=image, stride=stride, step=1)
     a, b = to_image(np.asarray(data["a"]), stride), to_image(np.asarray(data["b"]), stride)
     ax.plot(a[:, 0], a[:, 1], "o", color="#e4572e", ms=6, mec="k", label=data["joints"][0])
