@@ -38,7 +38,8 @@ from .lsp import LspJoints
 from .mpii import MpiiJson, MpiiMat
 from .transforms import RandomFlip, apply_affine, layout
 
-__all__ = ["TopDown", "WholeImages", "to_original", "batch_to_original", "open_source", "skeleton_of", "FORMATS"]
+__all__ = ["TopDown", "WholeImages", "to_original", "batch_to_original", "open_source", "skeleton_of", "source_layout",
+           "FORMATS"]
 
 
 class TopDown(Dataset):
@@ -70,9 +71,9 @@ class TopDown(Dataset):
         self._flip = RandomFlip(p=flip_p)
         if self.augment and flip_p > 0:
             try:
-                layout(skeleton_of(source), getattr(source, "joint_names", None))
+                source_layout(source)
             except ValueError as e:
-                raise ValueError(f"source: a flip cannot swap left/right joints: {e} (or pass flip_p=0)") from None
+                raise ValueError(f"{e}: a flip cannot swap left/right joints (or pass flip_p=0)") from None
         counts = [1] * len(source) if people_per_sample is None else [int(c) for c in people_per_sample]
         if len(counts) != len(source):
             raise ValueError(f"people_per_sample: {len(counts)} counts for {len(source)} source samples")
@@ -256,3 +257,14 @@ def skeleton_of(source) -> str:
     """The layout name of a source's samples (its ``skeleton`` attribute, else its first sample's)."""
     name = getattr(source, "skeleton", None)
     return name if isinstance(name, str) else source[0]["skeleton"]
+
+
+def source_layout(source):
+    """The :class:`~posecourse.skeletons.Skeleton` of a source's samples (:func:`~posecourse.data.transforms.layout`);
+    ``ValueError`` naming the source's file (``ann_file`` / ``mat_file``) if it has none (e.g. a COCO file whose
+    categories name no keypoints)."""
+    try:
+        return layout(skeleton_of(source), getattr(source, "joint_names", None))
+    except ValueError as e:
+        file = getattr(source, "ann_file", None) or getattr(source, "mat_file", None)
+        raise ValueError(f"source{f' {Path(file).name}' if file else ''}: {e}") from None

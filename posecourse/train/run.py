@@ -25,7 +25,7 @@ from ..evaluation import evaluate, predict_flip
 from ..evaluation.real import annotate_checkpoint, evaluate_crops, evaluate_images, gather_run
 from ..data import collate
 from ..data.recipe import VAL_SEED, Collate, make_data
-from ..data.topdown import FORMATS, TopDown, WholeImages, open_source, skeleton_of
+from ..data.topdown import FORMATS, TopDown, WholeImages, open_source, source_layout
 from ..data.transforms import layout
 from .fit import loss_function
 from ..lectures import get_lecture
@@ -225,8 +225,7 @@ class RealSource(_Source):
         if not len(self.held_out):
             raise ValueError(f"{'eval_ann' if eval_ann else 'data_root'}: {getattr(held, 'ann_file', None) or root} "
                              "holds no evaluation sample (no person with a labelled joint)")
-        self.skeleton = layout(lecture.skeleton) if whole else \
-            layout(skeleton_of(source), getattr(source, "joint_names", None))
+        self.skeleton = layout(lecture.skeleton) if whole else source_layout(source)
         self.collate = Collate(lecture.skeleton) if whole else collate
 
     def describe(self) -> str:
