@@ -10,7 +10,8 @@ Every dataset yields the same **sample** structure (a ``dict``)::
     boxes       FloatTensor (P, 4), person boxes (x0, y0, w, h) in pixels (COCO order)
     skeleton    str, a name from posecourse.skeletons ("mpii16", "coco17", ...)
     meta        dict, source-specific extras (file name, image id, MPII center/scale,
-                head box, ...); always has "source" and "index"
+                head box, ...); always has "source" and "index"; a real loader's also has
+                "where", the annotation file and record (as its errors name them)
 
 What each loader accepts, rejects (``ValueError`` naming the file, the record and the field: a labelled
 joint not finite or more than one image size outside the image, an undefined visibility code, a duplicate

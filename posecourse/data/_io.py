@@ -207,7 +207,8 @@ def make_sample(image, keypoints, visibility, boxes, skeleton: str, meta: dict, 
     """The sample dict of :mod:`posecourse.data` from numpy arrays ``(P, K, 2)``, ``(P, K)``, ``(P, 4)``.
     Unlabelled joints (visibility 0) get coordinates 0 so that no NaN leaks into batches. A labelled joint must
     be finite and, unless ``margin`` is None, inside the image widened by ``margin`` image sizes
-    (:data:`FRAME_MARGIN`), and boxes finite in float32; else ``ValueError`` naming ``where``."""
+    (:data:`FRAME_MARGIN`), and boxes finite in float32; else ``ValueError`` naming ``where``. ``where`` (the file
+    and the record) is kept as ``meta["where"]``, for errors met later (a crop's box, :class:`~.topdown.TopDown`)."""
     kp, vis = (np.asarray(v, dtype=np.float64) for v in (keypoints, visibility))
     labelled = vis > 0
     lo, hi = frame_bounds(image.shape[-2], image.shape[-1], margin) if margin is not None else (None, None)
@@ -216,5 +217,7 @@ def make_sample(image, keypoints, visibility, boxes, skeleton: str, meta: dict, 
     boxes = torch.as_tensor(np.asarray(boxes, dtype=np.float64).reshape(-1, 4), dtype=torch.float32)
     if not torch.isfinite(boxes).all():
         raise ValueError(f"{where}: person box {boxes.tolist()} is beyond float32's range (a far centre, a huge scale)")
+    if where:
+        meta = {**meta, "where": where}
     return {"image": image, "keypoints": torch.as_tensor(np.where(labelled[..., None], kp, 0.0), dtype=torch.float32),
             "visibility": torch.as_tensor(vis, dtype=torch.float32), "boxes": boxes, "skeleton": skeleton, "meta": meta}

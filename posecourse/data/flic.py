@@ -49,6 +49,8 @@ class FlicExamples(Dataset):
     ``meta``: ``source`` ("flic"), ``index``, ``file_name``, ``example_index`` (0-based), ``torso_box``, ``face``,
     ``face_names``, ``imgdims``, ``coords_raw`` (2, 29) as stored."""
 
+    skeleton = MPII16.name  #: the layout of every sample (an empty file has none to ask)
+
     def __init__(self, mat_file, img_dir, *, split: str = "all"):
         one_of("split", split, ("all", "train", "test"))
         self.mat_file, self.img_dir = Path(mat_file), Path(img_dir)
@@ -97,4 +99,4 @@ class FlicExamples(Dataset):
                 "torso_box": self.torso_box[i].copy(), "face": self.face[i].copy(),
                 "face_names": tuple(FLIC_FACE.values()), "imgdims": self.dims[i], "coords_raw": self.raw[i].copy()}
         return make_sample(image, self.keypoints[i][None], self.visibility[i][None], self.boxes[i][None],
-                           MPII16.name, meta, where=where, names=MPII16.joints)
+                           self.skeleton, meta, where=where, names=MPII16.joints)

@@ -37,6 +37,8 @@ class LspJoints(Dataset):
     ``im{:05d}.jpg`` (LSP-extended). ``meta``: ``source`` ("lsp"), ``index``, ``file_name``, ``image_number``
     (1-based), ``flag`` (K,)."""
 
+    skeleton = LSP14.name  #: the layout of every sample (an empty file has none to ask)
+
     def __init__(self, mat_file, img_dir, *, split: str = "all", flag_means: str | None = None,
                  name_format: str | None = None):
         one_of("split", split, ("all", "train", "test"))
@@ -86,4 +88,4 @@ class LspJoints(Dataset):
         meta = {"source": "lsp", "index": int(index), "file_name": file_name, "image_number": n,
                 "flag": self.flag[index].copy(), "extended": self.extended}
         return make_sample(image, self.keypoints[index][None], self.visibility[index][None],
-                           self.boxes[index][None], LSP14.name, meta, where=where, names=LSP14.joints)
+                           self.boxes[index][None], self.skeleton, meta, where=where, names=LSP14.joints)

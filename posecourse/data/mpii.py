@@ -50,6 +50,8 @@ class MpiiJson(Dataset):
     sample per entry (``P = 1``). ``meta``: ``source`` ("mpii"), ``index``, ``file_name``, ``center``
     (0-based), ``scale``, ``center_raw`` (as stored, 1-based)."""
 
+    skeleton = MPII16.name  #: the layout of every sample (an empty file has none to ask)
+
     def __init__(self, ann_file, img_dir):
         self.ann_file, self.img_dir = Path(ann_file), Path(img_dir)
         name = self.ann_file.name
@@ -89,7 +91,7 @@ class MpiiJson(Dataset):
                 "center": self.center[index].copy(), "scale": float(self.scale[index]),
                 "center_raw": self.center_raw[index].copy()}
         return make_sample(image, self.joints[index][None], self.visibility[index][None],
-                           self.boxes[index][None], MPII16.name, meta, where=where, names=MPII16.joints)
+                           self.boxes[index][None], self.skeleton, meta, where=where, names=MPII16.joints)
 
 
 def _nums(obj, keys, where: str) -> np.ndarray:
@@ -127,6 +129,8 @@ class MpiiMat(Dataset):
     ``annolist``), ``rect_index`` (0-based), ``head_box (P, 4)`` as 0-based ``(x0, y0, w, h)`` from ``x1, y1, x2, y2``,
     ``head_size (P,)`` = 0.6 x head-box diagonal (PCKh's normalizer), ``center (P, 2)`` 0-based, ``scale (P,)``,
     ``is_train``."""
+
+    skeleton = MPII16.name  #: the layout of every sample (an empty file has none to ask)
 
     def __init__(self, mat_file, img_dir, *, subset: str = "train", per_person: bool = False,
                  single_person: bool = False):
@@ -217,4 +221,4 @@ class MpiiMat(Dataset):
                 "image_index": first["image_index"], "rect_index": [p["rect_index"] for p in ps],
                 "head_box": head_box, "head_size": HEAD_SIZE_FACTOR * np.hypot(head_box[:, 2], head_box[:, 3]),
                 "center": center, "scale": scale, "is_train": first["is_train"]}
-        return make_sample(image, kp, vis, boxes, MPII16.name, meta, where=where, names=MPII16.joints)
+        return make_sample(image, kp, vis, boxes, self.skeleton, meta, where=where, names=MPII16.joints)

@@ -39,7 +39,7 @@ from .mpii import MpiiJson, MpiiMat
 from .transforms import RandomFlip, apply_affine, layout
 
 __all__ = ["TopDown", "WholeImages", "to_original", "batch_to_original", "open_source", "skeleton_of", "source_layout",
-           "FORMATS"]
+           "source_file", "FORMATS"]
 
 
 class TopDown(Dataset):
@@ -112,7 +112,8 @@ class TopDown(Dataset):
             one = {**sample, **{k: sample[k][person:person + 1] for k in ("keypoints", "visibility", "boxes")}}
             box = one["boxes"][0]
         if not (torch.isfinite(box).all() and box[2] > 0 and box[3] > 0):
-            where = sample.get("meta", {}).get("file_name", f"source sample {src_i}")
+            meta = sample.get("meta", {})  # the loader's "where" names the file and the record
+            where = meta.get("where") or meta.get("file_name", f"source sample {src_i}")
             raise ValueError(f"{where}: person {person} has no usable box {box.tolist()} (w, h must be > 0)")
         g = torch.Generator().manual_seed((self.seed * 1_000_003 + index) * 1_009 + self.epoch)
         out = cropped = apply_affine(one, self.crop_matrix(box, g), self.input_size)
@@ -196,8 +197,8 @@ def _with_image_dir(loader, root: Path, ann_file: Path, first_file: str | None):
         if first_file is None or (d / first_file).is_file():
             loader.img_dir = d
             return loader
-    raise ValueError(f"{root}: no folder holds {first_file!r} (looked in images/{stem}, {stem}, images, .); "
-                     "pass img_dir=... (--img-dir)")
+    raise ValueError(f"{ann_file.name}: its first image {first_file!r} is in no folder of {root} (looked in "
+                     f"images/{stem}, {stem}, images, .); pass img_dir=... (--img-dir)")
 
 
 def _images(root: Path) -> Path:
@@ -266,5 +267,12 @@ def source_layout(source):
     try:
         return layout(skeleton_of(source), getattr(source, "joint_names", None))
     except ValueError as e:
-        file = getattr(source, "ann_file", None) or getattr(source, "mat_file", None)
-        raise ValueError(f"source{f' {Path(file).name}' if file else ''}: {e}") from None
+        file = source_file(source)
+        raise ValueError(f"source{f' {file.name}' if file else ''}: {e}") from None
+
+
+def source_file(source) -> Path | None:
+    """The annotation file a loader reads (its ``ann_file``, or ``mat_file`` for the MATLAB formats); None if it has
+    neither (a synthetic or custom dataset)."""
+    file = getattr(source, "ann_file", None) or getattr(source, "mat_file", None)
+    return Path(file) if file else None

@@ -25,7 +25,7 @@ from ..evaluation import evaluate, predict_flip
 from ..evaluation.real import annotate_checkpoint, evaluate_crops, evaluate_images, gather_run
 from ..data import collate
 from ..data.recipe import VAL_SEED, Collate, make_data
-from ..data.topdown import FORMATS, TopDown, WholeImages, open_source, source_layout
+from ..data.topdown import FORMATS, TopDown, WholeImages, open_source, source_file, source_layout
 from ..data.transforms import layout
 from .fit import loss_function
 from ..lectures import get_lecture
@@ -222,9 +222,11 @@ class RealSource(_Source):
         self.eval_ann, self.lecture, self.converts = eval_ann, lecture, not whole
         self.train_set = Crops(source, size, augment=True, seed=seed)
         self.held_out = Crops(held, size, augment=False)
-        if not len(self.held_out):
-            raise ValueError(f"{'eval_ann' if eval_ann else 'data_root'}: {getattr(held, 'ann_file', None) or root} "
-                             "holds no evaluation sample (no person with a labelled joint)")
+        for name, data, what in (("eval_ann" if eval_ann else "data_root", self.held_out, "evaluation"),
+                                 ("data_root", self.train_set, "training")):
+            if not len(data):
+                raise ValueError(f"{name}: {source_file(data.source) or root} holds no {what} sample (no person "
+                                 "with a labelled joint)")
         self.skeleton = layout(lecture.skeleton) if whole else source_layout(source)
         self.collate = Collate(lecture.skeleton) if whole else collate
 
