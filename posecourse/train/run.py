@@ -227,7 +227,17 @@ class RealSource(_Source):
             if not len(data):
                 raise ValueError(f"{name}: {source_file(data.source) or root} holds no {what} sample (no person "
                                  "with a labelled joint)")
-        self.skeleton = layout(lecture.skeleton) if whole else source_layout(source)
+        skel, train_file = source_layout(source), source_file(source)  # each names its file if it names no joints
+        if eval_ann and (held_joints := source_layout(held).joints) != skel.joints:
+            here, there = held_joints + (None,), skel.joints + (None,)  # None: past the last joint
+            k = next(k for k, (a, b) in enumerate(zip(here, there)) if a != b)
+            raise ValueError(f"eval_ann: {source_file(held).name}: its joints are not the training file "
+                             f"{train_file.name}'s (joint {k}: {here[k]!r} there {there[k]!r}; {len(held_joints)} and "
+                             f"{skel.num_joints} joints), and the metric reads them in the model's (training) layout")
+        if whole and skel.name not in SKELETONS:
+            raise ValueError(f"data_root: {train_file.name}: its joints {skel.joints[:3] + ('...',)} are no registered "
+                             f"layout; bottom-up training converts COCO-17 (a registered layout) to {lecture.skeleton}")
+        self.skeleton = layout(lecture.skeleton) if whole else skel
         self.collate = Collate(lecture.skeleton) if whole else collate
 
     def describe(self) -> str:

@@ -20,6 +20,7 @@ import pytest
 from PIL import Image
 from scipy.io import savemat
 
+from posecourse.data.transforms import layout
 from posecourse.lectures import get_lecture
 from posecourse.train.run import RealSource
 
@@ -78,7 +79,14 @@ def _check(label, open_source, file_name: str, problems: list) -> bool:
             problems.append(f"{label}: opened with {len(src.train_set)} training / {len(src.held_out)} held-out items")
             return False
         stage = "item"
-        src.train_set[0], src.held_out[0]
+        for name, item in (("training", src.train_set[0]), ("held-out", src.held_out[0])):
+            batch = src.collate([item])  # as the command batches it
+            got = layout(item["skeleton"], item["meta"].get("joint_names")) if not src.held_out.whole else \
+                layout(batch["skeleton"])
+            if got.joints != src.skeleton.joints:  # the model and the metric read src.skeleton's joints
+                problems.append(f"{label}: opened, but a {name} sample's joints {got.joints} are not the "
+                                f"source's {src.skeleton.joints}")
+                return False
         return True
     except (ValueError, FileNotFoundError) as e:
         msg = str(e)
