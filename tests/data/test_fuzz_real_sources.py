@@ -69,15 +69,16 @@ def _to_mat(x):
     return x
 
 
-def _check(label, open_source, file_name: str, problems: list) -> bool:
-    """Open (``open_source()`` -> RealSource) and read the first training and held-out items; ``True`` if it
-    opened and read, ``False`` after a clear error; a problem (``label``: what is wrong) is appended otherwise."""
+def _check(label, open_source, file_name: str, problems: list) -> str | None:
+    """Open (``open_source()`` -> RealSource), read the first training and held-out items and batch each with the
+    source's collate (their joints must be the source's layout, which the model learns and the metric reads):
+    ``"opened"``, ``"refused"`` after a clear error, else ``None`` with the problem (``label``: ...) appended."""
     stage = "open"
     try:
         src = open_source()
         if not (len(src.train_set) and len(src.held_out)):
             problems.append(f"{label}: opened with {len(src.train_set)} training / {len(src.held_out)} held-out items")
-            return False
+            return None
         stage = "item"
         for name, item in (("training", src.train_set[0]), ("held-out", src.held_out[0])):
             batch = src.collate([item])  # as the command batches it
@@ -86,32 +87,35 @@ def _check(label, open_source, file_name: str, problems: list) -> bool:
             if got.joints != src.skeleton.joints:  # the model and the metric read src.skeleton's joints
                 problems.append(f"{label}: opened, but a {name} sample's joints {got.joints} are not the "
                                 f"source's {src.skeleton.joints}")
-                return False
-        return True
+                return None
+        return "opened"
     except (ValueError, FileNotFoundError) as e:
         msg = str(e)
         if file_name not in msg:
             problems.append(f"{label}: {stage}: {type(e).__name__} does not name {file_name}: {msg}")
         elif stage == "item" and not RECORD.search(msg.split(file_name, 1)[1]):
             problems.append(f"{label}: {stage}: {type(e).__name__} names no record: {msg}")
+        else:
+            return "refused"
     except Exception as e:  # noqa: BLE001 - a raw error is what the sweep looks for
         problems.append(f"{label}: {stage}: raw {type(e).__name__}: {e}")
-    return False
+    return None
 
 
 def _run(cases, write, open_source, file_name: str):
     """Every case: ``write(tree)`` into a fresh folder, then :func:`_check`; fails listing every problem, and if
-    no case was refused (the sweep would test nothing) or none opened (the fixture is broken)."""
-    problems, opened = [], 0
+    the unchanged file did not open (the fixture is broken) or no case was refused (the sweep would test nothing)."""
+    problems, outcomes = [], {}
     with tempfile.TemporaryDirectory() as tmp:
         for n, (label, tree) in enumerate(cases):
             root = Path(tmp) / str(n)
             root.mkdir()
             if not write(root, tree):  # the mutation cannot be written (e.g. savemat refuses it)
                 continue
-            opened += _check(label, lambda: open_source(root), file_name, problems)
+            outcomes[label] = _check(label, lambda: open_source(root), file_name, problems)
     assert not problems, f"{len(problems)} of {len(cases)} mutations:\n" + "\n".join(problems)
-    assert 0 < opened < len(cases), f"{opened} of {len(cases)} mutations opened: the sweep tests nothing"
+    assert outcomes["unchanged"] == "opened", "the unchanged file does not open: the fixture is broken"
+    assert "refused" in outcomes.values(), "no mutation was refused: the sweep tests nothing"
 
 
 def _write_json(name: str):
