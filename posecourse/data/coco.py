@@ -110,7 +110,9 @@ class CocoKeypoints(Dataset):
                              "'images', 'annotations', 'categories'")
         images = _records(data, "images", name)
         anns = _records(data, "annotations", name)
-        names = _joint_names(_records(data, "categories", name) if "categories" in data else [], name)
+        cats = _records(data, "categories", name) if "categories" in data else None
+        names = _joint_names(cats or [], name)
+        cat_ids = {c.get("id") for c in cats or [] if _is_id(c.get("id"))}
         if names is not None:
             K = len(names)
         elif anns:
@@ -140,6 +142,9 @@ class CocoKeypoints(Dataset):
             image_id = field(ann, "image_id", where)
             if not _is_id(image_id) or image_id not in pos:
                 raise ValueError(f"{where}: 'image_id' {_short(image_id)} is not in 'images'")
+            if cats is not None and "category_id" in ann and not (_is_id(c := ann["category_id"]) and c in cat_ids):
+                raise ValueError(f"{where}: 'category_id' {_short(c)} is not the 'id' of a category in 'categories' "
+                                 f"(ids: {sorted(cat_ids, key=repr)}); COCO's OKS AP would leave the person out")
             is_crowd = ann.get("iscrowd", 0)
             if is_crowd not in (0, 1) or not isinstance(is_crowd, int):
                 raise ValueError(f"{where}: 'iscrowd' is {_short(is_crowd)}, expected 0 or 1")

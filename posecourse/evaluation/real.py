@@ -25,7 +25,8 @@ from ..models import model_card
 from ..skeletons import SKELETONS, convert_keypoints
 from ..utils import to_plain
 
-__all__ = ["gather_run", "predict_crops", "evaluate_crops", "score_crops", "evaluate_images", "annotate_checkpoint"]
+__all__ = ["gather_run", "predict_crops", "evaluate_crops", "score_crops", "evaluate_images", "oks_file", "oks_scores",
+           "annotate_checkpoint"]
 
 
 def gather_run(history, seen, dataset_size: int, world: int) -> dict:
@@ -110,12 +111,33 @@ def score_crops(out: dict, lecture, crops, skel) -> dict:
     res["crops"] = len(crops)
     if out["integer_centred"]:
         res["conventions"] = "integer-centred heatmaps (HRNet code): flip shift 1 px, heatmap px j = crop px j * stride"
-    source = getattr(crops, "source", None)
-    if skel.name == "coco17" and getattr(source, "source", "coco") == "coco" and hasattr(source, "ann_file"):
+    if (file := oks_file(crops, skel)) is not None:
         far = torch.nan_to_num(pred, nan=-1e6, posinf=-1e6, neginf=-1e6)  # a NaN joint: far off, a miss
         dt = coco_detections(Poses.one_each(far, score), skel, [m["image_id"] for m in out["meta"]])
-        res["oks_ap_gt_boxes"] = metrics.coco_keypoint_eval(str(source.ann_file), dt)
+        res["oks_ap_gt_boxes"] = oks_scores(file, dt)
     return res
+
+
+def oks_file(crops, skel=None) -> Path | None:
+    """The annotation file COCO's OKS AP scores the people of ``crops`` against: whole photos' (bottom-up: the
+    metric), else a COCO loader's (not CrowdPose's) when its joints ``skel`` are COCO-17 (``oks_ap_gt_boxes``);
+    None: not scored with OKS AP. The command checks it can be scored (:func:`oks_scores` ``(file, [])``) before
+    training."""
+    source = getattr(crops, "source", None)
+    if getattr(crops, "whole", False) or (skel.name == "coco17" and getattr(source, "source", "coco") == "coco"
+                                          and hasattr(source, "ann_file")):
+        return Path(source.ann_file)
+    return None
+
+
+def oks_scores(file: Path, dt: list, how=metrics.coco_keypoint_eval) -> dict:
+    """``how`` (:func:`~posecourse.metrics.coco_keypoint_eval`, or :func:`~posecourse.evaluation.oks_ap`) of the
+    detections ``dt`` against the annotations of ``file``; a ``ValueError`` names the file (``dt=[]``: checks that
+    the file can be scored: pycocotools reads every annotation's ``area``, ``category_id``, ``num_keypoints``)."""
+    try:
+        return how(str(file), dt)
+    except ValueError as e:
+        raise ValueError(f"{file}: COCO's OKS AP cannot score this file: {e}") from None
 
 
 def evaluate_images(model, lecture, photos, collate_fn, chunk: int = 16) -> dict:
@@ -127,7 +149,7 @@ def evaluate_images(model, lecture, photos, collate_fn, chunk: int = 16) -> dict
         kp, s = lecture.codec.decode(predict(model, batch["image"]))  # crop px -> the photo's, image by image
         back = to_original(kp.flatten(1, 2), _stacked(batch["meta"], "affine")).view(kp.shape)
         dt += coco_detections(Poses(back, s), lecture.skeleton, [m["image_id"] for m in batch["meta"]])
-    return {**oks_ap(str(photos.source.ann_file), dt), "images": len(photos), "people_found": len(dt)}
+    return {**oks_scores(oks_file(photos), dt, oks_ap), "images": len(photos), "people_found": len(dt)}
 
 
 def annotate_checkpoint(path: Path, info: dict) -> None:

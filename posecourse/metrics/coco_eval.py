@@ -184,6 +184,13 @@ def _count(ann: dict, key: str) -> int:
     return int(v)
 
 
+def _culprit(anns, e: Exception) -> str:
+    """The first of ``anns`` lacking the field of the ``KeyError`` ``e`` (``"annotation 3 (id 7)"``; error path)."""
+    n = next((i for i, a in enumerate(anns) if isinstance(a, dict) and e.args[0] not in a), None) \
+        if isinstance(e, KeyError) and isinstance(anns, list) else None
+    return "annotation" if n is None else f"annotation {n} (id {anns[n].get('id')!r})"
+
+
 def coco_keypoint_eval(gt, dt, *, sigmas=None, max_dets: int = 20) -> dict:
     """COCO keypoint AP/AR, identical to pycocotools' ``COCOeval(..., 'keypoints')`` stats: ``{"AP", "AP50", "AP75",
     "APm", "APl", "AR", "AR50", "AR75", "ARm", "ARl"}`` floats (-1 where pycocotools gives -1: no non-ignored GT in that
@@ -240,7 +247,7 @@ def _evaluate(gt, dt, sigmas, max_dets) -> dict:
         g_nokp = np.array([_count(a, "num_keypoints") == 0 for a in anns], dtype=bool)
         g_idnz = np.array([bool(a["id"]) for a in anns], dtype=bool)
     except (KeyError, TypeError) as e:
-        raise ValueError(f"gt: annotation lacks a field or has a bad value ({e!r})") from None
+        raise ValueError(f"gt: {_culprit(gt['annotations'], e)} lacks a field or has a bad value ({e!r})") from None
     go = np.argsort(g_grp, kind="stable")
     g_grp, g_kp, g_area, g_box, g_crowd, g_nokp, g_idnz = (x[go] for x in (g_grp, g_kp, g_area, g_box, g_crowd, g_nokp, g_idnz))
     # (A, G): ignored in area range a

@@ -22,7 +22,7 @@ import torch.distributed as dist
 from torch.utils.data import DataLoader, DistributedSampler
 
 from ..evaluation import evaluate, predict_flip
-from ..evaluation.real import annotate_checkpoint, evaluate_crops, evaluate_images, gather_run
+from ..evaluation.real import annotate_checkpoint, evaluate_crops, evaluate_images, gather_run, oks_file, oks_scores
 from ..data import collate
 from ..data.recipe import VAL_SEED, Collate, make_data
 from ..data.topdown import FORMATS, TopDown, WholeImages, open_source, source_file, source_layout
@@ -237,6 +237,8 @@ class RealSource(_Source):
         if whole and skel.name not in SKELETONS:
             raise ValueError(f"data_root: {train_file.name}: its joints {skel.joints[:3] + ('...',)} are no registered "
                              f"layout; bottom-up training converts COCO-17 (a registered layout) to {lecture.skeleton}")
+        if (file := oks_file(self.held_out, skel)) is not None:  # the final score reads it: checked before training
+            oks_scores(file, [])
         self.skeleton = layout(lecture.skeleton) if whole else skel
         self.collate = Collate(lecture.skeleton) if whole else collate
 
@@ -256,7 +258,6 @@ class RealSource(_Source):
 
 def _codec(lec, model, size, num_joints):
     """The lecture's codec at this input size and joint count (a dry run of the model, if it asks for one)."""
-
     def output_of():
         was = model.training
         with torch.no_grad():
@@ -361,8 +362,7 @@ def run(cfg: RunConfig) -> RunResult:
     t0, history = time.perf_counter(), None
     if steps or cfg.resume:
         optimizer = torch.optim.Adam(model.parameters(), lr=lr)
-        scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, sorted(cfg.lr_drops), 0.1) \
-            if cfg.lr_drops else None
+        scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, sorted(cfg.lr_drops), 0.1) if cfg.lr_drops else None
         # what a resume needs beside the weights, in every save (a run stopped early keeps it too)
         keep = {"lecture": lec.name, "official_weights": official, "input_norm": norm}
         history = train(model, loader, seen, max_steps=steps, optimizer=optimizer, scheduler=scheduler,
