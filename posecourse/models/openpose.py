@@ -42,15 +42,20 @@ CARDS = {"openpose_vgg19": ModelCard((368, 368), "paf+heatmaps", paper=True, off
          "openpose_tiny": ModelCard((64, 64), "paf+heatmaps", min_size=4)}
 
 
-def _branch(layers, c_in: int, bn: bool = False) -> nn.Sequential:
-    """``layers``: (name, c_out, kernel); ReLU (after BatchNorm if ``bn``) after every conv but the last."""
+def _convs(layers, c_in: int, bn: bool = False, relu: str = "relu_{name}", head: bool = True) -> nn.Sequential:
+    """``layers``: ``(name, c_out, kernel)`` convs and ``"M"`` (a 2x2 max pool ``pool{j}``, ``j`` its position); a ReLU
+    named ``relu`` (after BatchNorm ``bn_{name}`` if ``bn``) after every conv, but the last if ``head`` (an output)."""
     mods = OrderedDict()
-    for j, (name, c_out, k) in enumerate(layers):
-        hidden = j < len(layers) - 1
+    for j, item in enumerate(layers):
+        if item == "M":
+            mods[f"pool{j}"] = nn.MaxPool2d(2, 2)
+            continue
+        name, c_out, k = item
+        hidden = not head or j < len(layers) - 1
         mods[name] = nn.Conv2d(c_in, c_out, k, padding=k // 2, bias=not (bn and hidden))
         if hidden:
             mods.update({f"bn_{name}": nn.BatchNorm2d(c_out)} if bn else {})
-            mods[f"relu_{name}"] = nn.ReLU(inplace=True)
+            mods[relu.format(j=j, name=name)] = nn.ReLU(inplace=True)
         c_in = c_out
     return nn.Sequential(mods)
 
@@ -74,30 +79,18 @@ class OpenPose(nn.Module):
         if num_joints < 1 or num_limbs < 1 or num_stages < 1:
             raise ValueError(f"num_joints, num_limbs, num_stages: must be positive, got {num_joints}, {num_limbs}, {num_stages}")
         n_paf, n_hm = 2 * num_limbs, num_joints + 1
-        mods, c = OrderedDict(), 3
-        for j, item in enumerate(trunk):
-            if item == "M":
-                mods[f"pool{j}"] = nn.MaxPool2d(2, 2)
-            else:
-                mods[item[0]] = nn.Conv2d(c, item[1], 3, padding=1, bias=not batch_norm)
-                mods.update({f"bn_{item[0]}": nn.BatchNorm2d(item[1])} if batch_norm else {})
-                mods[f"relu{j}"] = nn.ReLU(inplace=True)
-                c = item[1]
-        self.features = nn.Sequential(mods)  # F
+        self.features = _convs([it if it == "M" else (*it, 3) for it in trunk], 3, batch_norm, "relu{j}", head=False)
+        c = next(it[1] for it in reversed(trunk) if it != "M")  # F's channels
         self.stride = 2 ** sum(item == "M" for item in trunk)
-        n1, w1, mid = stage1
-        nt, k, wt = stage_t
+        (n1, w1, mid1), (nt, kt, wt) = stage1, stage_t
         self.L, self.S = nn.ModuleList(), nn.ModuleList()
-        for t in range(1, num_stages + 1):
+        for t in range(1, num_stages + 1):  # stage 1 reads F, stage t > 1 concat(L^{t-1}, S^{t-1}, F)
+            n, k, w, mid, c_in, name = (n1, 3, w1, mid1, c, "conv5_{}_CPM") if t == 1 else \
+                (nt, kt, wt, wt, c + n_paf + n_hm, f"Mconv{{}}_stage{t}")
             for branch, mlist, c_out in ((1, self.L, n_paf), (2, self.S, n_hm)):
-                if t == 1:
-                    layers = [(f"conv5_{j + 1}_CPM_L{branch}", w1, 3) for j in range(n1)]
-                    layers += [(f"conv5_{n1 + 1}_CPM_L{branch}", mid, 1), (f"conv5_{n1 + 2}_CPM_L{branch}", c_out, 1)]
-                    mlist.append(_branch(layers, c, batch_norm))
-                else:
-                    layers = [(f"Mconv{j + 1}_stage{t}_L{branch}", wt, k) for j in range(nt)]
-                    layers += [(f"Mconv{nt + 1}_stage{t}_L{branch}", wt, 1), (f"Mconv{nt + 2}_stage{t}_L{branch}", c_out, 1)]
-                    mlist.append(_branch(layers, c + n_paf + n_hm, batch_norm))
+                shapes = [(w, k)] * n + [(mid, 1), (c_out, 1)]  # (width, kernel) of each conv
+                mlist.append(_convs([(f"{name.format(j + 1)}_L{branch}", *wk) for j, wk in enumerate(shapes)], c_in,
+                                    batch_norm))
 
     def forward(self, images: torch.Tensor) -> list[dict[str, torch.Tensor]]:
         """``images (B, 3, H, W)``, ``H, W >= stride`` -> per stage ``{"paf": (B, 2L, H // s, W // s),
