@@ -148,10 +148,8 @@ def _hourglass(model, b):
             s_ = b.mod(f"score_.{s}", "conv", "conv 1x1", a + 4, stage=s + 1)
             f_ = b.mod(f"fc_.{s}", "conv", "conv 1x1", a + 5, stage=s + 1)
             merge = b.add(f"merge.{s}", "add", "x + both", b.out(f"fc_.{s}"), a + 6, stage=s + 1)
-            b.link(fc, f_, "reinject")
-            b.link(score, s_, "reinject")
-            b.link(f_, merge, "reinject")
-            b.link(s_, merge, "reinject")
+            for src, dst in ((fc, f_), (score, s_), (f_, merge), (s_, merge)):
+                b.link(src, dst, "reinject")
             b.link(prev, merge, "skip")
             prev, c0 = merge, a + 6
     return _res_labels(b), {"num_stacks": S, "depth": model.hg[0].depth, "heads": heads}

@@ -124,8 +124,7 @@ class _Builder:
         """:meth:`add` the block of module ``name`` (its recorded output shape)."""
         return self.add(name, type_, label, self.out(name), col, row, name, stage)
 
-    def block(self, name: str) -> Block:
-        return next(b for b in self.blocks if b.name == name)
+    block = Architecture.block  # by name, among the blocks added so far
 
     def out(self, module: str, index=None):
         s = self.shapes[module]["out"]

@@ -67,19 +67,14 @@ def exchange_terms(model, image: torch.Tensor, unit: int = 0, k: int = 0, channe
     n_in, n_out = len(mod.branches), len(mod.fuse_layers)
     if not 0 <= k < n_out:
         raise ValueError(f"k: {k} not in [0, {n_out}) — exchange unit {unit} outputs {n_out} resolution(s)")
-    xs: dict[int, torch.Tensor] = {}
-    terms: dict[int, torch.Tensor] = {}
-    outputs: list[torch.Tensor] = []
+    xs, terms, outputs = {}, {}, []  # X_i and a(X_i, k) by branch i, the unit's outputs
     grab = lambda store, key: (lambda _m, _i, out: store.__setitem__(key, out[0].detach().float().cpu()))
     hooks = [(b, grab(xs, i)) for i, b in enumerate(mod.branches)]
     hooks += [(a, grab(terms, i)) for i, a in enumerate(mod.fuse_layers[k]) if a is not None]
     hooks.append((mod, lambda _m, _i, out: outputs.extend(y[0].detach().float().cpu() for y in out)))
     param = next(model.parameters())
     forward_hooked(model, image[None].to(param.device, param.dtype), hooks)
-    for i, a in enumerate(mod.fuse_layers[k]):
-        if a is None:  # the identity term is X_k itself
-            terms[i] = xs[i]
-    term_list = [terms[i] for i in range(n_in)]
+    term_list = [xs[i] if a is None else terms[i] for i, a in enumerate(mod.fuse_layers[k])]  # identity: X_k itself
     fused = sum(term_list)  # same order as the model's forward
     output = outputs[k]
     C = fused.shape[0]
