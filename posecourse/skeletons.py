@@ -77,96 +77,62 @@ def _idx(joints, *names):
     return tuple(joints.index(n) for n in names)
 
 
-_MPII = (
-    "right_ankle", "right_knee", "right_hip", "left_hip", "left_knee", "left_ankle",
-    "pelvis", "thorax", "upper_neck", "head_top",
-    "right_wrist", "right_elbow", "right_shoulder", "left_shoulder", "left_elbow", "left_wrist",
-)
+_MPII = ("right_ankle", "right_knee", "right_hip", "left_hip", "left_knee", "left_ankle",
+         "pelvis", "thorax", "upper_neck", "head_top",
+         "right_wrist", "right_elbow", "right_shoulder", "left_shoulder", "left_elbow", "left_wrist")
 MPII16 = Skeleton(
-    name="mpii16",
-    joints=_MPII,
-    limbs=(
-        (0, 1), (1, 2), (2, 6), (6, 3), (3, 4), (4, 5),
-        (6, 7), (7, 8), (8, 9),
-        (10, 11), (11, 12), (12, 7), (7, 13), (13, 14), (14, 15),
-    ),
+    "mpii16", _MPII,
+    limbs=((0, 1), (1, 2), (2, 6), (6, 3), (3, 4), (4, 5),
+           (6, 7), (7, 8), (8, 9),
+           (10, 11), (11, 12), (12, 7), (7, 13), (13, 14), (14, 15)),
     pcp_parts={
         "right_lower_leg": (0, 1), "right_upper_leg": (1, 2), "left_upper_leg": (3, 4), "left_lower_leg": (4, 5),
         "right_forearm": (10, 11), "right_upper_arm": (11, 12), "left_upper_arm": (13, 14), "left_forearm": (14, 15),
-        "torso": (6, 7), "head": (8, 9),
-    },
-    torso=_idx(_MPII, "left_shoulder", "right_hip"),
-    head=_idx(_MPII, "upper_neck", "head_top"),
-)
+        "torso": (6, 7), "head": (8, 9)},
+    torso=_idx(_MPII, "left_shoulder", "right_hip"), head=_idx(_MPII, "upper_neck", "head_top"))
 
-_LSP = (
-    "right_ankle", "right_knee", "right_hip", "left_hip", "left_knee", "left_ankle",
-    "right_wrist", "right_elbow", "right_shoulder", "left_shoulder", "left_elbow", "left_wrist",
-    "neck", "head_top",
-)
+_LSP = ("right_ankle", "right_knee", "right_hip", "left_hip", "left_knee", "left_ankle",
+        "right_wrist", "right_elbow", "right_shoulder", "left_shoulder", "left_elbow", "left_wrist",
+        "neck", "head_top")
 LSP14 = Skeleton(
-    name="lsp14",
-    joints=_LSP,
-    limbs=(
-        (0, 1), (1, 2), (2, 3), (3, 4), (4, 5),
-        (6, 7), (7, 8), (8, 12), (12, 9), (9, 10), (10, 11),
-        (2, 8), (3, 9), (12, 13),
-    ),
+    "lsp14", _LSP,
+    limbs=((0, 1), (1, 2), (2, 3), (3, 4), (4, 5),
+           (6, 7), (7, 8), (8, 12), (12, 9), (9, 10), (10, 11),
+           (2, 8), (3, 9), (12, 13)),
     pcp_parts={
         "right_lower_leg": (0, 1), "right_upper_leg": (1, 2), "left_upper_leg": (3, 4), "left_lower_leg": (4, 5),
         "right_forearm": (6, 7), "right_upper_arm": (7, 8), "left_upper_arm": (9, 10), "left_forearm": (10, 11),
-        "head": (12, 13),
-    },
-    torso=_idx(_LSP, "left_shoulder", "right_hip"),
-    head=_idx(_LSP, "neck", "head_top"),
-)
+        "head": (12, 13)},
+    torso=_idx(_LSP, "left_shoulder", "right_hip"), head=_idx(_LSP, "neck", "head_top"))
 
-_COCO = (
-    "nose", "left_eye", "right_eye", "left_ear", "right_ear",
-    "left_shoulder", "right_shoulder", "left_elbow", "right_elbow", "left_wrist", "right_wrist",
-    "left_hip", "right_hip", "left_knee", "right_knee", "left_ankle", "right_ankle",
-)
+_COCO = ("nose", "left_eye", "right_eye", "left_ear", "right_ear",
+         "left_shoulder", "right_shoulder", "left_elbow", "right_elbow", "left_wrist", "right_wrist",
+         "left_hip", "right_hip", "left_knee", "right_knee", "left_ankle", "right_ankle")
 # COCO's ``skeleton`` field (1-based in the annotation files), here 0-based.
-_COCO_SKELETON_1BASED = (
-    (16, 14), (14, 12), (17, 15), (15, 13), (12, 13), (6, 12), (7, 13), (6, 7), (6, 8),
-    (7, 9), (8, 10), (9, 11), (2, 3), (1, 2), (1, 3), (2, 4), (3, 5), (4, 6), (5, 7),
-)
+_COCO_SKELETON_1BASED = ((16, 14), (14, 12), (17, 15), (15, 13), (12, 13), (6, 12), (7, 13), (6, 7), (6, 8),
+                         (7, 9), (8, 10), (9, 11), (2, 3), (1, 2), (1, 3), (2, 4), (3, 5), (4, 6), (5, 7))
 COCO17 = Skeleton(
-    name="coco17",
-    joints=_COCO,
-    limbs=tuple((a - 1, b - 1) for a, b in _COCO_SKELETON_1BASED),
-    pcp_parts={
-        "left_upper_arm": (5, 7), "right_upper_arm": (6, 8), "left_forearm": (7, 9), "right_forearm": (8, 10),
-        "left_upper_leg": (11, 13), "right_upper_leg": (12, 14), "left_lower_leg": (13, 15), "right_lower_leg": (14, 16),
-    },
-    torso=_idx(_COCO, "left_shoulder", "right_hip"),
-    head=None,
+    "coco17", _COCO, limbs=tuple((a - 1, b - 1) for a, b in _COCO_SKELETON_1BASED),
+    pcp_parts={"left_upper_arm": (5, 7), "right_upper_arm": (6, 8), "left_forearm": (7, 9), "right_forearm": (8, 10),
+               "left_upper_leg": (11, 13), "right_upper_leg": (12, 14), "left_lower_leg": (13, 15),
+               "right_lower_leg": (14, 16)},
+    torso=_idx(_COCO, "left_shoulder", "right_hip"), head=None,
     # pycocotools/cocoeval.py, Params.setKpParams: kpt_oks_sigmas
     sigmas=(0.026, 0.025, 0.025, 0.035, 0.035, 0.079, 0.079, 0.072, 0.072,
-            0.062, 0.062, 0.107, 0.107, 0.087, 0.087, 0.089, 0.089),
-)
+            0.062, 0.062, 0.107, 0.107, 0.087, 0.087, 0.089, 0.089))
 
-_COCO18 = (
-    "nose", "neck", "right_shoulder", "right_elbow", "right_wrist", "left_shoulder", "left_elbow", "left_wrist",
-    "right_hip", "right_knee", "right_ankle", "left_hip", "left_knee", "left_ankle",
-    "right_eye", "left_eye", "right_ear", "left_ear",
-)
+_COCO18 = ("nose", "neck", "right_shoulder", "right_elbow", "right_wrist", "left_shoulder", "left_elbow", "left_wrist",
+           "right_hip", "right_knee", "right_ankle", "left_hip", "left_knee", "left_ankle",
+           "right_eye", "left_eye", "right_ear", "left_ear")
 # OpenPose COCO body model ``limbSeq`` (1-based): 19 limbs -> 38 PAF channels, in this order.
-_OPENPOSE_LIMBSEQ_1BASED = (
-    (2, 3), (2, 6), (3, 4), (4, 5), (6, 7), (7, 8), (2, 9), (9, 10), (10, 11), (2, 12),
-    (12, 13), (13, 14), (2, 1), (1, 15), (15, 17), (1, 16), (16, 18), (3, 17), (6, 18),
-)
+_OPENPOSE_LIMBSEQ_1BASED = ((2, 3), (2, 6), (3, 4), (4, 5), (6, 7), (7, 8), (2, 9), (9, 10), (10, 11), (2, 12),
+                            (12, 13), (13, 14), (2, 1), (1, 15), (15, 17), (1, 16), (16, 18), (3, 17), (6, 18))
 COCO18 = Skeleton(
-    name="coco18",
-    joints=_COCO18,
-    limbs=tuple((a - 1, b - 1) for a, b in _OPENPOSE_LIMBSEQ_1BASED),
+    "coco18", _COCO18, limbs=tuple((a - 1, b - 1) for a, b in _OPENPOSE_LIMBSEQ_1BASED),
     pcp_parts={
         "right_upper_arm": (2, 3), "right_forearm": (3, 4), "left_upper_arm": (5, 6), "left_forearm": (6, 7),
-        "right_upper_leg": (8, 9), "right_lower_leg": (9, 10), "left_upper_leg": (11, 12), "left_lower_leg": (12, 13),
-    },
-    torso=_idx(_COCO18, "left_shoulder", "right_hip"),
-    head=None,
-)
+        "right_upper_leg": (8, 9), "right_lower_leg": (9, 10), "left_upper_leg": (11, 12), "left_lower_leg": (12, 13)},
+    torso=_idx(_COCO18, "left_shoulder", "right_hip"), head=None)
 
 SKELETONS: dict[str, Skeleton] = {s.name: s for s in (MPII16, LSP14, COCO17, COCO18)}
 

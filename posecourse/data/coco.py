@@ -199,11 +199,10 @@ class CocoKeypoints(Dataset):
                 return arr.reshape(shape)
         except ValueError:
             pass
-        for n, row in enumerate(rows):  # error path only: find the culprit
+        for n, row in enumerate(rows):  # error path only: a row differs (rows that all read make the array)
             if (arr := numeric(row, record(n), key)).size != size or arr.ndim != ndim:
                 want = "one number" if ndim == 0 else f"a flat list of {size} numbers"
                 raise ValueError(f"{record(n)}: {key!r} is {_short(row)}, expected {want}")
-        raise ValueError(f"{record(0)}: {key!r} is not a regular array of numbers")  # unreachable: a row differs
 
     def __len__(self) -> int:
         return len(self._items)
