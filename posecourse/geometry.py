@@ -23,11 +23,9 @@ import torch.nn.functional as F
 from .params import as_int, as_pair
 from .skeletons import get_skeleton
 
-__all__ = [
-    "box_center_size", "normalize", "denormalize", "expand_boxes",
-    "crop_affine", "random_affine", "flip_matrix", "to_homogeneous", "compose", "invert_affine",
-    "warp_points", "warp_images", "warp_boxes", "flip_images", "flip_keypoints", "inside_image", "as_size",
-]
+__all__ = ["box_center_size", "normalize", "denormalize", "expand_boxes",
+           "crop_affine", "random_affine", "flip_matrix", "to_homogeneous", "compose", "invert_affine",
+           "warp_points", "warp_images", "warp_boxes", "flip_images", "flip_keypoints", "inside_image", "as_size"]
 
 
 def _as_tensor(x, name: str) -> torch.Tensor:

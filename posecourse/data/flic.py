@@ -31,11 +31,9 @@ __all__ = ["FlicExamples", "FLIC_TO_MPII", "FLIC_FACE"]
 
 NUM_SLOTS = 29
 # 0-based FLIC slot -> MPII16 joint name
-FLIC_TO_MPII = {
-    0: "left_shoulder", 1: "left_elbow", 2: "left_wrist",
-    3: "right_shoulder", 4: "right_elbow", 5: "right_wrist",
-    6: "left_hip", 9: "right_hip",
-}
+FLIC_TO_MPII = {0: "left_shoulder", 1: "left_elbow", 2: "left_wrist",
+                3: "right_shoulder", 4: "right_elbow", 5: "right_wrist",
+                6: "left_hip", 9: "right_hip"}
 FLIC_FACE = {12: "left_eye", 13: "right_eye", 16: "nose"}
 
 _SRC = np.array(list(FLIC_TO_MPII))

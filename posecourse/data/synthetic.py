@@ -39,12 +39,10 @@ TORSO_COLORS = ((0.35, 0.75, 0.30), (0.85, 0.80, 0.25), (0.80, 0.80, 0.80), (0.6
 SKIN_COLORS = ((0.96, 0.82, 0.68), (0.85, 0.65, 0.48), (0.60, 0.42, 0.30), (0.40, 0.28, 0.20))
 
 #: The joints the generator places, in its own order (names as in :mod:`posecourse.skeletons`).
-JOINTS = (
-    "pelvis", "thorax", "upper_neck", "head_top",
-    "left_shoulder", "right_shoulder", "left_elbow", "right_elbow", "left_wrist", "right_wrist",
-    "left_hip", "right_hip", "left_knee", "right_knee", "left_ankle", "right_ankle",
-    "nose", "left_eye", "right_eye", "left_ear", "right_ear",
-)
+JOINTS = ("pelvis", "thorax", "upper_neck", "head_top",
+          "left_shoulder", "right_shoulder", "left_elbow", "right_elbow", "left_wrist", "right_wrist",
+          "left_hip", "right_hip", "left_knee", "right_knee", "left_ankle", "right_ankle",
+          "nose", "left_eye", "right_eye", "left_ear", "right_ear")
 _J = {n: i for i, n in enumerate(JOINTS)}
 MAX_PEOPLE, MAX_SCALE, MAX_DISTRACTORS = 64, 4.0, 64.0  # parameter caps: rendering cost grows with each
 MAX_BANK_BYTES = 2**30  # the texture bank (bank_size x 3 x S x S float32, S = 1.5 x image side) stays below 1 GiB

@@ -114,8 +114,7 @@ def _match(d_grp, d_kp, rank, g_grp, g_kp, g_area, g_box, g_crowd, g_idnz, g_ign
     p_det = np.repeat(np.arange(D), g_count)
     p_loc = np.arange(len(p_det)) - np.repeat(np.cumsum(g_count) - g_count, g_count)
     p_gt = g_start[p_det] + p_loc
-    p_oks = _oks_pairs(d_kp[p_det, :, :2], g_kp[p_gt, :, :2], g_kp[p_gt, :, 2] > 0,
-                       g_area[p_gt], g_box[p_gt], sig)
+    p_oks = _oks_pairs(d_kp[p_det, :, :2], g_kp[p_gt, :, :2], g_kp[p_gt, :, 2] > 0, g_area[p_gt], g_box[p_gt], sig)
 
     pstart = np.cumsum(g_count) - g_count  # where each detection's pairs start
 

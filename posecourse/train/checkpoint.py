@@ -89,18 +89,15 @@ def save_checkpoint(path, model: nn.Module, optimizer: torch.optim.Optimizer | N
     if clash := sorted(set(extra) & set(RESERVED)):
         raise ValueError(f"save_checkpoint: extra metadata may not be named {clash} (reserved for the checkpoint)")
     hist = to_plain(history, "history") if history is not None else None
-    state = {
-        "model": _unwrap(model).state_dict(),
-        "optimizer": optimizer.state_dict() if optimizer is not None else None,
-        "optimizer_type": _type_name(optimizer) if optimizer is not None else None,
-        "optimizer_defaults": _settings(optimizer) if optimizer is not None else None,
-        "scheduler": scheduler.state_dict() if scheduler is not None else None,
-        "scheduler_type": _type_name(scheduler) if scheduler is not None else None,
-        "scaler": scaler.state_dict() if scaler is not None and scaler.is_enabled() else None,
-        "history": hist,
-        "step": int(step if step is not None else (hist or {}).get("steps", 0)),
-        **{k: to_plain(v, f"extra {k!r}") for k, v in extra.items()},
-    }
+    opt, sched = optimizer is not None, scheduler is not None
+    state = {"model": _unwrap(model).state_dict(), "optimizer": optimizer.state_dict() if opt else None,
+             "optimizer_type": _type_name(optimizer) if opt else None,
+             "optimizer_defaults": _settings(optimizer) if opt else None,
+             "scheduler": scheduler.state_dict() if sched else None,
+             "scheduler_type": _type_name(scheduler) if sched else None,
+             "scaler": scaler.state_dict() if scaler is not None and scaler.is_enabled() else None, "history": hist,
+             "step": int(step if step is not None else (hist or {}).get("steps", 0)),
+             **{k: to_plain(v, f"extra {k!r}") for k, v in extra.items()}}
     path = check_checkpoint_path(path, "path")
     tmp = path.with_suffix(path.suffix + ".tmp")
     torch.save(state, tmp)

@@ -63,8 +63,7 @@ def fit(lecture, data: Data, steps: int, *, seed: int = 0, device=None, model: t
     seed_everything(seed)
     model = model if model is not None else lecture.build_model()
     history = train(model, data.train, loss_function(lecture), max_steps=steps, epochs=1,
-                    lr=lecture.lr if lr is None else lr,
-                    device=device, progress=progress, seed=seed)
+                    lr=lecture.lr if lr is None else lr, device=device, progress=progress, seed=seed)
     return model.eval(), history
 
 

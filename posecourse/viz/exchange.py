@@ -90,15 +90,13 @@ def exchange_terms(model, image: torch.Tensor, unit: int = 0, k: int = 0, channe
     else:
         raise ValueError(f"channel: expected an int, 'max_var' or 'mean', got {channel!r}")
     pick = (lambda t: t.mean(0)) if chan is None else (lambda t: t[chan])
-    return {
-        "image": torch.as_tensor(image).detach().float().cpu(), "unit": unit, "k": k,
-        "num_units": len(units), "num_outputs": n_out,
-        "inputs": [xs[i] for i in range(n_in)], "terms": term_list, "fused": fused, "output": output,
-        "max_error": float((torch.relu(fused) - output).abs().max()),
-        "ops": [_describe_op(i, k) for i in range(n_in)], "channel": chan, "channel_rule": rule,
-        "maps": {"inputs": [xs[i].mean(0) for i in range(n_in)],
-                 "terms": [pick(t) for t in term_list], "fused": pick(fused), "output": pick(output)},
-    }
+    return {"image": torch.as_tensor(image).detach().float().cpu(), "unit": unit, "k": k,
+            "num_units": len(units), "num_outputs": n_out,
+            "inputs": [xs[i] for i in range(n_in)], "terms": term_list, "fused": fused, "output": output,
+            "max_error": float((torch.relu(fused) - output).abs().max()),
+            "ops": [_describe_op(i, k) for i in range(n_in)], "channel": chan, "channel_rule": rule,
+            "maps": {"inputs": [xs[i].mean(0) for i in range(n_in)],
+                     "terms": [pick(t) for t in term_list], "fused": pick(fused), "output": pick(output)}}
 
 
 def exchange_figure(data: dict):

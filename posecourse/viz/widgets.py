@@ -24,14 +24,10 @@ from .exchange import exchange_figure, exchange_terms, hrnet_viewer
 from .explorer import Explorer, dropdown, figure_png, slider
 from .plots import PIXELS, draw_paf, draw_pose, image_hwc, show_heatmaps, to_numpy
 
-__all__ = [
-    "Explorer", "figure_png",
-    "receptive_fields_per_stage", "rf_figure", "rf_explorer",
-    "belief_maps_per_stage", "belief_figure", "belief_stepper",
-    "paf_limb_explorer_data", "paf_figure", "paf_explorer",
-    "exchange_terms", "exchange_figure", "hrnet_viewer",
-    "cascade_view", "cascade_figure", "cascade_explorer",
-]
+__all__ = ["Explorer", "figure_png", "receptive_fields_per_stage", "rf_figure", "rf_explorer",
+           "belief_maps_per_stage", "belief_figure", "belief_stepper", "paf_limb_explorer_data", "paf_figure",
+           "paf_explorer", "exchange_terms", "exchange_figure", "hrnet_viewer",
+           "cascade_view", "cascade_figure", "cascade_explorer"]
 
 
 # --------------------------------------------------------------------------- receptive fields (CPM)
