@@ -30,9 +30,7 @@ __all__ = ["box_center_size", "normalize", "denormalize", "expand_boxes",
 
 def _as_tensor(x, name: str) -> torch.Tensor:
     t = torch.as_tensor(x)
-    if not torch.is_floating_point(t):
-        t = t.float()
-    return t
+    return t if torch.is_floating_point(t) else t.float()
 
 
 def box_center_size(boxes) -> tuple[torch.Tensor, torch.Tensor]:
@@ -221,15 +219,12 @@ def warp_images(images, M, out_size, mode: str = "bilinear", padding_mode: str =
     """Resample ``images (B, C, H, W)`` so that input pixel ``p`` lands on output pixel ``M p`` (``M (B, 2, 3)``
     input-to-output pixel affines, e.g. :func:`crop_affine`, :func:`random_affine`) -> ``(B, C, H_out, W_out)``
     (``out_size``: int or ``(H_out, W_out)``; ``mode``, ``padding_mode``: as in ``F.grid_sample``)."""
-    x = torch.as_tensor(images)
+    x = _as_tensor(images, "images")
     if x.dim() != 4:
         raise ValueError(f"images: expected shape (B, C, H, W), got {tuple(x.shape)}")
-    if not torch.is_floating_point(x):
-        x = x.float()
     Ho, Wo = as_size(out_size, "out_size")
     A = _check_matrix(M).to(x)
-    if A.dim() == 2:
-        A = A.expand(x.shape[0], 2, 3)
+    A = A.expand(x.shape[0], 2, 3) if A.dim() == 2 else A
     if A.shape[0] != x.shape[0]:
         raise ValueError(f"M: batch size {A.shape[0]} does not match images' {x.shape[0]}")
     # grid (output, normalized) -> output pixels -> input pixels -> input normalized

@@ -60,9 +60,8 @@ def thread_policy() -> str:
     import torch
 
     state = _STATE.get("status", "not applied")
-    wait = os.environ.get("OMP_WAIT_POLICY", "runtime default (spin, then sleep)")
-    if state == "too late":
-        wait = "runtime default (spin, then sleep): torch was imported before posecourse"
+    wait = "runtime default (spin, then sleep): torch was imported before posecourse" if state == "too late" else \
+        os.environ.get("OMP_WAIT_POLICY", "runtime default (spin, then sleep)")
     return f"{torch.get_num_threads()} torch threads; OpenMP wait policy: {wait} ({state})"
 
 

@@ -45,8 +45,7 @@ def _alexnet_features() -> nn.Sequential:
         nn.Conv2d(256, 384, 3, padding=1), nn.ReLU(inplace=True),              # 13
         nn.Conv2d(384, 384, 3, padding=1), nn.ReLU(inplace=True),              # 13
         nn.Conv2d(384, 256, 3, padding=1), nn.ReLU(inplace=True),              # 13
-        nn.MaxPool2d(3, 2),                                                     # 13 -> 6
-    )
+        nn.MaxPool2d(3, 2))                                                     # 13 -> 6
 
 
 def _tiny_features(width: int) -> nn.Sequential:

@@ -24,11 +24,9 @@ from .registry import ModelCard, check_images, register_configs
 __all__ = ["Residual", "Hourglass", "StackedHourglass", "CONFIGS", "CARDS"]
 
 # name: (num_stacks, num_blocks, stem width, num_feats (= C/2), hourglass depth)
-CONFIGS = {
-    "hourglass_2": dict(num_stacks=2, num_blocks=1, inplanes=64, num_feats=128, depth=4),
-    "hourglass_8": dict(num_stacks=8, num_blocks=1, inplanes=64, num_feats=128, depth=4),
-    "hourglass_tiny": dict(num_stacks=2, num_blocks=1, inplanes=8, num_feats=24, depth=3),
-}
+CONFIGS = {"hourglass_2": dict(num_stacks=2, num_blocks=1, inplanes=64, num_feats=128, depth=4),
+           "hourglass_8": dict(num_stacks=8, num_blocks=1, inplanes=64, num_feats=128, depth=4),
+           "hourglass_tiny": dict(num_stacks=2, num_blocks=1, inplanes=8, num_feats=24, depth=3)}
 # official counts: bearpaw/pytorch-pose hg(num_stacks=S, num_blocks=1, num_classes=16)
 _PAPER = dict(input_size=(256, 256), output="heatmaps", paper=True, source="bearpaw/pytorch-pose", min_size=64,
               multiple=64)

@@ -34,13 +34,11 @@ def _stages(c: int, blocks: int = 4, modules=(1, 4, 3)):
 
 
 # stem width, layer1 (bottleneck planes, blocks), stages 2.. : (num_modules, num_blocks, widths)
-CONFIGS = {
-    "hrnet_w32": dict(stem=64, layer1=(64, 4), stages=_stages(32)),
-    "hrnet_w48": dict(stem=64, layer1=(64, 4), stages=_stages(48)),
-    # CPU sibling for 64 px: all four stages (1 -> 4 branches, widths 16/32/64/128), one module and one
-    # block per stage, a thin stem; ~0.9 M parameters, 16 x 16 heatmaps.
-    "hrnet_tiny": dict(stem=32, layer1=(16, 1), stages=_stages(16, blocks=1, modules=(1, 1, 1))),
-}
+CONFIGS = {"hrnet_w32": dict(stem=64, layer1=(64, 4), stages=_stages(32)),
+           "hrnet_w48": dict(stem=64, layer1=(64, 4), stages=_stages(48)),
+           # CPU sibling for 64 px: all four stages (1 -> 4 branches, widths 16/32/64/128), one module and one
+           # block per stage, a thin stem; ~0.9 M parameters, 16 x 16 heatmaps.
+           "hrnet_tiny": dict(stem=32, layer1=(16, 1), stages=_stages(16, blocks=1, modules=(1, 1, 1)))}
 # official weights: ImageNet-normalized RGB, integer-centred targets (see ModelCard); counts for 17 joints
 _OFFICIAL = dict(input_size=(256, 192), output="heatmaps", paper=True, input_norm="imagenet", integer_centred=True,
                  source="leoxiaobin/deep-high-resolution-net.pytorch", min_size=32, multiple=32)

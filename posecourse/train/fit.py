@@ -80,8 +80,7 @@ class _CascadeStageNet(torch.nn.Module):
         self.cascade.stages[0].eval()  # frozen, BatchNorm statistics included
         with torch.no_grad():
             prev = self.cascade.stages[0](images)
-            if self.training and self.jitter > 0:
-                prev = prev + self.jitter * torch.randn_like(prev)
+            prev = prev + self.jitter * torch.randn_like(prev) if self.training and self.jitter > 0 else prev
         d, boxes = self.cascade.stage_displacement(1, images, prev)
         return d, boxes, prev
 

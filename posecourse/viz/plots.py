@@ -24,8 +24,7 @@ def to_numpy(x) -> np.ndarray:
 def image_hwc(image) -> np.ndarray:
     """``(3, H, W)`` or ``(H, W, 3)`` image in [0, 1] -> ``(H, W, 3)`` clipped array for imshow."""
     im = to_numpy(image)
-    if im.ndim == 3 and im.shape[0] in (1, 3) and im.shape[-1] not in (1, 3):
-        im = im.transpose(1, 2, 0)
+    im = im.transpose(1, 2, 0) if im.ndim == 3 and im.shape[0] in (1, 3) and im.shape[-1] not in (1, 3) else im
     if im.ndim != 3 or im.shape[-1] not in (1, 3):
         raise ValueError(f"image: expected (3, H, W) or (H, W, 3), got {im.shape}")
     return np.clip(im, 0, 1)
