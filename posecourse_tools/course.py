@@ -12,7 +12,9 @@ regenerated: written to a temporary file and renamed over the stored one only wh
 and met its minimum, printed text stored as a reader sees it, a progress bar as its final line; their
 results go into ``lectures/results.json`` and the README's results table is regenerated from that file),
 ``--use-shipped`` (each lecture's slow-laptop mode: the shipped checkpoint instead of the live training;
-never stored), ``--json FILE`` (all results in one file), ``--root DIR`` (the course checkout).
+never stored), ``--json FILE`` (all results in one file), ``--root DIR`` (the course checkout),
+``--refresh-listings`` (executes nothing: re-renders the stored lectures' source listings from the current
+library source, :func:`refresh_listings`, after a library change that moved or edited code they show).
 """
 from __future__ import annotations
 
@@ -129,6 +131,40 @@ def _strip_injected(path: Path) -> None:
     nbformat.write(nb, path)
 
 
+def refresh_listings(path: Path) -> int:
+    """Re-render every source listing a stored notebook shows (an output of ``show_source``, named by its
+    :data:`~posecourse.viz.source.SOURCE_KEY` metadata) from the current library source: its ``text/plain``
+    and ``text/html`` become :func:`~posecourse.viz.source.source_text` and ``source_html`` of the object it
+    names, exactly what re-executing the display stores (it is a pure function of the source). Every other
+    cell, output and execution count is left as stored; the notebook is rewritten (as ``--inplace`` writes
+    it) only if a listing changed. Returns the number of listings that changed."""
+    import nbformat
+
+    from posecourse.viz.source import SOURCE_KEY, resolve, source_html, source_text
+
+    nb = nbformat.read(path, as_version=4)
+    changed = 0
+    for i, c in enumerate(nb.cells):
+        for o in c.get("outputs", []):
+            meta = o.get("metadata", {}).get(SOURCE_KEY)
+            if meta is None:
+                continue
+            try:
+                shown = resolve(meta["object"]), meta.get("start"), meta.get("stop")
+                fresh = {"text/plain": source_text(*shown), "text/html": source_html(*shown)}
+            except (AttributeError, ImportError, KeyError, OSError, TypeError, ValueError) as e:
+                raise ValueError(f"{path}: cell {i}: the listing of {meta.get('object')!r} cannot be rendered "
+                                 f"from the current source ({type(e).__name__}: {e}); re-execute the notebook") from e
+            if any(o["data"].get(k) != v for k, v in fresh.items()):
+                o["data"].update(fresh)
+                changed += 1
+    if changed:
+        target = path.with_name(f".{path.stem}.refreshing.ipynb")
+        nbformat.write(nb, target)
+        os.replace(target, path)
+    return changed
+
+
 def minimum_label(lec) -> str:
     """A lecture's minimum and where it comes from: its seed spread, or its floor while no spread is stored
     (``python -m posecourse_tools.spread`` measures one), so a floor never passes silently for a spread."""
@@ -209,6 +245,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--json", default=None)
     ap.add_argument("--use-shipped", action="store_true",
                     help="the slow-laptop mode: each lecture loads its shipped checkpoint instead of training")
+    ap.add_argument("--refresh-listings", action="store_true",
+                    help="execute nothing: re-render the stored lectures' source listings from the current source")
     args = ap.parse_args(argv)
     if args.use_shipped and args.inplace:
         ap.error("--use-shipped with --inplace: the stored lectures show the live run; run --use-shipped without it")
@@ -216,6 +254,13 @@ def main(argv: list[str] | None = None) -> int:
     names = [n for n in LECTURES if not args.only or n.startswith(args.only) or args.only in n]
     if not names:
         ap.error(f"--only {args.only}: no lecture matches (lectures: {', '.join(LECTURES)})")
+    if args.refresh_listings:
+        if args.inplace or args.smoke or args.use_shipped:
+            ap.error("--refresh-listings executes nothing: run it without --inplace, --smoke and --use-shipped")
+        for name in names:
+            path = Path(args.root) / LECTURES[name].notebook
+            print(f"{path.name}: {refresh_listings(path)} source listings refreshed")
+        return 0
     out_dir = Path(args.out or tempfile.mkdtemp(prefix="posecourse-course-"))
     out_dir.mkdir(parents=True, exist_ok=True)
     rows, failed = [], []

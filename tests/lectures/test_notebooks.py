@@ -102,30 +102,36 @@ def test_slow_laptop_mode_and_no_black_boxes_on_the_page(path):
 
 
 def _listings(nb):
-    """``(cell index, metadata, stored text)`` of every source listing stored by ``show_source``."""
+    """``(cell index, metadata, stored data)`` of every source listing stored by ``show_source``."""
     from posecourse.viz.source import SOURCE_KEY
 
     for i, c in enumerate(nb.cells):
         for o in c.get("outputs", []):
             meta = o.get("metadata", {}).get(SOURCE_KEY)
             if meta is not None:
-                yield i, meta, o["data"]["text/plain"]
+                yield i, meta, o["data"]
 
 
 @pytest.mark.parametrize("path", LECTURES, ids=lambda p: p.stem)
 def test_stored_source_listings_equal_the_current_source(path):
-    """The page is the code: every listing a stored lecture shows is the current source of what it names, so
-    a change to the library without re-executing the lecture fails here (re-execute it with
-    ``python -m posecourse_tools.course --inplace --only NN``)."""
-    from posecourse.viz.source import TRAINING_STEP, resolve, source_text
+    """The page is the code: every listing a stored lecture shows is the current source of what it names, as
+    text and as the HTML a reader sees (headed by the line where it lives), so a change to the library, even one
+    that only moves the code, fails here until the listings are refreshed (they need no run:
+    ``python -m posecourse_tools.course --refresh-listings --only NN``) or the lecture is re-executed
+    (``python -m posecourse_tools.course --inplace --only NN``)."""
+    from posecourse.viz.source import TRAINING_STEP, resolve, source_html, source_text
 
     nb = nbformat.read(path, as_version=4)
     stale = []
     for i, meta, stored in _listings(nb):
-        current = source_text(resolve(meta["object"]), meta.get("start"), meta.get("stop"))
-        if current != stored:
-            stale.append(f"cell {i}: {meta['object']}")
-    assert not stale, f"{path.name} shows stale source (re-execute it): {stale}"
+        shown = resolve(meta["object"]), meta.get("start"), meta.get("stop")
+        if stored.get("text/plain") != source_text(*shown):
+            stale.append(f"cell {i}: {meta['object']} (code)")
+        elif stored.get("text/html") != source_html(*shown):
+            stale.append(f"cell {i}: {meta['object']} (HTML: the line it names, or its rendering)")
+    assert not stale, (f"{path.name} shows stale source {stale}: refresh its listings with `python -m "
+                       f"posecourse_tools.course --refresh-listings --only {path.stem[:2]}` (executes nothing), "
+                       "or re-execute it with --inplace")
     # every listing names what it shows
     calls = sum(c.source.count("show_source(") + len(TRAINING_STEP) * c.source.count("show_training_step()")
                 for c in nb.cells if c.cell_type == "code")
