@@ -135,7 +135,7 @@ _START, _END = "<!-- spread:start -->", "<!-- spread:end -->"
 def readme_table(rows: list[dict]) -> str:
     """The README's table of the stored spread: per lecture, the seeds, their values, floor and minimum."""
     lines = ["| lecture | metric | seeds | values (seed 0 first) | mean ± sd | floor | minimum |", "|---|---|---|---|---|---|---|"]
-    cpus = set()
+    cpus, threads = set(), set()
     for name, lec in LECTURES.items():
         values = lec.spread_of(rows)
         if values is None:
@@ -143,9 +143,12 @@ def readme_table(rows: list[dict]) -> str:
             continue
         mean, sd = _stats(values)
         cpus |= {r["cpu"] for r in lec.spread_rows(rows)}
+        threads |= {r["threads"] for r in lec.spread_rows(rows)}
         lines.append(f"| {name} | {lec.metric.name} | {len(values)} | {', '.join(f'{v:.3f}' for v in values)} | "
                      f"{mean:.3f} ± {sd:.3f} | {lec.floor:.2f} | {lec.minimum_of(rows):.2f} |")
-    return "\n".join(lines) + (f"\n\nMeasured on: {'; '.join(sorted(cpus))}." if cpus else "")
+    # the thread count changes a run's numbers as another CPU does (its sums round in another order)
+    where = f"{'; '.join(sorted(cpus))}, with {' or '.join(map(str, sorted(threads)))} torch threads"
+    return "\n".join(lines) + (f"\n\nMeasured on: {where}." if cpus else "")
 
 
 def update_readme(rows: list[dict], path: Path = ROOT / "README.md") -> None:
