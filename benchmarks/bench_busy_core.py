@@ -16,7 +16,11 @@ for the whole measurement. Policies:
 - ``default``: ``import torch`` first, so the runtime keeps its default waiting (what the course did
   before);
 - ``1-thread``: the default waiting with ``torch.set_num_threads(1)`` (for comparison only: it changes
-  the floating-point results).
+  the floating-point results);
+- ``spin:N``: ``import posecourse`` first with ``GOMP_SPINCOUNT=N`` (a user's setting, which the course's policy
+  leaves alone): threads spin ``N`` iterations at a barrier, then sleep (a middle way between the two above).
+
+``--lecture 05`` trains another lecture's model instead (its own small kernels wait at more barriers per step).
 
 Prints, per policy, the median seconds quiet and busy over ``--repeat`` alternating runs, the ratio
 busy / quiet (target <= 2.5 for ``course``), the speed relative to ``course`` quiet, and whether the
@@ -24,7 +28,8 @@ final losses of ``course`` and ``default`` are bit-identical (the policy must no
 On a shared machine other people's load adds noise to every run: the load average is printed before
 and after, and the runs of all policies alternate so that they see the same conditions.
 
-    python benchmarks/bench_busy_core.py [--quick] [--steps N] [--repeat N] [--policies course,default]
+    python benchmarks/bench_busy_core.py [--quick] [--steps N] [--repeat N] [--policies course,default,spin:10000]
+                                         [--lecture 01]
 """
 from __future__ import annotations
 
@@ -40,8 +45,8 @@ TARGET = 2.5  #: busy / quiet, issue 22 item 5
 
 _WORKER = r"""
 import json, sys, time
-policy, steps = sys.argv[1], int(sys.argv[2])
-if policy == "course":
+policy, steps, lecture = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+if policy == "course" or policy.startswith("spin:"):
     import posecourse          # applies the thread policy before torch loads
     import torch
 else:
@@ -52,7 +57,7 @@ else:
 from posecourse.train import fit as F
 from posecourse.lectures import get_lecture
 from posecourse.threads import thread_policy
-lec = get_lecture("01_deeppose")
+lec = get_lecture(lecture)
 data = F.make_data(lec, seed=0)
 t0 = time.perf_counter()
 model, history = F.fit(lec, data, steps, seed=0, device="cpu", progress=False)
@@ -63,22 +68,24 @@ print(json.dumps({"seconds": seconds, "loss": history.losses[-1], "policy": thre
 _BUSY = "while True:\n    pass\n"
 
 
-def run_worker(policy: str, steps: int) -> dict:
+def run_worker(policy: str, steps: int, lecture: str = "01_deeppose") -> dict:
     env = {k: v for k, v in os.environ.items() if k not in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT", "KMP_BLOCKTIME",
                                                               "OMP_NUM_THREADS")}
-    out = subprocess.run([sys.executable, "-c", _WORKER, policy, str(steps)], env=env, capture_output=True,
+    if policy.startswith("spin:"):
+        env["GOMP_SPINCOUNT"] = policy.split(":", 1)[1]
+    out = subprocess.run([sys.executable, "-c", _WORKER, policy, str(steps), lecture], env=env, capture_output=True,
                          text=True, check=False)
     if out.returncode != 0:
         raise RuntimeError(f"worker ({policy}) failed:\n{out.stderr[-2000:]}")
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def measure(policy: str, steps: int, busy: bool) -> dict:
+def measure(policy: str, steps: int, busy: bool, lecture: str = "01_deeppose") -> dict:
     hog = subprocess.Popen([sys.executable, "-c", _BUSY]) if busy else None
     try:
         if hog is not None:
             time.sleep(0.5)  # let the spinner start
-        return run_worker(policy, steps)
+        return run_worker(policy, steps, lecture)
     finally:
         if hog is not None:
             hog.kill()
@@ -91,22 +98,24 @@ def main(argv=None) -> int:
     ap.add_argument("--repeat", type=int, default=3, help="runs per policy and condition (median reported)")
     ap.add_argument("--policies", default="course,default,1-thread")
     ap.add_argument("--quick", action="store_true", help="15 steps, 1 run each, course and default only")
+    ap.add_argument("--lecture", default="01_deeppose", help="whose training (a name or prefix, e.g. 05)")
     args = ap.parse_args(argv)
     if args.quick:
         args.steps, args.repeat, args.policies = 15, 1, "course,default"
     policies = [p.strip() for p in args.policies.split(",") if p.strip()]
-    unknown = set(policies) - {"course", "default", "1-thread"}
+    unknown = {p for p in policies if p not in ("course", "default", "1-thread")
+               and not (p.startswith("spin:") and p[5:].isdigit())}
     if unknown:
-        ap.error(f"--policies: unknown {sorted(unknown)}; expected course, default, 1-thread")
+        ap.error(f"--policies: unknown {sorted(unknown)}; expected course, default, 1-thread or spin:N (N an integer)")
 
-    print(f"lecture 1 training, {args.steps} steps per run, {args.repeat} run(s) per policy and condition; "
+    print(f"{args.lecture} training, {args.steps} steps per run, {args.repeat} run(s) per policy and condition; "
           f"{os.cpu_count()} CPUs; load average before: {os.getloadavg()[0]:.2f}")
     times = {(p, b): [] for p in policies for b in (False, True)}
     losses, described = {}, {}
     for _ in range(args.repeat):
         for busy in (False, True):
             for p in policies:
-                r = measure(p, args.steps, busy)
+                r = measure(p, args.steps, busy, args.lecture)
                 times[p, busy].append(r["seconds"])
                 losses.setdefault(p, set()).add(r["loss"])
                 described[p] = r["policy"]
