@@ -7,16 +7,16 @@ images exactly as the notebook does -- :func:`posecourse.train.fit.make_data`, t
 :meth:`posecourse.lectures.Lecture.settings` -- so seed 0 gives the headline the executed notebook stored
 in ``lectures/results.json`` (on the machine that executed it; the tool prints whether it does).
 
-Each measurement (lecture, seed, metric, value, steps, batch size, learning rate, CPU model, threads, torch
-version, date, seconds) is merged into :data:`SPREAD_FILE` (``posecourse/checkpoints/spread.json``,
+Each measurement (lecture, seed, metric, value, steps, batch size, learning rate, the record's ``recipe``
+fingerprint, CPU model, threads, torch version, date, seconds) is merged into :data:`SPREAD_FILE` (``posecourse/checkpoints/spread.json``,
 package data): a rerun replaces the row of the same (lecture, seed) and keeps the others. On one machine
 training is deterministic; across CPU types floating point differs and training amplifies it, so the
 spread over seeds stands in for "any CPU". :attr:`posecourse.lectures.Lecture.minimum` derives the
 lecture's minimum from these rows (see :attr:`~posecourse.lectures.Lecture.spread`).
 
 One training at a time; prefix with ``nice -n 19`` on a shared machine. ``--steps 5 --out /tmp/x.json``
-is a smoke run that never touches the shipped file (rows of another step count are ignored by the rule
-anyway, and a smoke run refuses the shipped file).
+is a smoke run that never touches the shipped file (rows of another recipe, e.g. step count, are ignored by the
+rule anyway, and a smoke run refuses the shipped file).
 """
 from __future__ import annotations
 
@@ -63,7 +63,8 @@ def measure(name: str, seed: int, steps: int | None = None, lecture=None, progre
     model, _ = shipped.train_or_load(run, data, progress=progress)
     result = E.evaluate(model, lec, data)
     return {"lecture": lec.name, "seed": run.seed, "metric": result["metric"], "value": float(result["value"]),
-            "steps": run.steps, "batch_size": lec.batch_size, "lr": lec.lr, "cpu": cpu_model(),
+            "steps": run.steps, "batch_size": lec.batch_size, "lr": lec.lr,
+            "recipe": lec.replace(steps=run.steps).recipe, "cpu": cpu_model(),
             "threads": torch.get_num_threads(), "torch": str(torch.__version__),
             "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
             "seconds": round(time.perf_counter() - t0, 1)}
@@ -190,7 +191,8 @@ def main(argv: list[str] | None = None) -> int:
         if other and shipped_file:
             p.error(f"--merge: {path} holds rows of another recipe than the record's (e.g. {other[0]['lecture']} "
                     f"seed {other[0]['seed']}: {other[0]['steps']} steps, batch {other[0]['batch_size']}, lr "
-                    f"{other[0]['lr']}); they must not replace the shipped spread")
+                    f"{other[0]['lr']}, recipe {other[0].get('recipe')} where the record's is "
+                    f"{get_lecture(other[0]['lecture']).recipe}); they must not replace the shipped spread")
         store(out, rows)
     rows = load(out)
     print(summary(rows))

@@ -10,6 +10,7 @@ and one notebook (``lectures/<name>.ipynb``) with its exercise (``solutions/<exe
 """
 from __future__ import annotations
 
+import hashlib
 import importlib
 import inspect
 import json
@@ -137,10 +138,18 @@ class Lecture:
         (PyTorch's defaults for the rest, read here from the class; a test checks fit's optimizer)."""
         return _describe_optimizer(OPTIMIZER, self.lr)
 
+    @property
+    def recipe(self) -> str:
+        """A fingerprint of what a live run's result depends on in this record: model and its arguments, codec,
+        loss, metric, data, steps, batch size and learning rate (their reprs, hashed). A spread row counts only
+        for the recipe it was measured with, so changing e.g. a codec's ``sigma`` asks for a new spread."""
+        text = repr((self.model, sorted(self.model_kw.items()), self.codec, self.loss.__name__, self.metric, self.data,
+                     self.steps, self.batch_size, self.lr))
+        return hashlib.sha1(text.encode()).hexdigest()[:12]
+
     def spread_rows(self, rows: list[dict]) -> list[dict]:
-        """The rows (see :data:`SPREAD_FILE`) of this lecture measured with this record's steps, batch and lr."""
-        recipe = (self.name, self.steps, self.batch_size, self.lr)
-        return [r for r in rows if (r["lecture"], r["steps"], r["batch_size"], r["lr"]) == recipe]
+        """The rows (see :data:`SPREAD_FILE`) of this lecture measured with this record's :attr:`recipe`."""
+        return [r for r in rows if r["lecture"] == self.name and r.get("recipe") == self.recipe]
 
     def spread_of(self, rows: list[dict]) -> tuple | None:
         """The values of :meth:`spread_rows` by seed; None with fewer than :data:`SPREAD_SEEDS` seeds."""

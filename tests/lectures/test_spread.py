@@ -4,18 +4,21 @@ from __future__ import annotations
 
 import json
 import statistics
+from dataclasses import replace
 
 from hypothesis import given
 from hypothesis import strategies as st
 
+from posecourse.evaluation import PCK
 from posecourse.lectures import LECTURES, SPREAD_FILE, SPREAD_SEEDS, get_lecture
 
-KEYS = {"lecture", "seed", "metric", "value", "steps", "batch_size", "lr", "cpu", "threads", "torch", "date", "seconds"}
+KEYS = {"lecture", "seed", "metric", "value", "steps", "batch_size", "lr", "recipe", "cpu", "threads", "torch", "date",
+        "seconds"}
 
 
 def _rows(lec, values, **kw):
     return [{"lecture": lec.name, "seed": s, "value": v, "steps": lec.steps, "batch_size": lec.batch_size,
-             "lr": lec.lr, **kw} for s, v in enumerate(values)]
+             "lr": lec.lr, "recipe": lec.recipe, **kw} for s, v in enumerate(values)]
 
 
 def test_stored_spread_covers_five_seeds_at_or_above_each_floor():
@@ -63,6 +66,20 @@ def test_rows_of_another_recipe_or_lecture_do_not_count():
     lec = get_lecture("02_cpm")
     good = _rows(lec, [0.95] * 4 + [0.96])
     assert lec.spread_of(good) == (0.95, 0.95, 0.95, 0.95, 0.96) and lec.minimum_of(good) > lec.floor
-    for change in ({"steps": lec.steps + 1}, {"lr": lec.lr * 2}, {"batch_size": 1}, {"lecture": "01_deeppose"}):
+    for change in ({"recipe": "0" * 12}, {"lecture": "01_deeppose"}):
         assert lec.spread_of([{**r, **change} for r in good]) is None
-    assert lec.replace(steps=lec.steps + 1).minimum_of(good) == lec.floor   # a new recipe needs a new spread
+    # rows stored before recipes were recorded do not count
+    assert lec.spread_of([{k: v for k, v in r.items() if k != "recipe"} for r in good]) is None
+    # a new recipe needs a new spread: any field a run's result depends on, not only the step budget
+    for changed in (lec.replace(steps=lec.steps + 1), lec.replace(lr=lec.lr * 2), lec.replace(batch_size=1),
+                    lec.replace(codec=replace(lec.codec, sigma=2.0)), lec.replace(model_kw={"num_stages": 2}),
+                    lec.replace(data=replace(lec.data, n_val=128)), lec.replace(metric=PCK(0.1))):
+        assert changed.recipe != lec.recipe and changed.minimum_of(good) == changed.floor
+
+
+def test_stored_rows_carry_their_records_recipe():
+    """The shipped rows name the recipe they were measured with; each is its lecture's current one (a row of an
+    old recipe is ignored by the rule, so it would only be clutter)."""
+    rows = json.loads(SPREAD_FILE.read_text())
+    stale = [(r["lecture"], r["seed"]) for r in rows if r["recipe"] != get_lecture(r["lecture"]).recipe]
+    assert not stale, f"spread rows of an older recipe: {stale} (python -m posecourse_tools.spread remeasures them)"
