@@ -140,12 +140,10 @@ class Lecture:
 
     @property
     def recipe(self) -> str:
-        """A fingerprint of what a live run's result depends on in this record: model and its arguments, codec,
-        loss, metric, data, steps, batch size and learning rate (their reprs, hashed). A spread row counts only
-        for the recipe it was measured with, so changing e.g. a codec's ``sigma`` asks for a new spread."""
-        text = repr((self.model, sorted(self.model_kw.items()), self.codec, self.loss.__name__, self.metric, self.data,
-                     self.steps, self.batch_size, self.lr))
-        return hashlib.sha1(text.encode()).hexdigest()[:12]
+        """A hash of what a live run's result depends on here (model and its kw, codec, loss, metric, data, steps,
+        batch, lr): a spread row counts only for its recipe, so e.g. a new codec ``sigma`` asks for a new spread."""
+        fields = (self.model, sorted(self.model_kw.items()), self.codec, self.loss.__name__, self.metric, self.data)
+        return hashlib.sha1(repr((*fields, self.steps, self.batch_size, self.lr)).encode()).hexdigest()[:12]
 
     def spread_rows(self, rows: list[dict]) -> list[dict]:
         """The rows (see :data:`SPREAD_FILE`) of this lecture measured with this record's :attr:`recipe`."""
@@ -240,14 +238,12 @@ def _heatmaps(**kw) -> HeatmapCodec:
 
 LECTURES: dict[str, Lecture] = {lec.name: lec for lec in [
     Lecture("01_deeppose", "DeepPose: regression of normalized joint coordinates, and the cascade",
-            "Toshev & Szegedy, CVPR 2014", model="deeppose_tiny",
-            paper_model="deeppose_alexnet", codec=RegressionCodec(input_size=64),
-            loss=losses.coordinate_loss, metric=PDJ(0.2), floor=0.65, data=_SINGLE,
-            steps=573, batch_size=32, lr=1e-3, checkpoint_steps=4_500, exercise="ex01_deeppose",
-            # the cascade stage: each of its steps sees 16 sub-images (32 px, fit_cascade) per image, about 4x a
-            # stage-1 step; at seed 0 60 steps lift PDJ@0.2 from 0.699 to 0.811 (115 steps: 0.834; with 64 px
-            # sub-images, 23x a stage-1 step: 0.761 and 0.806). The raw-pixel pitfall: the same short budget
-            # for both targets
+            "Toshev & Szegedy, CVPR 2014", model="deeppose_tiny", paper_model="deeppose_alexnet",
+            codec=RegressionCodec(input_size=64), loss=losses.coordinate_loss, metric=PDJ(0.2), floor=0.65,
+            data=_SINGLE, steps=573, batch_size=32, lr=1e-3, checkpoint_steps=4_500, exercise="ex01_deeppose",
+            # the cascade stage: each of its steps sees 16 sub-images (32 px, fit_cascade) per image, about 4x a stage-1
+            # step; at seed 0 60 steps lift PDJ@0.2 from 0.699 to 0.811 (115 steps: 0.834; with 64 px sub-images, 23x a
+            # stage-1 step: 0.761 and 0.806). The raw-pixel pitfall: the same short budget for both targets
             extra_steps={"cascade": 60, "pitfall": 86}),
     # steps 400 (was 316): at 316 steps five seeds spread .823-.875 (mean - 3 sd .79, below the floor .80); the worst
     # seed's PCK@0.2, .826 / .874 / .893 after 316 / 395 / 474 steps (1 thread), was still rising; a cosine decay over
@@ -255,36 +251,33 @@ LECTURES: dict[str, Lecture] = {lec.name: lec for lec in [
     Lecture("02_cpm", "Convolutional Pose Machines: belief maps, stages, receptive field",
             "Wei, Ramakrishna, Kanade & Sheikh, CVPR 2016", model="cpm_tiny", paper_model="cpm",
             codec=_heatmaps(sigma=1.5, background=True, method="dark"), loss=losses.heatmap_loss,
-            metric=PCK(0.2), floor=0.80, data=_SINGLE, steps=400, batch_size=32, lr=5e-3,
-            checkpoint_steps=1_200, exercise="ex02_cpm"),
+            metric=PCK(0.2), floor=0.80, data=_SINGLE, steps=400, batch_size=32, lr=5e-3, checkpoint_steps=1_200,
+            exercise="ex02_cpm"),
     # steps 625 (was 375): at 375 steps five seeds spread .817-.885 PCKh@0.5 (mean - 3 sd .78, below the floor
     # .85); the worst seed's curve, .836 / .882 / .906 / .926 after 375 / 500 / 625 / 750 steps (1 thread), was
     # still rising, and a cosine decay over 375 steps ended lower (.672), as did lr 1e-2 (.784)
     Lecture("03_hourglass", "Stacked Hourglass: multi-scale processing, intermediate supervision",
-            "Newell, Yang & Deng, ECCV 2016", model="hourglass_tiny",
-            paper_model="hourglass_8", codec=_heatmaps(sigma=1.5, method="quarter"),
-            loss=losses.heatmap_loss, metric=PCKh(0.5), floor=0.85, data=_SINGLE, steps=625, batch_size=32,
-            lr=5e-3, checkpoint_steps=2_200, exercise="ex03_hourglass"),
+            "Newell, Yang & Deng, ECCV 2016", model="hourglass_tiny", paper_model="hourglass_8",
+            codec=_heatmaps(sigma=1.5, method="quarter"), loss=losses.heatmap_loss, metric=PCKh(0.5), floor=0.85,
+            data=_SINGLE, steps=625, batch_size=32, lr=5e-3, checkpoint_steps=2_200, exercise="ex03_hourglass"),
     # BatchNorm in openpose_tiny, limb_width 2 (CMU's code: 1 map px at stride 8), 1,152 steps (was 768): before,
     # 5 seeds spread .230-.484 OKS AP (floor .42), the worst at AP 0 for ~400 steps, its fields lagging its part maps.
     # That seed at 768 steps (1 thread): .371 with width 2, .483 with BatchNorm too; seed 3 .515 / .591 at 768 / 1,152
     Lecture("04_openpose", "OpenPose: Part Affinity Fields and bipartite matching",
             "Cao, Simon, Wei & Sheikh, CVPR 2017", model="openpose_tiny", paper_model="openpose_vgg19",
             codec=PAFCodec(input_size=96, heatmap_size=24, skeleton="coco18", sigma=1.0, limb_width=2.0),
-            loss=losses.openpose_loss, metric=OKSAP("coco18"), floor=0.42,
-            data=DataRecipe(image_size=96, skeleton="coco18", num_people=(1, 4), n_val=128),
-            steps=1_152, batch_size=16, lr=5e-3, checkpoint_steps=3_000, exercise="ex04_openpose"),
+            loss=losses.openpose_loss, metric=OKSAP("coco18"), floor=0.42, steps=1_152, batch_size=16, lr=5e-3,
+            data=DataRecipe(image_size=96, skeleton="coco18", num_people=(1, 4), n_val=128), checkpoint_steps=3_000,
+            exercise="ex04_openpose"),
     # batch 16: on the same 32,000 images, 2,000 steps of 16 reached PCK@0.2 0.802 where 1,000 of 32 reached
-    # 0.692 (seed 0, measured on a 2-core CPU), for about the same compute. Steps 3,200 (was 2,779): at 2,779 five
-    # seeds spread .868-.924 (mean - 3 sd .84, below the floor .85). Seeds 0 / 1 / 3 (1 thread) read .893 / .895 / .899
-    # after 2,800 steps, .920 / .920 / .918 after 3,200 and .938 / .936 / .935 after 3,600: still rising, short of
-    # steps. Seed 3 (1 thread): lr 2e-3 .810 and lr 3e-3 .778 after 2,800 steps; lr 5e-3 with the paper's drops (x0.1
-    # at 81 % and 95 % of 2,779 steps) .829; at constant lr 5e-3 it dipped to .384 at step 2,400, .899 at 2,800
+    # 0.692 (seed 0, 2-core CPU), for about the same compute. Steps 3,200 (was 2,779): at 2,779 five seeds spread
+    # .868-.924 (mean - 3 sd .84 < floor .85). Seeds 0 / 1 / 3 (1 thread): .893 / .895 / .899 after 2,800 steps,
+    # .920 / .920 / .918 after 3,200, .938 / .936 / .935 after 3,600 (short of steps). Seed 3: lr 2e-3 .810, 3e-3
+    # .778 at 2,800; the paper's x0.1 drops (81 %, 95 % of 2,779) .829; constant lr 5e-3 dipped to .384 at 2,400
     Lecture("05_hrnet", "HRNet: parallel multi-resolution branches, exchange units",
             "Sun, Xiao, Liu & Wang, CVPR 2019", model="hrnet_tiny", paper_model="hrnet_w32",
-            codec=_heatmaps(sigma=1.5, method="dark"),
-            loss=losses.heatmap_loss, metric=PCK(0.2), floor=0.85, data=_SINGLE, steps=3_200, batch_size=16,
-            lr=5e-3, checkpoint_steps=9_000, exercise="ex05_hrnet"),
+            codec=_heatmaps(sigma=1.5, method="dark"), loss=losses.heatmap_loss, metric=PCK(0.2), floor=0.85,
+            data=_SINGLE, steps=3_200, batch_size=16, lr=5e-3, checkpoint_steps=9_000, exercise="ex05_hrnet"),
 ]}
 
 
