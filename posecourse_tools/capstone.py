@@ -12,6 +12,12 @@ counted on the meta device) x images x 3 (backward ~ 2 x forward). Points come f
     python -m posecourse_tools.capstone --images 8000                       # hourglass + HRNet, 1 thread
     python -m posecourse_tools.capstone --images 8000 --lectures 05_hrnet --batch-size 32
 
+At equal compute instead of equal images, ``--tmacs`` gives each model the number of images (a multiple of its
+batch size) nearest to that many training TMACs, e.g. the learning-rate sweep of lecture 5's equal-compute table::
+
+    python -m posecourse_tools.capstone --tmacs 0.5 --lectures 01 02 03 05 --lr 0.002 --seed 2 \
+        --no-shipped --out lectures/05_hrnet_sweep.json
+
 It writes (and updates: a point is replaced by a new run with the same settings) a JSON file, by default
 ``lectures/05_hrnet_capstone.json``, which lecture 5 reads. The shipped points are recomputed every time.
 """
@@ -32,7 +38,7 @@ from posecourse.lectures import COMPARE_IMAGES, get_lecture
 from posecourse.lectures.report import count_parameters
 from posecourse.lectures.shipped import load_trained
 
-__all__ = ["THRESHOLDS", "DEFAULT_OUT", "heldout", "score", "point", "train_point", "shipped_points", "update", "main"]
+__all__ = ["THRESHOLDS", "DEFAULT_OUT", "images_for", "heldout", "score", "point", "train_point", "shipped_points", "update", "main"]
 
 THRESHOLDS = (0.2, 0.1, 0.05)  #: PCK thresholds (fractions of the torso diameter) of every point
 DEFAULT_OUT = Path(__file__).resolve().parents[1] / "lectures" / "05_hrnet_capstone.json"
@@ -42,6 +48,17 @@ _KEY = ("lecture", "source", "images", "batch_size", "lr", "seed", "model_kw")
 
 def _key(row: dict) -> tuple:
     return tuple(json.dumps(row.get(k) or None, sort_keys=True) for k in _KEY)
+
+
+def images_for(name: str, tmacs: float, batch_size: int | None = None) -> int:
+    """The training images (a positive multiple of the batch size, the record's by default) whose training compute
+    is nearest to ``tmacs`` x 10^12 MACs for lecture ``name``'s model (:func:`training_macs` per image)."""
+    if isinstance(tmacs, bool) or not isinstance(tmacs, (int, float)) or not 0 < tmacs < float("inf"):
+        raise ValueError(f"tmacs: expected a positive number of training TMACs, got {tmacs!r}")
+    lec = get_lecture(name)
+    batch = lec.batch_size if batch_size is None else batch_size
+    per_image = training_macs(forward_macs(lec.build_model(), lec.data.image_size), 1)
+    return max(1, round(tmacs * 1e12 / per_image / batch)) * batch
 
 
 def heldout():
@@ -138,6 +155,8 @@ def update(path: Path, new_rows: list[dict], shipped: list[dict]) -> dict:
 def main(argv=None) -> dict:
     ap = argparse.ArgumentParser(prog="python -m posecourse_tools.capstone", description=__doc__.split("\n\n")[0])
     ap.add_argument("--images", type=int, nargs="*", default=[], help="training images per run (a multiple of the batch)")
+    ap.add_argument("--tmacs", type=float, nargs="*", default=[],
+                    help="training compute per run in TMACs: each model gets the images nearest to it (see images_for)")
     ap.add_argument("--lectures", nargs="+", default=["03_hourglass", "05_hrnet"])
     ap.add_argument("--seed", type=int, default=1, help="seed of the runs (the shipped checkpoints use 1)")
     ap.add_argument("--batch-size", type=int, default=None, help="default: each lecture's record")
@@ -146,6 +165,7 @@ def main(argv=None) -> dict:
                     help='model config changes as JSON, e.g. \'{"stages": [[1, 1, [24, 48]], [1, 1, [24, 48, 96]]]}\'')
     ap.add_argument("--threads", type=int, default=1, help="torch threads (default 1: the machine is shared)")
     ap.add_argument("--device", default=None, help="default: CUDA if present, else Apple MPS, else CPU")
+    ap.add_argument("--no-shipped", action="store_true", help="do not (re)score the shipped checkpoints")
     ap.add_argument("--out", type=Path, default=DEFAULT_OUT)
     args = ap.parse_args(argv)
     if args.threads < 1:
@@ -154,8 +174,10 @@ def main(argv=None) -> dict:
     names = [get_lecture(n).name for n in args.lectures]
     val = heldout()
     rows = []
-    for images in args.images:
-        for name in names:
+    budgets = [{n: images for n in names} for images in args.images]
+    budgets += [{n: images_for(n, tmacs, args.batch_size) for n in names} for tmacs in args.tmacs]
+    for budget in budgets:
+        for name, images in budget.items():
             t = time.perf_counter()
             rows.append(train_point(name, images, seed=args.seed, batch_size=args.batch_size, lr=args.lr,
                                     device=args.device, val=val, model_kw=args.model_kw))
@@ -163,7 +185,7 @@ def main(argv=None) -> dict:
             print(f"{name}: {images:,} images, {r['steps']:,} steps of {r['batch_size']}: PCK@0.2 "
                   f"{r['scores']['own']['PCK@0.2']:.3f}, {r['train_macs'] / 1e12:.2f} TMACs, "
                   f"{time.perf_counter() - t:.0f} s", flush=True)
-    doc = update(args.out, rows, shipped_points(names, args.device, val))
+    doc = update(args.out, rows, [] if args.no_shipped else shipped_points(names, args.device, val))
     print(f"wrote {args.out} ({len(doc['points'])} points)")
     return doc
 

@@ -115,3 +115,21 @@ def test_train_point_reads_zero_as_zero(kw, name):
     """0 is a value (refused by name), never 'not given' (which would silently train at the record's value)."""
     with pytest.raises(ValueError, match=name):
         capstone.train_point("05_hrnet", 32, seed=0, device="cpu", val={}, **kw)
+
+
+@pytest.mark.parametrize("name", ["01_deeppose", "02_cpm", "03_hourglass", "05_hrnet"])
+@pytest.mark.parametrize("tmacs", [0.05, 0.5, 2.0])
+def test_images_for_is_the_batch_multiple_nearest_the_compute(name, tmacs):
+    """Equal compute: the images whose training MACs are nearest to the budget, in whole batches."""
+    lec = get_lecture(name)
+    images = capstone.images_for(name, tmacs)
+    per_image = 3 * forward_macs(lec.build_model(), lec.data.image_size)
+    assert images > 0 and images % lec.batch_size == 0
+    assert abs(images * per_image - tmacs * 1e12) <= lec.batch_size * per_image / 2
+    assert capstone.images_for(name, tmacs, batch_size=7) % 7 == 0
+
+
+@pytest.mark.parametrize("tmacs", [0, -1.0, float("nan"), float("inf"), True, "1"])
+def test_images_for_refuses_a_budget_that_is_not_positive(tmacs):
+    with pytest.raises(ValueError, match="tmacs"):
+        capstone.images_for("05_hrnet", tmacs)
