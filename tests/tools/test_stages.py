@@ -67,3 +67,30 @@ def test_update_replaces_the_run_with_the_same_settings(tmp_path):
 def test_cli_refuses_bad_seeds(tmp_path):
     with pytest.raises(SystemExit):
         stages.main(["--seeds", "0,x", "--out", str(tmp_path / "x.json")])
+
+
+def _stored(runs, source="run", model_kw=None, paf_factor=1.0):
+    return [r for r in runs if r["source"] == source and r["model_kw"] == (model_kw or {}) and r["paf_factor"] == paf_factor]
+
+
+def test_stored_runs_back_lecture_4s_statements():
+    """Lecture 4's "What the runs show", read against ``lectures/04_openpose_stages.json``: a re-run that changes
+    one of these statements fails here, so the text is changed with it."""
+    runs = json.loads(stages.DEFAULT_OUT.read_text())["runs"]
+    pair = lambda r: (r["stages"][0], r["stages"][-1])
+    record = _stored(runs)
+    assert len({r["seed"] for r in record}) >= 5 and {r["steps"] for r in record} == {LEC.steps}
+    for a, b in map(pair, record):                     # every seed: below in AP, its fields worse, L^2 alone costs AP
+        assert b["AP"] < a["AP"] and b["paf_mse"] > a["paf_mse"] and b["AP_with_stage1_maps"] < a["AP"]
+    n = len(record)
+    assert sum(b["heatmap_mse"] < a["heatmap_mse"] for a, b in map(pair, record)) > n / 2   # maps better: most seeds
+    assert 0 < sum(b["AP_with_stage1_fields"] < a["AP"] for a, b in map(pair, record)) < n  # S^2 alone: some seeds
+    best = [max(b["AP_by_paf_threshold"].values()) < max(a["AP_by_paf_threshold"].values()) for a, b in map(pair, record)]
+    assert n / 2 < sum(best) < n                       # at the best threshold: below on most seeds, not all
+    heavier, k7 = _stored(runs, paf_factor=2.0), _stored(runs, model_kw={"stage_t": [2, 7, 24]})
+    assert len(heavier) >= 3 and len(k7) >= 2
+    assert all(b["AP"] < a["AP"] for a, b in map(pair, heavier + k7))
+    seed1 = sorted((r for r in record + _stored(runs, "shipped snapshot") + _stored(runs, "shipped checkpoint")
+                    if r["seed"] == 1), key=lambda r: r["steps"])
+    gaps = [b["AP"] - a["AP"] for a, b in map(pair, seed1)]
+    assert len(gaps) == 3 and gaps[0] < gaps[1] < gaps[2] < 0   # the gap shrinks with training, still below
