@@ -38,6 +38,8 @@ from posecourse.lectures import COMPARE_IMAGES, get_lecture
 from posecourse.lectures.report import count_parameters
 from posecourse.lectures.shipped import load_trained
 
+from .spread import cpu_model
+
 __all__ = ["THRESHOLDS", "DEFAULT_OUT", "images_for", "heldout", "score", "point", "train_point", "shipped_points", "update", "main"]
 
 THRESHOLDS = (0.2, 0.1, 0.05)  #: PCK thresholds (fractions of the torso diameter) of every point
@@ -79,14 +81,17 @@ def score(model: torch.nn.Module, lecture, val: dict, methods=None) -> dict:
 
 
 def point(lecture, model, *, source: str, images: int, steps: int, batch_size: int, lr: float, seed: int,
-          train_seconds: float, threads: int | None, val: dict, model_kw: dict | None = None) -> dict:
-    """One curve point: the settings, the compute and the scores of ``model`` (a trained ``lecture`` model)."""
+          train_seconds: float, threads: int | None, val: dict, model_kw: dict | None = None,
+          cpu: str | None = None) -> dict:
+    """One curve point: the settings, the compute and the scores of ``model`` (a trained ``lecture`` model);
+    ``cpu``: the CPU that trained it (default: this machine's; the shipped points pass their metadata's)."""
     fwd = forward_macs(model, lecture.data.image_size)
     return {"lecture": lecture.name, "model": lecture.model, "model_kw": dict(model_kw or {}), "source": source,
             "images": int(images),
             "steps": int(steps), "batch_size": int(batch_size), "lr": float(lr), "seed": int(seed),
             "params": count_parameters(model), "forward_macs_per_image": fwd,
             "train_macs": training_macs(fwd, int(images)), "train_seconds": float(train_seconds), "threads": threads,
+            "cpu": cpu if cpu is not None else cpu_model(),
             "scores": score(model, lecture, val, methods=[m for m in _METHODS if m in lecture.codec.methods])}
 
 
@@ -126,7 +131,7 @@ def shipped_points(names, device=None, val: dict | None = None) -> list[dict]:
             rows.append(point(lec, model, source=source, images=int(meta["images"]), steps=int(meta["steps"]),
                               batch_size=int(meta["batch_size"]), lr=lec.lr, seed=int(meta["seed"]),
                               train_seconds=float(meta.get("train_seconds", 0.0)), threads=meta.get("threads"),
-                              val=val))
+                              val=val, cpu=meta.get("cpu", "not recorded")))
     return rows
 
 

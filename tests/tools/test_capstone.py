@@ -133,3 +133,65 @@ def test_images_for_is_the_batch_multiple_nearest_the_compute(name, tmacs):
 def test_images_for_refuses_a_budget_that_is_not_positive(tmacs):
     with pytest.raises(ValueError, match="tmacs"):
         capstone.images_for("05_hrnet", tmacs)
+
+
+def _sweep_choice(points, budget, name, seed=1):
+    """Lecture 5's protocol: the rate with the best PCK@0.2 at ``seed``, and every seed's PCK@0.2 at that rate."""
+    at = [p for p in points if round(p["train_macs"] / 1e12, 1) == budget and p["lecture"] == name]
+    by_lr = {p["lr"]: p["scores"]["own"]["PCK@0.2"] for p in at if p["seed"] == seed}
+    best = max(by_lr, key=by_lr.get)
+    return best, sorted(by_lr), {p["seed"]: p["scores"]["own"]["PCK@0.2"] for p in at if p["lr"] == best}
+
+
+def test_stored_sweep_backs_lecture_5s_equal_compute_statements():
+    """Lecture 5's "What equal compute shows", read against ``lectures/05_hrnet_sweep.json``: every model's rate is
+    inside the rates it tried, three seeds each; then the orderings the text states."""
+    points = json.loads((capstone.DEFAULT_OUT.parent / "05_hrnet_sweep.json").read_text())["points"]
+    seeds = {}
+    for budget in (0.5, 2.0):
+        for name in ("01_deeppose", "02_cpm", "03_hourglass", "05_hrnet"):
+            best, tried, by_seed = _sweep_choice(points, budget, name)
+            assert tried[0] < best < tried[-1], f"{name} at {budget} TMACs: best rate {best} at the edge of {tried}"
+            assert {1, 2, 3} <= set(by_seed), f"{name} at {budget} TMACs: seeds {sorted(by_seed)}"
+            seeds[budget, name[:2]] = list(by_seed.values())
+    above = lambda b, x, y: min(seeds[b, x]) > max(seeds[b, y])    # every seed of x above every seed of y
+    for b in (0.5, 2.0):
+        assert all(above(b, "03", other) for other in ("01", "02", "05"))
+        assert above(b, "01", "02") and above(b, "05", "02")
+    assert above(0.5, "01", "05")
+    assert not above(2.0, "01", "05") and not above(2.0, "05", "01")  # level: the ranges overlap
+    gap = lambda b, x, y: sum(seeds[b, x]) / 3 - sum(seeds[b, y]) / 3
+    assert gap(2.0, "01", "05") < gap(0.5, "01", "05")               # HRNet closes on DeepPose
+    assert all(gap(2.0, other, "02") < gap(0.5, other, "02") for other in ("01", "03", "05"))  # CPM closes in
+
+
+def test_stored_single_runs_back_lecture_5s_suspect_table():
+    """The rows of lecture 5's suspect table that rest on one seed-1 run at 8,000 images beside the seed runs."""
+    doc = json.loads(capstone.DEFAULT_OUT.read_text())
+
+    def one(lecture, lr=None, batch=None, stages=None, t="PCK@0.2"):
+        rec = get_lecture(lecture)
+        for p in doc["points"]:
+            kw = p.get("model_kw") or {}
+            if (p["lecture"], p["source"], p["images"], p["seed"], p["lr"], p["batch_size"]) == (
+                    lecture, "capstone run", 8000, 1, lr or rec.lr, batch or rec.batch_size) and kw.get("stages") == stages:
+                return p["scores"]["own"] if t is None else p["scores"]["own"][t]
+        raise AssertionError(f"no stored run {lecture} lr={lr} batch={batch} stages={stages}")
+
+    hr = _stored_runs("05_hrnet")
+    assert one("05_hrnet", batch=32) < min(hr.values())                       # batch 32: below every seed
+    assert one("05_hrnet", lr=1e-3) < min(hr.values())                        # the paper's rate: below every seed
+    assert hr[1] < one("05_hrnet", lr=1e-2) <= max(hr.values())               # 1e-2: above seed 1, inside the range
+    w32 = [[1, 1, [32, 64]]]
+    assert one("05_hrnet", lr=1e-2, stages=w32) <= min(_stored_runs("05_hrnet", [32, 64]).values())
+    hg_seeds = [p["scores"]["own"] for p in doc["points"] if p["lecture"] == "03_hourglass" and p["images"] == 8000
+                and p["lr"] == get_lecture("03_hourglass").lr]
+    base, fast = one("03_hourglass", t=None), one("03_hourglass", lr=1e-2, t=None)
+    for t in capstone.THRESHOLDS:                                             # higher at every threshold, by less
+        spread = max(s[f"PCK@{t}"] for s in hg_seeds) - min(s[f"PCK@{t}"] for s in hg_seeds)
+        assert 0 < fast[f"PCK@{t}"] - base[f"PCK@{t}"] < spread               # than the spread between seeds
+    three16 = one("05_hrnet", stages=[[1, 1, [16, 32]], [1, 1, [16, 32, 64]]])
+    three24 = one("05_hrnet", stages=[[1, 1, [24, 48]], [1, 1, [24, 48, 96]]])
+    assert min(hr.values()) <= three16 <= max(hr.values())                    # width 16: inside the record's range
+    two = list(_stored_runs("05_hrnet", [16, 32]).values()) + list(_stored_runs("05_hrnet", [32, 64]).values())
+    assert max(hr.values()) < three24 < min(two)                              # width 24: between
