@@ -38,7 +38,7 @@ from posecourse.lectures import COMPARE_IMAGES, get_lecture
 from posecourse.lectures.report import count_parameters
 from posecourse.lectures.shipped import load_trained
 
-from .spread import cpu_model
+from . import cpu_model
 
 __all__ = ["THRESHOLDS", "DEFAULT_OUT", "images_for", "heldout", "score", "point", "train_point", "shipped_points", "update", "main"]
 

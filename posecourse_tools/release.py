@@ -32,7 +32,7 @@ INSTRUCTORS_ONLY = ("solutions", "docs/instructors.md", "posecourse_tools/gradin
 #: What a student release holds (files or folders, relative to the repository root).
 RELEASED = ("START.md", "lectures", "exercises", "posecourse", "posecourse_tools/__init__.py",
             "posecourse_tools/check.py", "posecourse_tools/checkpoints.py", "posecourse_tools/capstone.py",
-            "posecourse_tools/stages.py", "posecourse_tools/spread.py", "posecourse_tools/markers.py",
+            "posecourse_tools/stages.py",
             "docs/training.md", "docs/loaders.md", "pyproject.toml", "environment.yml", ".lab")
 
 # hidden files too: e.g. a lecture's ".<name>.executing.ipynb" while the course runner re-executes it

@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import datetime
 import json
-import platform
 import statistics
 import time
 from pathlib import Path
@@ -36,21 +35,11 @@ from posecourse.train import fit as F
 from posecourse.lectures import shipped
 from posecourse.lectures import LECTURES, SPREAD_FILE, get_lecture
 
+from . import cpu_model  # noqa: F401  (spread.cpu_model, as before)
 from .markers import replace_between
 
 ROOT = Path(__file__).resolve().parents[1]
 KEY = ("lecture", "seed")
-
-
-def cpu_model() -> str:
-    """The CPU's model name (Linux: /proc/cpuinfo; elsewhere what :mod:`platform` says)."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def measure(name: str, seed: int, steps: int | None = None, lecture=None, progress: bool = False) -> dict:

@@ -40,7 +40,7 @@ from posecourse.lectures.shipped import load_trained
 from posecourse.models.losses import masked_mse
 from posecourse.train import fit as F
 
-from .spread import cpu_model
+from . import cpu_model
 
 __all__ = ["LECTURE", "PAF_THRESHOLDS", "PEAK_THRESHOLDS", "DEFAULT_OUT", "stage_rows", "train_run", "shipped_runs", "update", "main"]
 
